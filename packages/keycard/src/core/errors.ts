@@ -1,0 +1,63 @@
+/**
+ * Failures are typed errors with a stable `code`; expected outcomes (no session,
+ * expired session, bad cookie) are values, never exceptions. Messages never
+ * contain tokens or secrets.
+ */
+export type KeycardErrorCode =
+  | 'KEYCARD_INVALID_OPTIONS'
+  | 'KEYCARD_STORE_UNAVAILABLE'
+  | 'KEYCARD_SESSION_EXISTS'
+  | 'KEYCARD_UNSUPPORTED'
+  | 'KEYCARD_INVALID_VALUE'
+  | 'KEYCARD_SESSION_LIMIT';
+
+export class KeycardError extends Error {
+  readonly code: KeycardErrorCode;
+  constructor(code: KeycardErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Options rejected at startup; the message names the option and what is wrong. */
+export class InvalidOptionsError extends KeycardError {
+  constructor(message: string) {
+    super('KEYCARD_INVALID_OPTIONS', message);
+  }
+}
+
+/** The store did not answer in time or refused the connection. Maps to HTTP 503. */
+export class StoreUnavailableError extends KeycardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('KEYCARD_STORE_UNAVAILABLE', message, options);
+  }
+}
+
+/** `create` found the id taken. With 256-bit ids this means a broken random source. */
+export class SessionExistsError extends KeycardError {
+  constructor() {
+    super('KEYCARD_SESSION_EXISTS', 'a session with this id already exists');
+  }
+}
+
+/** A store cannot do what was asked (for example a connect-store without a per-user index). */
+export class UnsupportedOperationError extends KeycardError {
+  constructor(message: string) {
+    super('KEYCARD_UNSUPPORTED', message);
+  }
+}
+
+/** A value that cannot be stored in a session (not JSON-serialisable). */
+export class InvalidSessionValueError extends KeycardError {
+  constructor(message: string) {
+    super('KEYCARD_INVALID_VALUE', message);
+  }
+}
+
+/** Sign-in refused because the user already has the maximum number of sessions. */
+export class SessionLimitError extends KeycardError {
+  constructor(limit: number) {
+    super('KEYCARD_SESSION_LIMIT', `the user already has ${limit} active sessions`);
+  }
+}

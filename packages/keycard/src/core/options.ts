@@ -1,0 +1,188 @@
+import { cryptoRandom, systemClock, type Clock, type RandomSource } from './clock.js';
+import type { SameSite } from './cookie.js';
+import { InvalidOptionsError } from './errors.js';
+import type { SessionStore } from './store.js';
+import { TokenSigner } from './token.js';
+import { MemoryStore } from '../memory/memory-store.js';
+
+/** Options of the session engine. Durations are in seconds unless named otherwise. */
+export interface SessionOptions {
+  /**
+   * Signing secrets, at least 32 characters each: the first signs, all verify.
+   * Put a new secret first to rotate keys; cookies signed with the others are re-issued.
+   */
+  readonly secrets: string | readonly string[];
+  /** Where sessions live. Default: a bounded `MemoryStore` (one process only). */
+  readonly store?: SessionStore;
+  /** Sign-out after this much inactivity. Default 1800 (30 minutes). */
+  readonly idleTimeout?: number;
+  /** Sign-out this long after sign-in, whatever the activity. Default 43200 (12 hours). */
+  readonly absoluteTimeout?: number;
+  /** Limits of "remember me" sessions, which also get a persistent cookie. */
+  readonly remember?: {
+    /** Default 1209600 (14 days). */
+    readonly idleTimeout?: number;
+    /** Default 2592000 (30 days). */
+    readonly absoluteTimeout?: number;
+  };
+  /** Extend the idle expiry at most this often. Default: a tenth of `idleTimeout`, at most 300. */
+  readonly touchInterval?: number;
+  /** Milliseconds to wait for the store before answering 503. Default 1000. */
+  readonly storeTimeout?: number;
+  readonly cookie?: CookieOptions;
+  /** Accept `Authorization: Bearer <token>` for clients without cookies. Default true. */
+  readonly bearer?: boolean;
+  /** Sessions one user may hold at once. Default: unlimited. */
+  readonly maxSessionsPerUser?: number;
+  /** What a sign-in past `maxSessionsPerUser` does. Default 'evict-oldest'. */
+  readonly sessionLimitMode?: 'evict-oldest' | 'refuse';
+  /** Injected for tests. Default: the system clock and node:crypto. */
+  readonly clock?: Clock;
+  readonly random?: RandomSource;
+}
+
+export interface CookieOptions {
+  /** Base name. Default 'sid'; it becomes `__Host-sid` when the cookie is Secure. */
+  readonly name?: string;
+  /**
+   * 'auto' (default): Secure when the request came over HTTPS (as the framework's
+   * trust-proxy setting sees it). true: always. false: never — an explicit relaxation.
+   */
+  readonly secure?: 'auto' | boolean;
+  /** Default 'lax'. 'none' requires Secure. */
+  readonly sameSite?: 'lax' | 'strict' | 'none';
+  /** Default: host-only (required for the `__Host-` prefix). */
+  readonly domain?: string;
+  /** Default '/'. */
+  readonly path?: string;
+  /** Prefix `__Host-` (or `__Secure-` with a domain or path) when Secure. Default true. */
+  readonly prefix?: boolean;
+}
+
+export interface ResolvedCookie {
+  readonly secure: 'auto' | boolean;
+  readonly sameSite: SameSite;
+  readonly domain: string | undefined;
+  readonly path: string;
+  /** The cookie's name for a request that is (or is not) secure. */
+  nameFor(secure: boolean): string;
+}
+
+/** Every option with its default applied, in the units the engine uses (milliseconds). */
+export interface ResolvedOptions {
+  readonly signer: TokenSigner;
+  readonly store: SessionStore;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly idleTimeoutMs: number;
+  readonly absoluteTimeoutMs: number;
+  readonly rememberIdleTimeoutMs: number;
+  readonly rememberAbsoluteTimeoutMs: number;
+  readonly touchIntervalMs: number;
+  readonly storeTimeoutMs: number;
+  readonly cookie: ResolvedCookie;
+  readonly bearer: boolean;
+  readonly maxSessionsPerUser: number;
+  readonly sessionLimitMode: 'evict-oldest' | 'refuse';
+}
+
+const MIN_SECRET_LENGTH = 32;
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function fail(message: string): never {
+  throw new InvalidOptionsError(`keycard: ${message}`);
+}
+
+function seconds(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    fail(`${name} must be a positive number of seconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveSecrets(secrets: string | readonly string[] | undefined): readonly string[] {
+  const list = typeof secrets === 'string' ? [secrets] : secrets;
+  if (!Array.isArray(list) || list.length === 0) {
+    fail('secrets is required: give at least one random string of 32 or more characters (e.g. `openssl rand -base64 32`)');
+  }
+  list.forEach((secret: unknown, i: number) => {
+    if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
+      const length = typeof secret === 'string' ? `${secret.length} characters` : typeof secret;
+      fail(`secrets[${i}] is ${length}; each secret needs at least ${MIN_SECRET_LENGTH} random characters`);
+    }
+  });
+  return list as readonly string[];
+}
+
+function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
+  const base = options.name ?? 'sid';
+  if (!COOKIE_NAME.test(base)) fail(`cookie.name ${JSON.stringify(base)} is not a valid cookie name`);
+  const sameSite = ({ lax: 'Lax', strict: 'Strict', none: 'None' } as const)[options.sameSite ?? 'lax'];
+  if (!sameSite) fail(`cookie.sameSite must be 'lax', 'strict' or 'none', got ${String(options.sameSite)}`);
+  const secure = options.secure ?? 'auto';
+  if (secure !== 'auto' && typeof secure !== 'boolean') fail(`cookie.secure must be 'auto', true or false`);
+  if (sameSite === 'None' && secure === false) fail(`cookie.sameSite 'none' requires a Secure cookie`);
+  const path = options.path ?? '/';
+  if (!path.startsWith('/')) fail(`cookie.path must start with '/'`);
+  const domain = options.domain;
+  const prefix = options.prefix ?? true;
+  const securePrefix = !prefix ? '' : domain === undefined && path === '/' ? '__Host-' : '__Secure-';
+  const secureName = base.startsWith('__') ? base : `${securePrefix}${base}`;
+  return {
+    secure,
+    sameSite,
+    domain,
+    path,
+    nameFor: (isSecure) => (isSecure ? secureName : base),
+  };
+}
+
+/**
+ * Applies every default and validates once, at startup, with messages that say
+ * what to change. Per-request code never sees the option shapes.
+ */
+export function resolveOptions(options: SessionOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) fail('options are required');
+  const secrets = resolveSecrets(options.secrets);
+  const idle = seconds('idleTimeout', options.idleTimeout, 1800);
+  const absolute = seconds('absoluteTimeout', options.absoluteTimeout, 43_200);
+  if (idle > absolute) {
+    fail(`idleTimeout (${idle}s) is longer than absoluteTimeout (${absolute}s); the idle limit could never apply`);
+  }
+  const rememberIdle = seconds('remember.idleTimeout', options.remember?.idleTimeout, Math.max(idle, 1_209_600));
+  const rememberAbsolute = seconds(
+    'remember.absoluteTimeout',
+    options.remember?.absoluteTimeout,
+    Math.max(absolute, 2_592_000),
+  );
+  if (rememberIdle > rememberAbsolute) {
+    fail(`remember.idleTimeout (${rememberIdle}s) is longer than remember.absoluteTimeout (${rememberAbsolute}s)`);
+  }
+  const touch = seconds('touchInterval', options.touchInterval, Math.min(idle / 10, 300));
+  if (touch >= idle) fail(`touchInterval (${touch}s) must be shorter than idleTimeout (${idle}s)`);
+  const storeTimeoutMs = options.storeTimeout ?? 1000;
+  if (!Number.isFinite(storeTimeoutMs) || storeTimeoutMs <= 0) fail('storeTimeout must be a positive number of milliseconds');
+  const maxSessions = options.maxSessionsPerUser ?? Infinity;
+  if (maxSessions !== Infinity && (!Number.isInteger(maxSessions) || maxSessions < 1)) {
+    fail(`maxSessionsPerUser must be a positive integer, got ${String(maxSessions)}`);
+  }
+  const mode = options.sessionLimitMode ?? 'evict-oldest';
+  if (mode !== 'evict-oldest' && mode !== 'refuse') fail(`sessionLimitMode must be 'evict-oldest' or 'refuse'`);
+  return {
+    signer: new TokenSigner(secrets),
+    store: options.store ?? new MemoryStore({ clock: options.clock }),
+    clock: options.clock ?? systemClock,
+    random: options.random ?? cryptoRandom,
+    idleTimeoutMs: idle * 1000,
+    absoluteTimeoutMs: absolute * 1000,
+    rememberIdleTimeoutMs: rememberIdle * 1000,
+    rememberAbsoluteTimeoutMs: rememberAbsolute * 1000,
+    touchIntervalMs: touch * 1000,
+    storeTimeoutMs,
+    cookie: resolveCookie(options.cookie),
+    bearer: options.bearer ?? true,
+    maxSessionsPerUser: maxSessions,
+    sessionLimitMode: mode,
+  };
+}

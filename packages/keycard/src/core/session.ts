@@ -1,0 +1,292 @@
+import { InvalidSessionValueError, type StoreUnavailableError } from './errors.js';
+import type { JsonValue, Principal, SessionData, SessionPatch, SessionRecord } from './record.js';
+import type { SessionManager } from './manager.js';
+
+/** How the request presented its session. */
+export type Transport = 'cookie' | 'bearer';
+
+export interface SignInOptions {
+  /** "Remember me": persistent cookie and the longer limits. Default false. */
+  readonly remember?: boolean;
+  /** Carry the anonymous session's data into the signed-in one. Default true. */
+  readonly keepData?: boolean;
+}
+
+export interface RegenerateOptions {
+  /** Keep the data under the new id (default) or start empty. */
+  readonly keepData?: boolean;
+}
+
+/** Facts about the request that a new session records for device lists. */
+export interface ClientInfo {
+  readonly userAgent: string | null;
+  readonly ip: string | null;
+}
+
+/** What the response must do with the session cookie. */
+export type CookieAction =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'set'; readonly signedToken: string; readonly maxAgeSeconds: number | undefined }
+  | { readonly kind: 'clear'; readonly clearSiteData: boolean };
+
+type PendingCookie = 'none' | 'set' | 'clear' | 'sign-out';
+
+/**
+ * One request's view of its session. Reads are synchronous; writes are
+ * recorded per key and stored by `commit` before the response is sent.
+ * Rotation and sign-out reach the store at once, so an old id is dead before
+ * the handler goes on.
+ */
+export class Session {
+  /** The record as the store has it, or as it will be created at commit; null when there is none. */
+  private record: SessionRecord | null;
+  /** Whether `record` exists in the store (false: created lazily at commit). */
+  private stored: boolean;
+  private token: string | null;
+  private data: SessionData;
+  /** Explicit writes since the last flush: a JSON value, or undefined for a removal. */
+  private readonly changes = new Map<string, JsonValue | undefined>();
+  /** Object values handed out by `get`, with their JSON at the time, to catch in-place mutation. */
+  private readonly watched = new Map<string, string>();
+  private pendingCookie: PendingCookie = 'none';
+
+  /** @internal Sessions come from `SessionManager.load`. */
+  constructor(
+    private readonly manager: SessionManager,
+    /** How the request presented the session; null when it presented none. */
+    readonly transport: Transport | null,
+    readonly client: ClientInfo,
+    state: { readonly record: SessionRecord; readonly token: string } | null,
+    private readonly failure: StoreUnavailableError | null = null,
+  ) {
+    this.record = state?.record ?? null;
+    this.token = state?.token ?? null;
+    this.stored = state !== null;
+    this.data = state ? { ...state.record.data } : {};
+  }
+
+  /** False when the store could not be reached; every read then throws StoreUnavailableError. */
+  get available(): boolean {
+    return this.failure === null;
+  }
+
+  /** Public handle for device lists; null while there is no session. */
+  get handle(): string | null {
+    return this.current()?.handle ?? null;
+  }
+
+  get principal(): Principal | null {
+    return this.current()?.principal ?? null;
+  }
+
+  get isAuthenticated(): boolean {
+    return this.principal !== null;
+  }
+
+  /** When the principal last proved who they are (milliseconds since the epoch). */
+  get authenticatedAt(): number | null {
+    return this.current()?.authenticatedAt ?? null;
+  }
+
+  get remember(): boolean {
+    return this.current()?.remember ?? false;
+  }
+
+  /** The session as stored (with pending data), or null. */
+  get snapshot(): SessionRecord | null {
+    const record = this.current();
+    return record ? { ...record, data: { ...this.data } } : null;
+  }
+
+  get<T extends JsonValue = JsonValue>(key: string): T | undefined {
+    this.current();
+    if (!Object.hasOwn(this.data, key)) return undefined;
+    const value = this.data[key];
+    if (value !== null && typeof value === 'object' && !this.changes.has(key) && !this.watched.has(key)) {
+      this.watched.set(key, JSON.stringify(value));
+    }
+    return value as T;
+  }
+
+  has(key: string): boolean {
+    this.current();
+    return Object.hasOwn(this.data, key);
+  }
+
+  keys(): string[] {
+    this.current();
+    return Object.keys(this.data);
+  }
+
+  /** Records a write of one key (JSON values only); it is stored at commit. The first write creates the session. */
+  set(key: string, value: JsonValue): void {
+    this.current();
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch (cause) {
+      throw new InvalidSessionValueError(`the value for session key "${key}" cannot be serialised`);
+    }
+    if (json === undefined) throw new InvalidSessionValueError(`the value for session key "${key}" is not JSON`);
+    if (!this.record) this.startAnonymous();
+    this.data[key] = value;
+    this.changes.set(key, value);
+    this.watched.delete(key);
+  }
+
+  delete(key: string): void {
+    this.current();
+    if (!Object.hasOwn(this.data, key)) return;
+    delete this.data[key];
+    this.changes.set(key, undefined);
+    this.watched.delete(key);
+  }
+
+  /**
+   * A new id at once, keeping or dropping the data; the old id is dead when
+   * this resolves. An anonymous session left empty is simply ended. If another
+   * request ended the session meanwhile, it stays ended.
+   */
+  async regenerate(options: RegenerateOptions = {}): Promise<void> {
+    const record = this.current();
+    if (!record) return;
+    const data = (options.keepData ?? true) ? { ...this.data } : {};
+    if (record.principal === null && Object.keys(data).length === 0) {
+      await this.end('clear');
+      return;
+    }
+    const { token, id } = this.manager.newIdentity();
+    const next: SessionRecord = { ...record, id, data, rotationDue: false, lastSeenAt: this.manager.now() };
+    if (this.stored && !(await this.manager.rotateRecord(record, next))) {
+      this.forget();
+      return;
+    }
+    this.adopt(next, token, true);
+  }
+
+  /**
+   * Signs `principal` in: always under a new id (fixation defence), with the
+   * previous id dead at once and the per-user session limit applied. The new
+   * session is stored at commit.
+   */
+  async signIn(principal: Principal, options: SignInOptions = {}): Promise<void> {
+    const record = this.current();
+    const previous = this.stored ? record : null;
+    await this.manager.makeRoomFor(principal.id, previous?.id);
+    const { record: base, token } = this.manager.newRecord(this.client, principal, options.remember ?? false);
+    const keep = options.keepData ?? true;
+    const next: SessionRecord = { ...base, handle: record?.handle ?? base.handle, data: keep ? { ...this.data } : {} };
+    const stored = previous ? await this.manager.rotateRecord(previous, next) : false;
+    // A session ended elsewhere meanwhile gives up its data; the sign-in itself stands.
+    this.adopt(stored || !previous ? next : { ...next, data: {} }, token, stored);
+  }
+
+  /** Ends the session in the store and clears the cookie (with Clear-Site-Data). */
+  async signOut(): Promise<void> {
+    this.current();
+    await this.end('sign-out');
+  }
+
+  /** Stores pending writes now, for handlers that send the response themselves. */
+  async save(): Promise<void> {
+    this.current();
+    await this.flush();
+  }
+
+  /** @internal Writes what is pending: creates a new session, or updates only the changed keys. */
+  async flush(): Promise<void> {
+    const record = this.record;
+    if (this.failure || !record) return;
+    if (!this.stored) {
+      const created: SessionRecord = { ...record, data: { ...this.data } };
+      this.changes.clear();
+      this.watched.clear();
+      await this.manager.createRecord(created);
+      this.record = created;
+      this.stored = true;
+      return;
+    }
+    const patch = this.takePatch();
+    if (!patch) return;
+    if (!(await this.manager.updateRecord(record.id, patch))) this.forget();
+  }
+
+  /** @internal What the response must do with the cookie, after `flush`. */
+  cookieAction(): CookieAction {
+    switch (this.pendingCookie) {
+      case 'set':
+        return this.stored && this.token !== null && this.record && this.transport !== 'bearer'
+          ? { kind: 'set', signedToken: this.manager.sign(this.token), maxAgeSeconds: this.manager.cookieMaxAge(this.record) }
+          : { kind: 'none' };
+      case 'clear':
+        return this.transport === 'cookie' ? { kind: 'clear', clearSiteData: false } : { kind: 'none' };
+      case 'sign-out':
+        return { kind: 'clear', clearSiteData: true };
+      default:
+        return { kind: 'none' };
+    }
+  }
+
+  /** @internal The signed token of the stored session (bearer issuance). */
+  signedToken(): string | null {
+    return this.stored && this.token !== null ? this.manager.sign(this.token) : null;
+  }
+
+  /** @internal The cookie was signed with an older secret: send it again under the current one. */
+  reissueCookie(): void {
+    this.pendingCookie = 'set';
+  }
+
+  private current(): SessionRecord | null {
+    if (this.failure) throw this.failure;
+    return this.record;
+  }
+
+  private takePatch(): SessionPatch | null {
+    const set: Record<string, JsonValue> = {};
+    const unset: string[] = [];
+    for (const [key, value] of this.changes) {
+      if (value === undefined) unset.push(key);
+      else set[key] = value;
+    }
+    for (const [key, json] of this.watched) {
+      const value = this.data[key];
+      if (value !== undefined && JSON.stringify(value) !== json) set[key] = value;
+    }
+    this.changes.clear();
+    this.watched.clear();
+    return unset.length > 0 || Object.keys(set).length > 0 ? { set, unset } : null;
+  }
+
+  private startAnonymous(): void {
+    const { record, token } = this.manager.newRecord(this.client, null, false);
+    this.adopt(record, token, false);
+  }
+
+  private adopt(record: SessionRecord, token: string, stored: boolean): void {
+    this.record = record;
+    this.token = token;
+    this.stored = stored;
+    this.data = { ...record.data };
+    this.changes.clear();
+    this.watched.clear();
+    this.pendingCookie = 'set';
+  }
+
+  private async end(cookie: 'clear' | 'sign-out'): Promise<void> {
+    if (this.record && this.stored) await this.manager.destroyRecord(this.record);
+    this.forget();
+    this.pendingCookie = cookie;
+  }
+
+  /** The session is gone (ended here or elsewhere); nothing of it may be written again. */
+  private forget(): void {
+    this.record = null;
+    this.stored = false;
+    this.token = null;
+    this.data = {};
+    this.changes.clear();
+    this.watched.clear();
+    if (this.pendingCookie === 'set') this.pendingCookie = 'none';
+  }
+}

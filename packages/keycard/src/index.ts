@@ -1,0 +1,29 @@
+export { SessionManager } from './core/manager.js';
+export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken } from './core/manager.js';
+export { Session } from './core/session.js';
+export type { SignInOptions, RegenerateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
+export { resolveOptions } from './core/options.js';
+export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
+export type { SessionStore } from './core/store.js';
+export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } from './core/record.js';
+export { expiresAt, isLive, touched, touchDue } from './core/record.js';
+export { TokenSigner, sessionIdOf } from './core/token.js';
+export type { VerifiedToken } from './core/token.js';
+export { readCookie, serializeCookie, MAX_COOKIE_AGE_SECONDS } from './core/cookie.js';
+export type { CookieAttributes, SameSite } from './core/cookie.js';
+export { SessionEvents } from './core/events.js';
+export type { SessionEvent, SessionEventType, SessionEventListener } from './core/events.js';
+export { systemClock, cryptoRandom } from './core/clock.js';
+export type { Clock, RandomSource } from './core/clock.js';
+export {
+  KeycardError,
+  InvalidOptionsError,
+  StoreUnavailableError,
+  SessionExistsError,
+  UnsupportedOperationError,
+  InvalidSessionValueError,
+  SessionLimitError,
+} from './core/errors.js';
+export type { KeycardErrorCode } from './core/errors.js';
+export { MemoryStore } from './memory/memory-store.js';
+export type { MemoryStoreOptions } from './memory/memory-store.js';

@@ -1,0 +1,202 @@
+import { SessionExistsError } from '../core/errors.js';
+import { expiresAt, isLive, touchDue, touched } from '../core/record.js';
+import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
+import type { SessionStore } from '../core/store.js';
+import { systemClock, type Clock } from '../core/clock.js';
+
+export interface MemoryStoreOptions {
+  /** Most records kept; past it the least recently written record is evicted. Default 100 000. */
+  readonly maxEntries?: number;
+  /** Seconds between sweeps of expired records (one timer for the whole store). Default 60; 0 disables the timer. */
+  readonly sweepInterval?: number;
+  /** Clock used by the sweeper. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+interface Entry {
+  /** The record as JSON: a store that serialises on write behaves like a real one. */
+  readonly json: string;
+  readonly expiresAt: number;
+  readonly userId: string | null;
+  readonly handle: string;
+}
+
+/**
+ * A bounded in-process store for development, tests and single-instance apps.
+ * Expired records are swept by one unref'd timer and ignored on read, so it
+ * never grows past `maxEntries`.
+ */
+export class MemoryStore implements SessionStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly byUser = new Map<string, Set<string>>();
+  private readonly listeners = new Set<(handles: readonly string[]) => void>();
+  private readonly maxEntries: number;
+  private readonly clock: Clock;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 100_000;
+    this.clock = options.clock ?? systemClock;
+    const sweepSeconds = options.sweepInterval ?? 60;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
+      throw new TypeError('MemoryStore: maxEntries must be a positive integer');
+    }
+    if (sweepSeconds > 0) {
+      this.timer = setInterval(() => this.sweep(), sweepSeconds * 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Number of records held, expired ones included until the next sweep. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Removes every record expired at the clock's now; returns how many. */
+  sweep(now = this.clock.now()): number {
+    let removed = 0;
+    for (const [id, entry] of this.entries) {
+      if (entry.expiresAt <= now) {
+        this.remove(id, entry);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    const record = JSON.parse(entry.json) as SessionRecord;
+    if (!touchDue(record, now, touchInterval)) return record;
+    const next = touched(record, now);
+    this.put(next);
+    return next;
+  }
+
+  async create(record: SessionRecord): Promise<void> {
+    if (this.entries.has(record.id)) throw new SessionExistsError();
+    this.put(record);
+  }
+
+  async update(id: string, patch: SessionPatch): Promise<boolean> {
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    const record = JSON.parse(entry.json) as SessionRecord;
+    const data = { ...record.data, ...patch.set };
+    for (const key of patch.unset ?? []) delete data[key];
+    this.put({ ...record, data, rotationDue: patch.rotationDue ?? record.rotationDue });
+    return true;
+  }
+
+  async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
+    const entry = this.entries.get(oldId);
+    if (!entry) return false;
+    if (this.entries.has(next.id)) throw new SessionExistsError();
+    this.remove(oldId, entry);
+    this.put(next);
+    return true;
+  }
+
+  async destroy(id: string): Promise<boolean> {
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    this.remove(id, entry);
+    this.publish([entry.handle]);
+    return true;
+  }
+
+  async listByUser(userId: string, now: number): Promise<SessionRecord[]> {
+    const records: SessionRecord[] = [];
+    for (const id of this.byUser.get(userId) ?? []) {
+      const entry = this.entries.get(id);
+      if (entry && entry.expiresAt > now) records.push(JSON.parse(entry.json) as SessionRecord);
+    }
+    return records.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async destroyByUser(userId: string, exceptId?: string): Promise<string[]> {
+    const handles: string[] = [];
+    for (const id of [...(this.byUser.get(userId) ?? [])]) {
+      const entry = this.entries.get(id);
+      if (id === exceptId || !entry) continue;
+      this.remove(id, entry);
+      handles.push(entry.handle);
+    }
+    if (handles.length > 0) this.publish(handles);
+    return handles;
+  }
+
+  async refreshPrincipal(principal: Principal): Promise<number> {
+    const now = this.clock.now();
+    let changed = 0;
+    for (const id of this.byUser.get(principal.id) ?? []) {
+      const entry = this.entries.get(id);
+      if (!entry) continue;
+      const record = JSON.parse(entry.json) as SessionRecord;
+      if (!isLive(record, now)) continue;
+      this.put({ ...record, principal, rotationDue: true });
+      changed++;
+    }
+    return changed;
+  }
+
+  async onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
+    this.listeners.add(listener);
+    return async () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.listeners.clear();
+  }
+
+  private put(record: SessionRecord): void {
+    const previous = this.entries.get(record.id);
+    if (previous) {
+      this.entries.delete(record.id);
+    } else if (this.entries.size >= this.maxEntries) {
+      this.evictOne();
+    }
+    const userId = record.principal?.id ?? null;
+    this.entries.set(record.id, { json: JSON.stringify(record), expiresAt: expiresAt(record), userId, handle: record.handle });
+    if (previous?.userId && previous.userId !== userId) this.unindex(previous.userId, record.id);
+    if (userId !== null) {
+      let ids = this.byUser.get(userId);
+      if (!ids) this.byUser.set(userId, (ids = new Set()));
+      ids.add(record.id);
+    }
+  }
+
+  /** Evicts the least recently written record: O(1), so a flood of sign-ins cannot stall the store. */
+  private evictOne(): void {
+    const first = this.entries.entries().next();
+    if (!first.done) this.remove(first.value[0], first.value[1]);
+  }
+
+  private remove(id: string, entry: Entry): void {
+    this.entries.delete(id);
+    if (entry.userId !== null) this.unindex(entry.userId, id);
+  }
+
+  private unindex(userId: string, id: string): void {
+    const ids = this.byUser.get(userId);
+    if (!ids) return;
+    ids.delete(id);
+    if (ids.size === 0) this.byUser.delete(userId);
+  }
+
+  private publish(handles: readonly string[]): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(handles);
+      } catch {
+        // A subscriber's failure must not undo or fail the revocation.
+      }
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export { describeSessionStore, sampleRecord, samplePrincipal } from './conformance.js';
+export type { ConformanceOptions } from './conformance.js';
