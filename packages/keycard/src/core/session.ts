@@ -124,7 +124,7 @@ export class Session {
     let json: string | undefined;
     try {
       json = JSON.stringify(value);
-    } catch (cause) {
+    } catch {
       throw new InvalidSessionValueError(`the value for session key "${key}" cannot be serialised`);
     }
     if (json === undefined) throw new InvalidSessionValueError(`the value for session key "${key}" is not JSON`);

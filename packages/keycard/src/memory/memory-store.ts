@@ -117,7 +117,7 @@ export class MemoryStore implements SessionStore {
 
   async destroyByUser(userId: string, exceptId?: string): Promise<string[]> {
     const handles: string[] = [];
-    for (const id of [...(this.byUser.get(userId) ?? [])]) {
+    for (const id of this.byUser.get(userId) ?? []) {
       const entry = this.entries.get(id);
       if (id === exceptId || !entry) continue;
       this.remove(id, entry);

@@ -113,7 +113,8 @@ export function describeSessionStore(
       const record = sampleRecord({ data: { list: [1] } });
       await store.create(record);
       const first = await store.find(record.id, Date.now(), Infinity);
-      (first?.data['list'] as number[]).push(2);
+      assert.ok(first);
+      (first.data['list'] as number[]).push(2);
       assert.deepEqual((await store.find(record.id, Date.now(), Infinity))?.data, { list: [1] });
     });
 
