@@ -27,3 +27,10 @@ export {
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';
 export type { MemoryStoreOptions } from './memory/memory-store.js';
+export { LoginThrottle, normalizeAccount, addressBucket } from './throttle/login-throttle.js';
+export type { LoginThrottleOptions, LoginAttempt, ThrottleDecision } from './throttle/login-throttle.js';
+export { MemoryRateLimitStore } from './throttle/memory-rate-limit-store.js';
+export type { MemoryRateLimitStoreOptions } from './throttle/memory-rate-limit-store.js';
+export type { RateLimitStore, RateLimitRule, RateLimitState, RateLimitResult } from './throttle/rate-limit-store.js';
+export { ConnectStoreAdapter } from './connect/connect-store-adapter.js';
+export type { ConnectStore, ConnectSession, ConnectCookie, ConnectStoreAdapterOptions } from './connect/connect-store-adapter.js';

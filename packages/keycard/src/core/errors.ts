@@ -9,7 +9,9 @@ export type KeycardErrorCode =
   | 'KEYCARD_SESSION_EXISTS'
   | 'KEYCARD_UNSUPPORTED'
   | 'KEYCARD_INVALID_VALUE'
-  | 'KEYCARD_SESSION_LIMIT';
+  | 'KEYCARD_SESSION_LIMIT'
+  | 'KEYCARD_PASSWORD_POLICY'
+  | 'KEYCARD_UNSUPPORTED_HASH';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;

@@ -1,0 +1,76 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { LoginThrottle, type SessionStore } from 'keycard';
+import { PasswordHasher } from 'keycard/password';
+import { AdminController } from '../admin/admin.controller.js';
+import { AccountService } from '../auth/account.service.js';
+import { AuthController } from '../auth/auth.controller.js';
+import { SignInService } from '../auth/sign-in.service.js';
+import type { AppConfig } from '../config/config.js';
+import { APP_CONFIG } from '../config/tokens.js';
+import type { AppDatabase } from '../database/database.js';
+import { DATABASE } from '../database/tokens.js';
+import { HealthController } from '../health/health.controller.js';
+import { AppExceptionFilter } from '../http/exception.filter.js';
+import { schemaValidationPipe } from '../http/validation.js';
+import { SessionModule } from 'keycard/nest';
+import { AccountPagesController } from '../pages/account-pages.controller.js';
+import { AssetsController } from '../pages/assets.controller.js';
+import { AuthPagesController } from '../pages/auth-pages.controller.js';
+import { UsersRepository } from '../users/users.repository.js';
+import { UsersService } from '../users/users.service.js';
+import { RESOURCES, ResourcesLifecycle, type Closable } from './resources.js';
+
+/** What bootstrap opened before Nest starts; the module only wires it. */
+export interface AppDependencies {
+  readonly config: AppConfig;
+  readonly secrets: readonly string[];
+  readonly db: AppDatabase;
+  readonly sessionStore: SessionStore;
+  readonly throttle: LoginThrottle;
+  readonly hasher: PasswordHasher;
+  /** Closed, last first, when the application shuts down. */
+  readonly resources: Closable[];
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(deps: AppDependencies): DynamicModule {
+    const { config } = deps;
+    return {
+      module: AppModule,
+      imports: [
+        SessionModule.forRoot({
+          secrets: deps.secrets,
+          store: deps.sessionStore,
+          idleTimeout: config.idleTimeout,
+          absoluteTimeout: config.absoluteTimeout,
+          maxSessionsPerUser: config.maxSessionsPerUser,
+          cookie: { secure: config.cookieSecure },
+        }),
+      ],
+      controllers: [
+        HealthController,
+        AuthController,
+        AdminController,
+        AssetsController,
+        AuthPagesController,
+        AccountPagesController,
+      ],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: DATABASE, useValue: deps.db },
+        { provide: PasswordHasher, useValue: deps.hasher },
+        { provide: LoginThrottle, useValue: deps.throttle },
+        { provide: RESOURCES, useValue: deps.resources },
+        { provide: APP_FILTER, useClass: AppExceptionFilter },
+        { provide: APP_PIPE, useFactory: schemaValidationPipe },
+        ResourcesLifecycle,
+        UsersRepository,
+        UsersService,
+        SignInService,
+        AccountService,
+      ],
+    };
+  }
+}

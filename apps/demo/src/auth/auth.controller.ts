@@ -1,0 +1,119 @@
+import {
+  Body,
+  ConflictException,
+  Controller,
+  Delete,
+  ForbiddenException,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Req,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { SessionManager, type Principal, type Session as KeycardSession } from 'keycard';
+import { INVALID_CREDENTIALS, TooManyAttemptsException } from '../http/errors.js';
+import { header, type AnyRequest } from '../http/platform-request.js';
+import { CurrentUser, Public, Session } from 'keycard/nest';
+import { csrfTokenFor } from '../csrf/csrf-token.js';
+import { principalOf, publicUser, userOfPrincipal } from '../users/user.js';
+import { UsersService } from '../users/users.service.js';
+import { AccountService } from './account.service.js';
+import { LoginBody, PasswordChangeBody, RegisterBody, TokenBody } from './schemas.js';
+import { SignInService, type SignInOutcome } from './sign-in.service.js';
+
+/** The JSON API of SPEC "The reference app": status codes are the contract. */
+@Controller('api/auth')
+export class AuthController {
+  constructor(
+    private readonly users: UsersService,
+    private readonly signIns: SignInService,
+    private readonly account: AccountService,
+    private readonly manager: SessionManager,
+  ) {}
+
+  @Public()
+  @Get('csrf')
+  csrf(@Req() request: AnyRequest, @Session() session: KeycardSession) {
+    return { token: csrfTokenFor(request, session) };
+  }
+
+  @Public()
+  @Post('register')
+  async register(@Body({ schema: RegisterBody }) body: RegisterBody, @Session() session: KeycardSession) {
+    const user = await this.users.register(body);
+    if (!user) throw new ConflictException('an account with this email already exists');
+    await this.account.signIn(session, user, false);
+    return { user: publicUser(user) };
+  }
+
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  async login(@Body({ schema: LoginBody }) body: LoginBody, @Req() request: AnyRequest, @Session() session: KeycardSession) {
+    const user = signedInUser(await this.signIns.attempt(body.email, body.password, request.ip));
+    await this.account.signIn(session, user, body.remember ?? false);
+    return { user: publicUser(user) };
+  }
+
+  /** A bearer token for clients without cookies: the same revocable, listable session, no cookie set. */
+  @Public()
+  @Post('token')
+  async token(@Body({ schema: TokenBody }) body: TokenBody, @Req() request: AnyRequest) {
+    const user = signedInUser(await this.signIns.attempt(body.email, body.password, request.ip));
+    const issued = await this.manager.issueToken(principalOf(user), {
+      userAgent: header(request, 'user-agent')?.slice(0, 512) ?? null,
+      ip: request.ip ?? null,
+    });
+    return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString() };
+  }
+
+  /** Always 204: signing out without a session is not an error. */
+  @Public()
+  @Post('logout')
+  @HttpCode(204)
+  async logout(@Session() session: KeycardSession): Promise<void> {
+    await session.signOut();
+  }
+
+  @Get('me')
+  me(@CurrentUser() principal: Principal) {
+    return { user: userOfPrincipal(principal) };
+  }
+
+  @Get('sessions')
+  async sessions(@CurrentUser() principal: Principal, @Session() session: KeycardSession) {
+    return { sessions: await this.account.list(principal.id, session.handle) };
+  }
+
+  @Delete('sessions/:id')
+  @HttpCode(204)
+  async revoke(@Param('id') id: string, @CurrentUser() principal: Principal, @Session() session: KeycardSession) {
+    if (!(await this.account.revoke(session, principal.id, id))) throw new NotFoundException('no such session');
+  }
+
+  @Delete('sessions')
+  @HttpCode(204)
+  async revokeOthers(@CurrentUser() principal: Principal, @Session() session: KeycardSession): Promise<void> {
+    await this.account.revokeOthers(session, principal.id);
+  }
+
+  @Post('password')
+  @HttpCode(204)
+  async password(
+    @Body({ schema: PasswordChangeBody }) body: PasswordChangeBody,
+    @CurrentUser() principal: Principal,
+    @Session() session: KeycardSession,
+  ): Promise<void> {
+    const changed = await this.account.changePassword(session, principal.id, body.currentPassword, body.newPassword);
+    if (!changed) throw new ForbiddenException('the current password is wrong');
+  }
+}
+
+/** The user, or the SPEC's failures: one 401 body for unknown email and wrong password, 429 + Retry-After. */
+function signedInUser(outcome: SignInOutcome) {
+  if (outcome.kind === 'throttled') throw new TooManyAttemptsException(outcome.retryAfterSeconds);
+  if (outcome.kind === 'invalid') throw new UnauthorizedException(INVALID_CREDENTIALS);
+  return outcome.user;
+}

@@ -1,0 +1,205 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Where Redis is, when sessions live there. */
+export type RedisTarget =
+  | { readonly kind: 'standalone'; readonly url: string }
+  | { readonly kind: 'cluster'; readonly nodes: readonly { readonly host: string; readonly port: number }[] };
+
+/** Express-style `trust proxy`: both platforms accept these shapes as they are. */
+export type TrustProxy = boolean | number | string;
+
+/**
+ * Everything the app reads from the environment, parsed and validated once at
+ * start-up. Durations are seconds, as in the environment.
+ */
+export interface AppConfig {
+  readonly production: boolean;
+  readonly port: number;
+  /** Interface to listen on; not in the SPEC table, an escape hatch for containers and tests. */
+  readonly host: string;
+  readonly platform: 'express' | 'fastify';
+  /** Absolute path: the embedded database and the generated secret. */
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly redis: RedisTarget | undefined;
+  /** From SESSION_SECRETS; undefined means "generate one under dataDir" (development only). */
+  readonly sessionSecrets: readonly string[] | undefined;
+  readonly idleTimeout: number | undefined;
+  readonly absoluteTimeout: number | undefined;
+  readonly maxSessionsPerUser: number | undefined;
+  readonly login: {
+    readonly maxAttempts: number;
+    /** Seconds. */
+    readonly window: number;
+    /** Failures from one client IP across accounts within `window`: the looser limit. */
+    readonly ipMaxAttempts: number;
+  };
+  readonly trustProxy: TrustProxy;
+  readonly cookieSecure: 'auto' | boolean;
+  /** Lower-cased; undefined means "the first registered user is admin". */
+  readonly adminEmail: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const MIN_SECRET_LENGTH = 32;
+const DEFAULT_LOGIN_MAX_ATTEMPTS = 5;
+const DEFAULT_LOGIN_WINDOW = 900;
+/** SPEC: the per-IP limit is looser, ten times the per-account one. */
+const IP_LIMIT_FACTOR = 10;
+
+const unset = (value: string | undefined) => value === undefined || value.trim() === '';
+
+/** An env var holding a whole number within [min, max]. */
+const integer = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
+
+const seconds = (name: string) => integer(name, 1, 400 * 24 * 3600);
+
+const hostPort = z
+  .string()
+  .trim()
+  .regex(/^[^\s:]+:\d{1,5}$/, 'REDIS_CLUSTER_NODES entries must look like host:port')
+  .transform((entry) => {
+    const at = entry.lastIndexOf(':');
+    return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+  })
+  .refine((node) => node.port >= 1 && node.port <= 65535, 'REDIS_CLUSTER_NODES ports must be 1-65535');
+
+const schema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: integer('PORT', 0, 65535).optional(),
+  HOST: z.string().trim().min(1).optional(),
+  PLATFORM: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['express', 'fastify'], { error: 'PLATFORM must be "express" or "fastify"' }))
+    .optional(),
+  DATA_DIR: z.string().trim().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// or postgresql:// URL')
+    .optional(),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((list) => list.split(',').filter((entry) => entry.trim() !== ''))
+    .pipe(z.array(hostPort).min(1, 'REDIS_CLUSTER_NODES must list at least one host:port'))
+    .optional(),
+  SESSION_SECRETS: z
+    .string()
+    .transform((list) => list.split(',').map((secret) => secret.trim()).filter((secret) => secret !== ''))
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .min(
+              MIN_SECRET_LENGTH,
+              `every SESSION_SECRETS entry needs at least ${MIN_SECRET_LENGTH} characters (try: openssl rand -base64 32)`,
+            ),
+        )
+        .min(1, 'SESSION_SECRETS is set but empty'),
+    )
+    .optional(),
+  SESSION_IDLE_TIMEOUT: seconds('SESSION_IDLE_TIMEOUT').optional(),
+  SESSION_ABSOLUTE_TIMEOUT: seconds('SESSION_ABSOLUTE_TIMEOUT').optional(),
+  MAX_SESSIONS_PER_USER: integer('MAX_SESSIONS_PER_USER', 1, 10_000).optional(),
+  LOGIN_MAX_ATTEMPTS: integer('LOGIN_MAX_ATTEMPTS', 1, 10_000).optional(),
+  LOGIN_WINDOW: seconds('LOGIN_WINDOW').optional(),
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .transform((value): TrustProxy => {
+      if (value === 'true') return true;
+      if (value === 'false') return false;
+      if (/^\d+$/.test(value)) return Number(value);
+      return value;
+    })
+    .refine(
+      (value) => typeof value !== 'string' || /^[0-9A-Za-z.:/, ]+$/.test(value),
+      'TRUST_PROXY must be true, false, a number of hops, or a comma-separated list of addresses/CIDRs',
+    )
+    .optional(),
+  COOKIE_SECURE: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['auto', 'true', 'false'], { error: 'COOKIE_SECURE must be auto, true or false' }))
+    .optional(),
+  ADMIN_EMAIL: z.email({ error: 'ADMIN_EMAIL must be an email address' }).optional(),
+});
+
+/**
+ * Reads the environment once. Empty variables count as unset (so `PORT=` in a
+ * .env file means "the default"). Every problem is reported at once, each
+ * naming its variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => !unset(value)));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.SESSION_SECRETS) {
+    problems.push(
+      'SESSION_SECRETS is required when NODE_ENV=production: set one or more comma-separated random strings ' +
+        `of ${MIN_SECRET_LENGTH}+ characters (the first signs, all verify), e.g. $(openssl rand -base64 32)`,
+    );
+  }
+  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) {
+    problems.push('set REDIS_URL or REDIS_CLUSTER_NODES, not both');
+  }
+  if (e.SESSION_IDLE_TIMEOUT && e.SESSION_ABSOLUTE_TIMEOUT && e.SESSION_IDLE_TIMEOUT > e.SESSION_ABSOLUTE_TIMEOUT) {
+    problems.push('SESSION_IDLE_TIMEOUT must not be longer than SESSION_ABSOLUTE_TIMEOUT');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const maxAttempts = e.LOGIN_MAX_ATTEMPTS ?? DEFAULT_LOGIN_MAX_ATTEMPTS;
+  const redis: RedisTarget | undefined = e.REDIS_URL
+    ? { kind: 'standalone', url: e.REDIS_URL }
+    : e.REDIS_CLUSTER_NODES
+      ? { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES }
+      : undefined;
+  return {
+    production,
+    port: e.PORT ?? 3000,
+    host: e.HOST ?? '0.0.0.0',
+    platform: e.PLATFORM ?? 'express',
+    dataDir: resolve(cwd, e.DATA_DIR ?? 'data'),
+    databaseUrl: e.DATABASE_URL,
+    redis,
+    sessionSecrets: e.SESSION_SECRETS,
+    idleTimeout: e.SESSION_IDLE_TIMEOUT,
+    absoluteTimeout: e.SESSION_ABSOLUTE_TIMEOUT,
+    maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
+    login: {
+      maxAttempts,
+      window: e.LOGIN_WINDOW ?? DEFAULT_LOGIN_WINDOW,
+      ipMaxAttempts: maxAttempts * IP_LIMIT_FACTOR,
+    },
+    trustProxy: e.TRUST_PROXY ?? false,
+    cookieSecure: e.COOKIE_SECURE === undefined || e.COOKIE_SECURE === 'auto' ? 'auto' : e.COOKIE_SECURE === 'true',
+    adminEmail: e.ADMIN_EMAIL?.toLowerCase(),
+  };
+}

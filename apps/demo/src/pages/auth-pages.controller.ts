@@ -1,0 +1,98 @@
+import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import type { Session as KeycardSession } from 'keycard';
+import { AccountService } from '../auth/account.service.js';
+import { LoginForm, RegisterBody } from '../auth/schemas.js';
+import { SignInService } from '../auth/sign-in.service.js';
+import { addHeader, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
+import { validateForm } from '../http/validation.js';
+import { Public, Session } from 'keycard/nest';
+import { UsersService } from '../users/users.service.js';
+import { safeNextPath } from './next-path.js';
+import { pageContextOf } from './page-context.js';
+import { redirectWithFlash, sendPage } from './page-response.js';
+import { loginPage, registerPage } from './views/auth-pages.js';
+
+type FormBody = Record<string, unknown> | undefined;
+
+/** Sign-in, registration and sign-out as HTML forms (post/redirect/get). */
+@Controller()
+@Public()
+export class AuthPagesController {
+  constructor(
+    private readonly users: UsersService,
+    private readonly signIns: SignInService,
+    private readonly account: AccountService,
+  ) {}
+
+  @Get('login')
+  login(
+    @Query('next') next: unknown,
+    @Req() request: AnyRequest,
+    @Res({ passthrough: true }) response: AnyResponse,
+    @Session() session: KeycardSession,
+  ) {
+    const target = safeNextPath(next);
+    if (session.principal) return redirectWithFlash(request, response, target);
+    const ctx = pageContextOf(request, session);
+    return sendPage(request, response, ctx, 200, loginPage(ctx, target));
+  }
+
+  @Post('login')
+  async submitLogin(
+    @Body() body: FormBody,
+    @Req() request: AnyRequest,
+    @Res({ passthrough: true }) response: AnyResponse,
+    @Session() session: KeycardSession,
+  ) {
+    const ctx = pageContextOf(request, session);
+    const values = { email: String(body?.['email'] ?? ''), remember: body?.['remember'] === 'on' ? 'on' : '' };
+    const next = safeNextPath(body?.['next']);
+    const form = validateForm(LoginForm, body);
+    if (!form.ok) return sendPage(request, response, ctx, 400, loginPage(ctx, next, values, { fields: form.fields }));
+    const outcome = await this.signIns.attempt(form.value.email, form.value.password, request.ip);
+    if (outcome.kind === 'throttled') {
+      addHeader(response, 'Retry-After', String(outcome.retryAfterSeconds));
+      const minutes = Math.ceil(outcome.retryAfterSeconds / 60);
+      const wait = minutes <= 1 ? 'a minute' : `${minutes} minutes`;
+      return sendPage(request, response, ctx, 429, loginPage(ctx, next, values, { form: `Too many attempts. Try again in ${wait}.` }));
+    }
+    if (outcome.kind === 'invalid') {
+      return sendPage(request, response, ctx, 401, loginPage(ctx, next, values, { form: 'Email or password is incorrect.' }));
+    }
+    await this.account.signIn(session, outcome.user, form.value.remember);
+    return redirectWithFlash(request, response, next, 'signed-in');
+  }
+
+  @Get('register')
+  register(@Req() request: AnyRequest, @Res({ passthrough: true }) response: AnyResponse, @Session() session: KeycardSession) {
+    if (session.principal) return redirectWithFlash(request, response, '/');
+    const ctx = pageContextOf(request, session);
+    return sendPage(request, response, ctx, 200, registerPage(ctx));
+  }
+
+  @Post('register')
+  async submitRegister(
+    @Body() body: FormBody,
+    @Req() request: AnyRequest,
+    @Res({ passthrough: true }) response: AnyResponse,
+    @Session() session: KeycardSession,
+  ) {
+    const ctx = pageContextOf(request, session);
+    const values = { email: String(body?.['email'] ?? ''), name: String(body?.['name'] ?? '') };
+    const form = validateForm(RegisterBody, body);
+    if (!form.ok) return sendPage(request, response, ctx, 400, registerPage(ctx, values, { fields: form.fields }));
+    const user = await this.users.register(form.value);
+    if (!user) {
+      const errors = { fields: { email: 'An account with this email already exists. Sign in instead?' } };
+      return sendPage(request, response, ctx, 409, registerPage(ctx, values, errors));
+    }
+    await this.account.signIn(session, user, false);
+    return redirectWithFlash(request, response, '/', 'registered');
+  }
+
+  @Post('logout')
+  async logout(@Req() request: AnyRequest, @Res({ passthrough: true }) response: AnyResponse, @Session() session: KeycardSession) {
+    await session.signOut();
+    return redirectWithFlash(request, response, '/login', 'signed-out');
+  }
+}

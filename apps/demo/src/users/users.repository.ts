@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { count, eq, sql } from 'drizzle-orm';
+import type { AppDatabase } from '../database/database.js';
+import { users, type UserRow } from '../database/schema.js';
+import { DATABASE } from '../database/tokens.js';
+
+export interface NewUser {
+  readonly email: string;
+  readonly name: string;
+  readonly passwordHash: string;
+  /** Decides the roles inside the insert's transaction, knowing whether this is the first user. */
+  readonly roles: (isFirstUser: boolean) => readonly string[];
+}
+
+/** Any constant works: it only serialises registrations, so that "the first user" is one user. */
+const REGISTRATION_LOCK = 727_274_002;
+const UNIQUE_VIOLATION = '23505';
+
+/** The only code that touches the users table. */
+@Injectable()
+export class UsersRepository {
+  constructor(@Inject(DATABASE) private readonly db: AppDatabase) {}
+
+  /** The new user, or null when the email is taken (case-insensitively). */
+  async create(user: NewUser): Promise<UserRow | null> {
+    try {
+      return await this.db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT pg_advisory_xact_lock(${REGISTRATION_LOCK})`);
+        const [existing] = await tx.select({ n: count() }).from(users);
+        const [row] = await tx
+          .insert(users)
+          .values({
+            id: randomUUID(),
+            email: user.email,
+            name: user.name,
+            passwordHash: user.passwordHash,
+            roles: [...user.roles((existing?.n ?? 0) === 0)],
+            authVersion: 1,
+            createdAt: new Date(),
+          })
+          .returning();
+        return row ?? null;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) return null;
+      throw error;
+    }
+  }
+
+  async findByEmail(email: string): Promise<UserRow | null> {
+    const [row] = await this.db
+      .select()
+      .from(users)
+      .where(sql`lower(${users.email}) = lower(${email})`)
+      .limit(1);
+    return row ?? null;
+  }
+
+  async findById(id: string): Promise<UserRow | null> {
+    const [row] = await this.db.select().from(users).where(eq(users.id, id)).limit(1);
+    return row ?? null;
+  }
+
+  /** Replaces the hash; `bumpAuthVersion` marks a credential change (a rehash on sign-in is not one). */
+  async setPasswordHash(id: string, passwordHash: string, bumpAuthVersion: boolean): Promise<UserRow | null> {
+    const [row] = await this.db
+      .update(users)
+      .set({ passwordHash, ...(bumpAuthVersion ? { authVersion: sql`${users.authVersion} + 1` } : {}) })
+      .where(eq(users.id, id))
+      .returning();
+    return row ?? null;
+  }
+
+  async setRoles(id: string, roles: readonly string[]): Promise<UserRow | null> {
+    const [row] = await this.db
+      .update(users)
+      .set({ roles: [...roles] })
+      .where(eq(users.id, id))
+      .returning();
+    return row ?? null;
+  }
+
+  /** Adds `role` to the user with this email, if they exist and lack it; returns the changed user. */
+  async grantRoleByEmail(email: string, role: string): Promise<UserRow | null> {
+    const [row] = await this.db
+      .update(users)
+      .set({ roles: sql`array_append(${users.roles}, ${role})` })
+      .where(sql`lower(${users.email}) = lower(${email}) AND NOT (${role} = ANY(${users.roles}))`)
+      .returning();
+    return row ?? null;
+  }
+}
+
+/** Drizzle wraps driver errors; the SQLSTATE is on the error or its cause (pg and PGlite alike). */
+function isUniqueViolation(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === UNIQUE_VIOLATION) return true;
+  }
+  return false;
+}

@@ -1,0 +1,542 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PASSWORD, registerAccount, signInAgain } from './support/accounts.js';
+import { Client, cookieAttributes, type Reply } from './support/http-client.js';
+import {
+  ADMIN_EMAIL,
+  LOGIN_MAX_ATTEMPTS,
+  PLATFORMS,
+  startTestApp,
+  uniqueEmail,
+  uniqueIp,
+  type TestApp,
+} from './support/test-app.js';
+
+/** Every row of SPEC "JSON API", on both platforms, over real HTTP against the real app. */
+
+const USER_KEYS = ['email', 'id', 'name', 'roles'];
+const SESSION_KEYS = ['createdAt', 'current', 'id', 'ip', 'lastSeenAt', 'userAgent'];
+const MISSING_USER = '00000000-0000-4000-8000-000000000000';
+
+function expectStatus(reply: Reply, status: number): void {
+  assert.equal(reply.status, status, `expected ${status}, got ${reply.status}: ${reply.text.slice(0, 300)}`);
+}
+
+/** A 4xx with a JSON body that says what is wrong. */
+function expectClientError(reply: Reply, status?: number): void {
+  if (status !== undefined) expectStatus(reply, status);
+  assert.ok(reply.status >= 400 && reply.status < 500, `expected a 4xx, got ${reply.status}: ${reply.text.slice(0, 300)}`);
+  assert.equal(typeof reply.json?.message, 'string', `no JSON message in: ${reply.text.slice(0, 300)}`);
+  assert.ok(reply.json.message.length > 0);
+}
+
+function expectUser(user: unknown, expected: { email?: string; name?: string; roles?: string[] } = {}): void {
+  assert.ok(user && typeof user === 'object');
+  assert.deepEqual(Object.keys(user).sort(), USER_KEYS, 'user is exactly {id, email, name, roles}');
+  const u = user as Record<string, unknown>;
+  if (expected.email) assert.equal(u['email'], expected.email);
+  if (expected.name) assert.equal(u['name'], expected.name);
+  if (expected.roles) assert.deepEqual([...(u['roles'] as string[])].sort(), [...expected.roles].sort());
+}
+
+function sessionCookie(client: Client): string | undefined {
+  return client.cookies.get('sid') ?? client.cookies.get('__Host-sid');
+}
+
+for (const platform of PLATFORMS) {
+  describe(`JSON API on ${platform}`, () => {
+    let app: TestApp;
+    let base: string;
+
+    before(async () => {
+      app = await startTestApp(platform);
+      base = app.url;
+    });
+    after(async () => {
+      await app?.close();
+    });
+
+    describe('GET /api/health', () => {
+      it('200 {status, store} while the store answers', async () => {
+        const reply = await new Client(base).get('/api/health');
+        expectStatus(reply, 200);
+        assert.deepEqual(reply.json, { status: 'ok', store: 'up' });
+      });
+    });
+
+    describe('GET /api/auth/csrf', () => {
+      it('200 {token}', async () => {
+        const reply = await new Client(base).get('/api/auth/csrf');
+        expectStatus(reply, 200);
+        assert.deepEqual(Object.keys(reply.json), ['token']);
+        assert.equal(typeof reply.json.token, 'string');
+      });
+    });
+
+    describe('POST /api/auth/register', () => {
+      it('201 {user}, signed in with an HttpOnly session cookie', async () => {
+        const client = new Client(base, 'test', uniqueIp());
+        const email = uniqueEmail();
+        const reply = await client.post('/api/auth/register', { json: { email, password: PASSWORD, name: 'Ann' } });
+        expectStatus(reply, 201);
+        expectUser(reply.json.user, { email, name: 'Ann', roles: ['user'] });
+        assert.ok(!reply.text.includes('argon2'), 'no password hash in the body');
+        const cookie = cookieAttributes(reply, 'sid');
+        assert.ok(cookie, `sid cookie set over plain HTTP: ${reply.setCookies.join(' | ')}`);
+        assert.ok(cookie.has('httponly'));
+        assert.equal(cookie.get('samesite')?.toLowerCase(), 'lax');
+        assert.equal(cookie.get('path'), '/');
+        const me = await client.get('/api/auth/me');
+        expectStatus(me, 200);
+        assert.deepEqual(me.json.user, reply.json.user);
+      });
+
+      it('400 for invalid input of every kind, and nothing is created', async () => {
+        const email = uniqueEmail();
+        const bad: [string, { json?: unknown; raw?: string; contentType?: string }][] = [
+          ['malformed JSON', { raw: '{"email": "x@example.test",' }],
+          ['a JSON string', { raw: '"hello"' }],
+          ['a JSON array', { json: [email, PASSWORD, 'Ann'] }],
+          ['an empty object', { json: {} }],
+          ['a missing password', { json: { email, name: 'Ann' } }],
+          ['a missing name', { json: { email, password: PASSWORD } }],
+          ['a number for email', { json: { email: 42, password: PASSWORD, name: 'Ann' } }],
+          ['an object for password', { json: { email, password: { $gt: '' }, name: 'Ann' } }],
+          ['a malformed email', { json: { email: 'not-an-email', password: PASSWORD, name: 'Ann' } }],
+          ['a 7-character password', { json: { email, password: '1234567', name: 'Ann' } }],
+          ['a 129-character password', { json: { email, password: 'p'.repeat(129), name: 'Ann' } }],
+          ['an empty name', { json: { email, password: PASSWORD, name: '   ' } }],
+          ['a plain-text body', { raw: 'email=x', contentType: 'text/plain' }],
+        ];
+        for (const [what, body] of bad) {
+          const reply = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', body);
+          assert.ok(reply.status === 400 || reply.status === 415, `${what}: got ${reply.status} ${reply.text}`);
+          expectClientError(reply);
+          assert.equal(reply.setCookies.length, 0, `${what}: no cookie`);
+        }
+        const login = await new Client(base, 'test', uniqueIp()).post('/api/auth/login', { json: { email, password: PASSWORD } });
+        expectStatus(login, 401);
+      });
+
+      it('accepts passwords of exactly 8 and 128 characters', async () => {
+        for (const password of ['12345678', 'p'.repeat(128)]) {
+          const reply = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', {
+            json: { email: uniqueEmail(), password, name: 'Edge' },
+          });
+          expectStatus(reply, 201);
+        }
+      });
+
+      it('4xx (413) for an oversized body, never a 5xx', async () => {
+        const reply = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', {
+          json: { email: uniqueEmail(), password: PASSWORD, name: 'x'.repeat(64 * 1024) },
+        });
+        expectClientError(reply, 413);
+      });
+
+      it('409 when the email is taken, whatever its case', async () => {
+        const email = uniqueEmail('Case');
+        await registerAccount(base, { email });
+        const reply = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', {
+          json: { email: email.toUpperCase(), password: PASSWORD, name: 'Copy' },
+        });
+        expectClientError(reply, 409);
+        assert.equal(reply.setCookies.length, 0);
+      });
+    });
+
+    describe('POST /api/auth/login', () => {
+      it('200 {user} under a new session id; the old id is dead', async () => {
+        const account = await registerAccount(base);
+        const before = sessionCookie(account.client);
+        const stolen = account.client.clone();
+        const reply = await account.client.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } });
+        expectStatus(reply, 200);
+        expectUser(reply.json.user, { email: account.email });
+        const afterLogin = sessionCookie(account.client);
+        assert.ok(afterLogin && afterLogin !== before, 'a new session cookie');
+        expectStatus(await account.client.get('/api/auth/me'), 200);
+        expectStatus(await stolen.get('/api/auth/me'), 401);
+      });
+
+      it('finds the account whatever the case of the email', async () => {
+        const account = await registerAccount(base, { email: uniqueEmail('Mixed') });
+        const reply = await new Client(base, 'test', uniqueIp()).post('/api/auth/login', {
+          json: { email: account.email.toUpperCase(), password: PASSWORD },
+        });
+        expectStatus(reply, 200);
+      });
+
+      it('401 with the same body for an unknown email and a wrong password', async () => {
+        const account = await registerAccount(base);
+        const client = new Client(base, 'test', uniqueIp());
+        const wrong = await client.post('/api/auth/login', { json: { email: account.email, password: 'wrong password' } });
+        const unknown = await client.post('/api/auth/login', { json: { email: uniqueEmail(), password: 'wrong password' } });
+        expectClientError(wrong, 401);
+        expectStatus(unknown, 401);
+        assert.equal(unknown.text, wrong.text);
+        assert.equal(wrong.setCookies.length + unknown.setCookies.length, 0);
+      });
+
+      it('remember: a persistent cookie; without it a browser-session cookie', async () => {
+        const account = await registerAccount(base);
+        const plain = await new Client(base, 'test', uniqueIp()).post('/api/auth/login', {
+          json: { email: account.email, password: PASSWORD },
+        });
+        assert.equal(cookieAttributes(plain, 'sid')?.has('max-age'), false);
+        const remembered = await new Client(base, 'test', uniqueIp()).post('/api/auth/login', {
+          json: { email: account.email, password: PASSWORD, remember: true },
+        });
+        expectStatus(remembered, 200);
+        assert.ok(Number(cookieAttributes(remembered, 'sid')?.get('max-age')) > 24 * 3600);
+        expectClientError(
+          await new Client(base, 'test', uniqueIp()).post('/api/auth/login', {
+            json: { email: account.email, password: PASSWORD, remember: 'yes please' },
+          }),
+          400,
+        );
+      });
+
+      it(`429 + Retry-After after ${LOGIN_MAX_ATTEMPTS} failures, even for the right password`, async () => {
+        const account = await registerAccount(base);
+        const client = new Client(base, 'test', uniqueIp());
+        for (let i = 0; i < LOGIN_MAX_ATTEMPTS; i++) {
+          expectStatus(await client.post('/api/auth/login', { json: { email: account.email, password: 'wrong password' } }), 401);
+        }
+        const blocked = await client.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } });
+        expectClientError(blocked, 429);
+        assert.ok(Number(blocked.headers.get('retry-after')) >= 1, `Retry-After: ${blocked.headers.get('retry-after')}`);
+        assert.equal(blocked.setCookies.length, 0);
+        // Per account, not per client: another address is refused too.
+        const elsewhere = await new Client(base, 'test', uniqueIp()).post('/api/auth/login', {
+          json: { email: account.email.toUpperCase(), password: PASSWORD },
+        });
+        expectStatus(elsewhere, 429);
+      });
+
+      it('400 for malformed input, never a 5xx', async () => {
+        for (const body of [{ raw: '{' }, { json: { email: 'a@b.co' } }, { json: { email: ['a@b.co'], password: 'x' } }, { json: null }]) {
+          expectClientError(await new Client(base, 'test', uniqueIp()).post('/api/auth/login', body), 400);
+        }
+      });
+    });
+
+    describe('POST /api/auth/token', () => {
+      it('201 {token, expiresAt}, no cookie; the token is a listable, revocable session', async () => {
+        const account = await registerAccount(base);
+        const cli = new Client(base, 'keycard-cli/1.0', uniqueIp());
+        const reply = await cli.post('/api/auth/token', { json: { email: account.email, password: PASSWORD }, csrf: false });
+        expectStatus(reply, 201);
+        assert.deepEqual(Object.keys(reply.json).sort(), ['expiresAt', 'token']);
+        assert.ok(Date.parse(reply.json.expiresAt) > Date.now());
+        assert.equal(reply.setCookies.length, 0, 'no cookie');
+        const token = reply.json.token as string;
+        const me = await new Client(base).get('/api/auth/me', { bearer: token });
+        expectStatus(me, 200);
+        expectUser(me.json.user, { email: account.email });
+        const listed = await account.client.get('/api/auth/sessions');
+        const entry = listed.json.sessions.find((s: { userAgent: string }) => s.userAgent === 'keycard-cli/1.0');
+        assert.ok(entry, 'the token session is listed');
+        expectStatus(await account.client.delete(`/api/auth/sessions/${entry.id}`), 204);
+        expectStatus(await new Client(base).get('/api/auth/me', { bearer: token }), 401);
+      });
+
+      it('401 for wrong credentials (same body as login), 400 for bad input', async () => {
+        const account = await registerAccount(base);
+        const client = new Client(base, 'test', uniqueIp());
+        const wrong = await client.post('/api/auth/token', { json: { email: account.email, password: 'nope nope' }, csrf: false });
+        const unknown = await client.post('/api/auth/token', { json: { email: uniqueEmail(), password: 'nope nope' }, csrf: false });
+        expectClientError(wrong, 401);
+        assert.equal(unknown.text, wrong.text);
+        expectClientError(await client.post('/api/auth/token', { json: { email: account.email }, csrf: false }), 400);
+      });
+
+      it('429 once the account is throttled', async () => {
+        const account = await registerAccount(base);
+        const client = new Client(base, 'test', uniqueIp());
+        for (let i = 0; i < LOGIN_MAX_ATTEMPTS; i++) {
+          await client.post('/api/auth/token', { json: { email: account.email, password: 'wrong password' }, csrf: false });
+        }
+        const reply = await client.post('/api/auth/token', { json: { email: account.email, password: PASSWORD }, csrf: false });
+        expectClientError(reply, 429);
+        assert.ok(Number(reply.headers.get('retry-after')) >= 1);
+      });
+    });
+
+    describe('POST /api/auth/logout', () => {
+      it('204: the record is destroyed and the cookie cleared', async () => {
+        const account = await registerAccount(base);
+        const copy = account.client.clone();
+        const reply = await account.client.post('/api/auth/logout');
+        expectStatus(reply, 204);
+        const cleared = cookieAttributes(reply, 'sid');
+        assert.equal(cleared?.get('max-age'), '0');
+        assert.equal(reply.headers.get('clear-site-data'), '"cookies"');
+        assert.equal(sessionCookie(account.client), undefined);
+        // The server-side record is gone: the old cookie value no longer works.
+        expectStatus(await copy.get('/api/auth/me'), 401);
+      });
+
+      it('204 without a session too', async () => {
+        expectStatus(await new Client(base).post('/api/auth/logout'), 204);
+      });
+
+      it('a bearer token can end its own session', async () => {
+        const account = await registerAccount(base);
+        const issued = await new Client(base).post('/api/auth/token', { json: { email: account.email, password: PASSWORD }, csrf: false });
+        const token = issued.json.token as string;
+        expectStatus(await new Client(base).post('/api/auth/logout', { bearer: token }), 204);
+        expectStatus(await new Client(base).get('/api/auth/me', { bearer: token }), 401);
+      });
+    });
+
+    describe('GET /api/auth/me', () => {
+      it('401 without a session, with garbage, or with a forged signature', async () => {
+        expectClientError(await new Client(base).get('/api/auth/me'), 401);
+        const account = await registerAccount(base);
+        const value = sessionCookie(account.client) ?? '';
+        const forged = `${value.slice(0, value.indexOf('.'))}.${'A'.repeat(43)}`;
+        const garbage = ['garbage', '%%%', 'a.b.c', '\u00e9t\u00e9', 'x'.repeat(4000), forged];
+        for (const cookie of garbage) {
+          const reply = await new Client(base).get('/api/auth/me', { headers: { cookie: `sid=${encodeURIComponent(cookie)}` } });
+          expectClientError(reply, 401);
+        }
+        expectClientError(await new Client(base).get('/api/auth/me', { bearer: 'not-a-token' }), 401);
+      });
+    });
+
+    describe('GET /api/auth/sessions', () => {
+      it('200 with every device, the current one marked, ids that are not cookies', async () => {
+        const account = await registerAccount(base);
+        const second = await signInAgain(base, account, 'second-device');
+        const reply = await account.client.get('/api/auth/sessions');
+        expectStatus(reply, 200);
+        const sessions = reply.json.sessions as Record<string, unknown>[];
+        assert.equal(sessions.length, 2);
+        for (const session of sessions) {
+          assert.deepEqual(Object.keys(session).sort(), SESSION_KEYS);
+          assert.ok(!Number.isNaN(Date.parse(String(session['createdAt']))));
+          assert.ok(!Number.isNaN(Date.parse(String(session['lastSeenAt']))));
+        }
+        assert.deepEqual(sessions.map((s) => s['current']).sort(), [false, true]);
+        assert.ok(sessions.some((s) => s['userAgent'] === 'second-device'));
+        // A handle is not a cookie.
+        for (const session of sessions) {
+          const reply = await new Client(base).get('/api/auth/me', { headers: { cookie: `sid=${String(session['id'])}` } });
+          expectStatus(reply, 401);
+        }
+        const fromSecond = await second.get('/api/auth/sessions');
+        assert.equal(fromSecond.json.sessions.find((s: { current: boolean }) => s.current).userAgent, 'second-device');
+      });
+
+      it('401 signed out', async () => {
+        expectClientError(await new Client(base).get('/api/auth/sessions'), 401);
+      });
+    });
+
+    describe('DELETE /api/auth/sessions/:id', () => {
+      it('204: that device is signed out', async () => {
+        const account = await registerAccount(base);
+        const second = await signInAgain(base, account);
+        const list = await account.client.get('/api/auth/sessions');
+        const other = list.json.sessions.find((s: { current: boolean }) => !s.current);
+        expectStatus(await account.client.delete(`/api/auth/sessions/${other.id}`), 204);
+        expectStatus(await second.get('/api/auth/me'), 401);
+        expectStatus(await account.client.get('/api/auth/me'), 200);
+      });
+
+      it('404 for an unknown id or another user’s session', async () => {
+        const alice = await registerAccount(base);
+        const bob = await registerAccount(base);
+        const bobs = await bob.client.get('/api/auth/sessions');
+        const bobId = bobs.json.sessions[0].id as string;
+        expectClientError(await alice.client.delete(`/api/auth/sessions/${bobId}`), 404);
+        expectClientError(await alice.client.delete('/api/auth/sessions/no-such-session'), 404);
+        expectStatus(await bob.client.get('/api/auth/me'), 200);
+      });
+
+      it('401 signed out', async () => {
+        expectClientError(await new Client(base).delete('/api/auth/sessions/anything'), 401);
+      });
+    });
+
+    describe('DELETE /api/auth/sessions', () => {
+      it('204: every session but the current one is revoked', async () => {
+        const account = await registerAccount(base);
+        const second = await signInAgain(base, account, 'second');
+        const third = await signInAgain(base, account, 'third');
+        expectStatus(await account.client.delete('/api/auth/sessions'), 204);
+        expectStatus(await second.get('/api/auth/me'), 401);
+        expectStatus(await third.get('/api/auth/me'), 401);
+        const list = await account.client.get('/api/auth/sessions');
+        expectStatus(list, 200);
+        assert.equal(list.json.sessions.length, 1);
+        assert.equal(list.json.sessions[0].current, true);
+      });
+
+      it('401 signed out', async () => {
+        expectClientError(await new Client(base).delete('/api/auth/sessions'), 401);
+      });
+    });
+
+    describe('POST /api/auth/password', () => {
+      it('204: other sessions revoked, the current one rotated, the new password works', async () => {
+        const account = await registerAccount(base);
+        const second = await signInAgain(base, account);
+        const oldCookie = account.client.clone();
+        const newPassword = 'a brand new passphrase';
+        const reply = await account.client.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword } });
+        expectStatus(reply, 204);
+        assert.ok(cookieAttributes(reply, 'sid'), 'the current session got a new id');
+        expectStatus(await account.client.get('/api/auth/me'), 200);
+        expectStatus(await oldCookie.get('/api/auth/me'), 401);
+        expectStatus(await second.get('/api/auth/me'), 401);
+        const fresh = new Client(base, 'test', uniqueIp());
+        expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 401);
+        expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: newPassword } }), 200);
+      });
+
+      it('403 for a wrong current password; nothing changes', async () => {
+        const account = await registerAccount(base);
+        const reply = await account.client.post('/api/auth/password', {
+          json: { currentPassword: 'not my password', newPassword: 'another passphrase' },
+        });
+        expectClientError(reply, 403);
+        expectStatus(await account.client.get('/api/auth/me'), 200);
+        const fresh = new Client(base, 'test', uniqueIp());
+        expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 200);
+      });
+
+      it('400 for invalid input', async () => {
+        const account = await registerAccount(base);
+        for (const json of [{}, { currentPassword: PASSWORD }, { currentPassword: PASSWORD, newPassword: 'short' }, { currentPassword: PASSWORD, newPassword: 'p'.repeat(129) }, { currentPassword: 1, newPassword: 2 }]) {
+          expectClientError(await account.client.post('/api/auth/password', { json }), 400);
+        }
+      });
+
+      it('401 signed out', async () => {
+        expectClientError(
+          await new Client(base).post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: 'whatever else' } }),
+          401,
+        );
+      });
+    });
+
+    describe('admin endpoints', () => {
+      let admin: Awaited<ReturnType<typeof registerAccount>>;
+      before(async () => {
+        admin = await registerAccount(base, { email: ADMIN_EMAIL.toUpperCase(), name: 'Admin' });
+      });
+
+      it('ADMIN_EMAIL gets the admin role (case-insensitively); other users do not', async () => {
+        const me = await admin.client.get('/api/auth/me');
+        expectUser(me.json.user, { roles: ['admin', 'user'] });
+        const other = await registerAccount(base);
+        const theirs = await other.client.get('/api/auth/me');
+        expectUser(theirs.json.user, { roles: ['user'] });
+      });
+
+      it('GET /api/admin/users/:id/sessions: 200 for an admin, 401, 403, 404', async () => {
+        const user = await registerAccount(base);
+        await signInAgain(base, user);
+        const reply = await admin.client.get(`/api/admin/users/${user.id}/sessions`);
+        expectStatus(reply, 200);
+        assert.equal(reply.json.sessions.length, 2);
+        for (const session of reply.json.sessions) assert.deepEqual(Object.keys(session).sort(), SESSION_KEYS);
+        expectClientError(await new Client(base).get(`/api/admin/users/${user.id}/sessions`), 401);
+        expectClientError(await user.client.get(`/api/admin/users/${user.id}/sessions`), 403);
+        expectClientError(await admin.client.get(`/api/admin/users/${MISSING_USER}/sessions`), 404);
+        expectClientError(await admin.client.get('/api/admin/users/not-a-uuid/sessions'), 404);
+      });
+
+      it('DELETE /api/admin/users/:id/sessions: 204, that user is signed out everywhere; 401, 403, 404', async () => {
+        const user = await registerAccount(base);
+        const second = await signInAgain(base, user);
+        expectClientError(await new Client(base).delete(`/api/admin/users/${user.id}/sessions`), 401);
+        expectClientError(await user.client.delete(`/api/admin/users/${admin.id}/sessions`), 403);
+        expectClientError(await admin.client.delete(`/api/admin/users/${MISSING_USER}/sessions`), 404);
+        expectStatus(await admin.client.delete(`/api/admin/users/${user.id}/sessions`), 204);
+        expectStatus(await user.client.get('/api/auth/me'), 401);
+        expectStatus(await second.get('/api/auth/me'), 401);
+        expectStatus(await admin.client.get('/api/auth/me'), 200);
+      });
+
+      it('PUT /api/admin/users/:id/roles: 200; live sessions see the new roles with a new id', async () => {
+        const user = await registerAccount(base);
+        const before = sessionCookie(user.client);
+        const stale = user.client.clone();
+        const reply = await admin.client.put(`/api/admin/users/${user.id}/roles`, { json: { roles: ['user', 'editor'] } });
+        expectStatus(reply, 200);
+        expectUser(reply.json.user, { roles: ['editor', 'user'] });
+        const me = await user.client.get('/api/auth/me');
+        expectStatus(me, 200);
+        expectUser(me.json.user, { roles: ['editor', 'user'] });
+        const after = sessionCookie(user.client);
+        assert.ok(after && after !== before, 'the session moved to a new id');
+        expectStatus(await stale.get('/api/auth/me'), 401);
+        // Promoted to admin, the user can use admin endpoints on the next request.
+        expectStatus(await admin.client.put(`/api/admin/users/${user.id}/roles`, { json: { roles: ['user', 'admin'] } }), 200);
+        expectStatus(await user.client.get(`/api/admin/users/${admin.id}/sessions`), 200);
+      });
+
+      it('PUT /api/admin/users/:id/roles: 400, 401, 403, 404', async () => {
+        const user = await registerAccount(base);
+        for (const json of [{}, { roles: 'admin' }, { roles: [1] }, { roles: ['Not A Role!'] }]) {
+          expectClientError(await admin.client.put(`/api/admin/users/${user.id}/roles`, { json }), 400);
+        }
+        expectClientError(await new Client(base).put(`/api/admin/users/${user.id}/roles`, { json: { roles: ['admin'] } }), 401);
+        expectClientError(await user.client.put(`/api/admin/users/${user.id}/roles`, { json: { roles: ['admin'] } }), 403);
+        expectClientError(await admin.client.put(`/api/admin/users/${MISSING_USER}/roles`, { json: { roles: ['user'] } }), 404);
+        expectUser((await user.client.get('/api/auth/me')).json.user, { roles: ['user'] });
+      });
+    });
+
+    describe('the session cookie', () => {
+      it('is __Host-sid when the request came over HTTPS (trusted proxy), sid over plain HTTP', async () => {
+        const client = new Client(base, 'test', uniqueIp());
+        const reply = await client.post('/api/auth/register', {
+          json: { email: uniqueEmail(), password: PASSWORD, name: 'Secure' },
+          headers: { 'x-forwarded-proto': 'https' },
+        });
+        expectStatus(reply, 201);
+        const cookie = cookieAttributes(reply, '__Host-sid');
+        assert.ok(cookie, reply.setCookies.join(' | '));
+        assert.ok(cookie.has('secure') && cookie.has('httponly'));
+        assert.equal(cookie.get('path'), '/');
+        assert.equal(cookie.has('domain'), false);
+        expectStatus(await client.get('/api/auth/me', { headers: { 'x-forwarded-proto': 'https' } }), 200);
+      });
+    });
+
+    describe('bad input anywhere', () => {
+      it('unknown routes: 404 JSON', async () => {
+        for (const path of ['/api/nope', '/api/auth', '/definitely/not/here']) {
+          expectClientError(await new Client(base).get(path), 404);
+        }
+        expectClientError(await new Client(base).post('/api/auth/me'), 404);
+      });
+
+      it('never a 5xx, whatever is sent where', async () => {
+        const account = await registerAccount(base);
+        const bodies = [{ raw: '' }, { raw: '{' }, { raw: 'null' }, { raw: '[]' }, { raw: '{"__proto__":{"admin":true}}' }, { raw: '\u0000' }, { json: { email: 'x'.repeat(10_000), password: 'y'.repeat(10_000) } }];
+        const routes: [string, string][] = [
+          ['POST', '/api/auth/register'],
+          ['POST', '/api/auth/login'],
+          ['POST', '/api/auth/token'],
+          ['POST', '/api/auth/password'],
+          ['PUT', `/api/admin/users/${account.id}/roles`],
+        ];
+        for (const [method, path] of routes) {
+          for (const body of bodies) {
+            for (const client of [account.client, new Client(base, 'test', uniqueIp())]) {
+              const reply = await client.send(method, path, body);
+              assert.ok(reply.status < 500, `${method} ${path} ${JSON.stringify(body).slice(0, 60)}: ${reply.status} ${reply.text}`);
+            }
+          }
+        }
+        expectStatus(await account.client.get('/api/auth/me'), 200);
+      });
+    });
+  });
+}

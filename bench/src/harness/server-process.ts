@@ -1,0 +1,76 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SERVER_CONFIG_ENV, type FromServer, type ServerConfig, type ToServer } from '../servers/protocol.js';
+import { track, waitForExit } from './children.js';
+import { nextMessage } from './ipc.js';
+
+/** PGlite runs initdb on start (3–5 s here, more on a busy machine). */
+const START_TIMEOUT_MS = 60_000;
+const TAIL_BYTES = 4096;
+
+/** One variant server in its own process, driven over IPC. */
+export class ServerProcess {
+  private constructor(
+    readonly name: string,
+    readonly port: number,
+    private readonly child: ChildProcess,
+    private readonly tail: () => string,
+  ) {}
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Forks `servers/<file>` with `config` and waits until it listens. */
+  static async start(name: string, file: string, config: ServerConfig): Promise<ServerProcess> {
+    const child = track(
+      fork(fileURLToPath(new URL(`../servers/${file}`, import.meta.url)), [], {
+        // The runner's own flags (--inspect, --enable-source-maps) would change what is measured.
+        execArgv: [],
+        env: { ...process.env, [SERVER_CONFIG_ENV]: JSON.stringify(config) },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      }),
+    );
+    // Always drained (a full pipe would stall the server); kept only to explain a failure.
+    let output = '';
+    const keep = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-TAIL_BYTES);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const tail = (): string => output.trim();
+    try {
+      const ready = await nextMessage<FromServer, 'ready'>(child, 'ready', START_TIMEOUT_MS, () => `server ${name}`);
+      return new ServerProcess(name, ready.port, child, tail);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw new Error(`${(error as Error).message}\n${tail()}`);
+    }
+  }
+
+  /** The server's own user + system CPU time so far, in microseconds. */
+  async cpuMicros(): Promise<number> {
+    this.send({ type: 'cpu' });
+    const usage = await nextMessage<FromServer, 'cpu'>(this.child, 'cpu', 10_000, () => `server ${this.name}`);
+    return usage.user + usage.system;
+  }
+
+  /** The last lines the server printed, for error messages. */
+  output(): string {
+    return this.tail();
+  }
+
+  /** Asks for a clean close (store clients included); SIGKILL by pid after 5 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.connected) this.send({ type: 'stop' });
+    await waitForExit(this.child, 5_000);
+  }
+
+  private send(message: ToServer): void {
+    this.child.send(message);
+  }
+}

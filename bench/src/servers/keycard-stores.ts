@@ -1,0 +1,81 @@
+/**
+ * The store behind each keycard variant, built the way the library's docs
+ * recommend, with a `close` that releases what the bench opened.
+ */
+import { MemoryStore, type SessionStore } from 'keycard';
+import { pgliteClient, pgPoolClient, PostgresStore } from 'keycard/postgres';
+import { RedisStore } from 'keycard/redis';
+import type { ServerConfig } from './protocol.js';
+
+export interface OpenedStore {
+  readonly store: SessionStore;
+  close(): Promise<void>;
+}
+
+export async function openStore(config: ServerConfig): Promise<OpenedStore> {
+  switch (config.store) {
+    case 'memory':
+      return { store: new MemoryStore(), close: async () => {} };
+    case 'redis':
+      return openRedis(config);
+    case 'pglite':
+      return openPglite(config);
+    case 'postgres':
+      return openPostgres(config);
+    case 'none':
+      throw new Error('keycard variants need a store');
+  }
+}
+
+async function openRedis(config: ServerConfig): Promise<OpenedStore> {
+  if (config.redisUrl === undefined) throw new Error('the keycard Redis variants need redisUrl');
+  const { Redis } = await import('ioredis');
+  // The client options RedisStore's documentation recommends for sessions.
+  const client = new Redis(config.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    commandTimeout: 1000,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 500),
+    lazyConnect: true,
+  });
+  await client.connect();
+  const store = new RedisStore(client, { prefix: `${config.namespace}:` });
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      client.disconnect();
+    },
+  };
+}
+
+async function openPglite(config: ServerConfig): Promise<OpenedStore> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  // In memory: the variant measures the store's queries, not a disk.
+  const db = await PGlite.create();
+  const store = new PostgresStore({ client: pgliteClient(db), table: config.namespace });
+  await store.migrate();
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await db.close();
+    },
+  };
+}
+
+async function openPostgres(config: ServerConfig): Promise<OpenedStore> {
+  if (config.databaseUrl === undefined) throw new Error('the keycard PostgreSQL variant needs databaseUrl');
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
+  const store = new PostgresStore({ client: pgPoolClient(pool), table: config.namespace });
+  await store.migrate();
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await pool.end();
+    },
+  };
+}

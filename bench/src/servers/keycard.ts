@@ -1,0 +1,51 @@
+/**
+ * Variants 6 to 9b: keycard's SessionModule with its defaults (global guard,
+ * touch at most every 180 s), on the platform and store the runner asks for.
+ */
+import 'reflect-metadata';
+import { Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import type { Principal, Session as KeycardSession, SessionStore } from 'keycard';
+import { CurrentUser, Public, Session, SessionModule } from 'keycard/nest';
+import { createApp, runServer, serve } from './control.js';
+import { openStore } from './keycard-stores.js';
+import { BENCH_SECRET, BENCH_USER, type BenchUser } from './user.js';
+
+@Controller()
+class MeController {
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  async login(@Session() session: KeycardSession): Promise<{ user: BenchUser }> {
+    await session.signIn({
+      id: BENCH_USER.id,
+      roles: BENCH_USER.roles,
+      authVersion: 1,
+      claims: { email: BENCH_USER.email, name: BENCH_USER.name },
+    });
+    return { user: BENCH_USER };
+  }
+
+  /** Answered from the principal the session carries: no user lookup, as keycard intends. */
+  @Get('me')
+  me(@CurrentUser() principal: Principal): BenchUser {
+    return {
+      id: principal.id,
+      email: String(principal.claims?.email),
+      name: String(principal.claims?.name),
+      roles: principal.roles,
+    };
+  }
+}
+
+/** The root module, built once the store is open (forRoot takes the instance). */
+function keycardModule(store: SessionStore): object {
+  @Module({ imports: [SessionModule.forRoot({ secrets: [BENCH_SECRET], store })], controllers: [MeController] })
+  class KeycardBenchModule {}
+  return KeycardBenchModule;
+}
+
+runServer(async (config) => {
+  const opened = await openStore(config);
+  const app = await createApp(keycardModule(opened.store), config.platform);
+  await serve(app, () => opened.close());
+});

@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Platform, ServerConfig, StoreKind } from './servers/protocol.js';
+
+export interface Variant {
+  /** CLI name, for `--only`. */
+  readonly name: string;
+  /** The number the issue gives it. */
+  readonly label: string;
+  readonly title: string;
+  readonly platform: Platform;
+  /** A ceiling (no session): the variants of its platform are divided by it. */
+  readonly ceiling: boolean;
+  readonly keycard: boolean;
+  /** The file under `servers/` that serves it. */
+  readonly server: string;
+  readonly store: StoreKind;
+  readonly config?: Pick<ServerConfig, 'passport' | 'rolling'>;
+  /** Modules that must be built for it to run (the keycard pieces land separately). */
+  readonly needs?: readonly string[];
+}
+
+export const VARIANTS: readonly Variant[] = [
+  { name: 'express', label: '1', title: 'Nest + Express, no session (ceiling)', platform: 'express', ceiling: true, keycard: false, server: 'ceiling.js', store: 'none' },
+  { name: 'fastify', label: '2', title: 'Nest + Fastify, no session (ceiling)', platform: 'fastify', ceiling: true, keycard: false, server: 'ceiling.js', store: 'none' },
+  { name: 'express-session', label: '3', title: 'express-session + connect-redis', platform: 'express', ceiling: false, keycard: false, server: 'express-session.js', store: 'redis' },
+  { name: 'express-passport', label: '4', title: 'express-session + connect-redis + passport.session()', platform: 'express', ceiling: false, keycard: false, server: 'express-session.js', store: 'redis', config: { passport: true } },
+  { name: 'fastify-session', label: '5', title: '@fastify/session + connect-redis, defaults', platform: 'fastify', ceiling: false, keycard: false, server: 'fastify-session.js', store: 'redis' },
+  { name: 'fastify-session-norolling', label: '5b', title: '@fastify/session + connect-redis, rolling: false', platform: 'fastify', ceiling: false, keycard: false, server: 'fastify-session.js', store: 'redis', config: { rolling: false } },
+  { name: 'keycard-express-redis', label: '6', title: 'keycard on Express + Redis', platform: 'express', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', needs: ['keycard/nest', 'keycard/redis'] },
+  { name: 'keycard-fastify-redis', label: '7', title: 'keycard on Fastify + Redis', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', needs: ['keycard/nest', 'keycard/redis'] },
+  { name: 'keycard-fastify-memory', label: '8', title: 'keycard on Fastify + memory store', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'memory', needs: ['keycard/nest'] },
+  { name: 'keycard-fastify-pglite', label: '9', title: 'keycard on Fastify + PGlite (in-process)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'pglite', needs: ['keycard/nest', 'keycard/postgres'] },
+  { name: 'keycard-fastify-postgres', label: '9b', title: 'keycard on Fastify + PostgreSQL', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'postgres', needs: ['keycard/nest', 'keycard/postgres'] },
+];
+
+export function ceilingOf(variant: Variant): Variant {
+  const ceiling = VARIANTS.find((candidate) => candidate.ceiling && candidate.platform === variant.platform);
+  if (ceiling === undefined) throw new Error(`no ceiling for platform ${variant.platform}`);
+  return ceiling;
+}
+
+/** Why a variant cannot run in this checkout, or undefined when it can. */
+export function missingPieces(variant: Variant): string | undefined {
+  const missing: string[] = [];
+  if (!existsSync(fileURLToPath(new URL(`./servers/${variant.server}`, import.meta.url)))) {
+    missing.push(`servers/${variant.server}`);
+  }
+  for (const specifier of variant.needs ?? []) {
+    if (!resolves(specifier)) missing.push(specifier);
+  }
+  return missing.length === 0 ? undefined : `not built yet: ${missing.join(', ')}`;
+}
+
+function resolves(specifier: string): boolean {
+  try {
+    return existsSync(fileURLToPath(import.meta.resolve(specifier)));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The variants `--only` names, with each one's ceiling added (every figure is
+ * relative to it), in catalogue order.
+ */
+export function selectVariants(only: readonly string[] | undefined): Variant[] {
+  if (only === undefined || only.length === 0) return [...VARIANTS];
+  const unknown = only.filter((name) => !VARIANTS.some((variant) => variant.name === name));
+  if (unknown.length > 0) {
+    throw new Error(`unknown variant ${unknown.join(', ')}; known: ${VARIANTS.map((v) => v.name).join(', ')}`);
+  }
+  const wanted = new Set(only);
+  for (const variant of VARIANTS) if (wanted.has(variant.name)) wanted.add(ceilingOf(variant).name);
+  return VARIANTS.filter((variant) => wanted.has(variant.name));
+}

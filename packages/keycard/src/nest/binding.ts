@@ -1,0 +1,251 @@
+import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
+import { Logger } from '@nestjs/common';
+import { KeycardError } from '../core/errors.js';
+import type { ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { Session } from '../core/session.js';
+import { toHttpException } from './errors.js';
+
+/**
+ * Where a request's Session lives: a symbol on the raw `IncomingMessage`
+ * (Express's `req` is one; Fastify's is `request.raw`). Not `req.session`,
+ * which stays free for an express-session-compatible view (passport).
+ */
+const SESSION = Symbol.for('keycard.session');
+
+interface Carrier {
+  [SESSION]?: Session;
+}
+
+/** Anything a handler, guard or gateway may hold: Express `req`, Fastify `request`, or a raw `IncomingMessage`. */
+export type RequestLike = IncomingMessage | { readonly raw: IncomingMessage };
+
+/** Anything `saveSession` can write headers to: Express `res`, a raw `ServerResponse`, or a Fastify `reply`. */
+export type ResponseLike = ServerResponse | FastifyReplyLike;
+
+/** A request that reached a handler without passing through keycard's request hook: a wiring mistake. */
+export class SessionNotLoadedError extends Error {
+  readonly code = 'KEYCARD_NOT_LOADED';
+  constructor() {
+    super(
+      'keycard: no session on this request. Import SessionModule.forRoot() in the application module; ' +
+        'on Fastify, Nest middleware runs before the session is loaded (use a guard or interceptor instead).',
+    );
+    this.name = 'SessionNotLoadedError';
+  }
+}
+
+function carrierOf(request: RequestLike): Carrier {
+  return ('raw' in request ? request.raw : request) as Carrier;
+}
+
+/** The request's keycard Session, or undefined when keycard did not load one (not an HTTP request keycard saw). */
+export function findSession(request: RequestLike): Session | undefined {
+  return carrierOf(request)[SESSION];
+}
+
+/**
+ * The request's keycard Session, on Express requests, Fastify requests and raw
+ * `IncomingMessage`s alike. Throws `SessionNotLoadedError` when keycard never
+ * saw the request.
+ */
+export function sessionOf(request: RequestLike): Session {
+  const session = carrierOf(request)[SESSION];
+  if (session === undefined) throw new SessionNotLoadedError();
+  return session;
+}
+
+// ——— the two platforms: only the shapes used here, so no framework types leak into keycard's typings ———
+
+interface ExpressRequestLike extends IncomingMessage {
+  readonly secure: boolean;
+  readonly ip?: string | undefined;
+}
+
+interface ExpressAppLike {
+  use(handler: (req: ExpressRequestLike, res: ServerResponse, next: (error?: unknown) => void) => void): unknown;
+}
+
+interface FastifyRequestLike {
+  readonly raw: IncomingMessage;
+  readonly protocol: string | undefined;
+  readonly ip: string;
+}
+
+interface FastifyReplyLike {
+  readonly raw: ServerResponse;
+  getHeader(name: string): OutgoingHttpHeader | undefined;
+  removeHeader(name: string): unknown;
+  header(name: string, value: string): unknown;
+  code(status: number): unknown;
+}
+
+interface FastifyLike {
+  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<void>): unknown;
+  addHook(
+    name: 'onSend',
+    hook: (request: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown) => Promise<unknown>,
+  ): unknown;
+}
+
+function isFastifyReply(response: ResponseLike): response is FastifyReplyLike {
+  return 'raw' in response && typeof (response as FastifyReplyLike).header === 'function';
+}
+
+/** The name of the cookie a Set-Cookie value sets. */
+function cookieNameOf(setCookie: string): string {
+  return setCookie.slice(0, setCookie.indexOf('='));
+}
+
+/** The Set-Cookie list without an earlier value for `name` (a second commit in one request replaces the first). */
+function withoutCookie(previous: OutgoingHttpHeader | undefined, name: string): string[] {
+  if (previous === undefined) return [];
+  const list = Array.isArray(previous) ? previous : [String(previous)];
+  const prefix = `${name}=`;
+  return list.filter((value) => !value.startsWith(prefix));
+}
+
+/**
+ * Copies a commit's headers onto a response. Set-Cookie is merged, never
+ * overwritten, so cookies the application set itself survive; the others
+ * (Cache-Control, Clear-Site-Data) are ours to decide.
+ */
+function applyHeaders(response: ResponseLike, headers: ResponseHeaders): void {
+  if (isFastifyReply(response)) {
+    for (const [name, value] of headers) {
+      if (name === 'Set-Cookie') {
+        const others = withoutCookie(response.getHeader('set-cookie'), cookieNameOf(value));
+        response.removeHeader('set-cookie');
+        for (const other of others) response.header('set-cookie', other);
+        response.header('set-cookie', value);
+      } else {
+        response.header(name, value);
+      }
+    }
+    return;
+  }
+  for (const [name, value] of headers) {
+    if (name === 'Set-Cookie') {
+      const list = withoutCookie(response.getHeader('set-cookie'), cookieNameOf(value));
+      list.push(value);
+      response.setHeader('Set-Cookie', list);
+    } else {
+      response.setHeader(name, value);
+    }
+  }
+}
+
+function rawResponse(response: ResponseLike): ServerResponse {
+  return isFastifyReply(response) ? response.raw : response;
+}
+
+/**
+ * Per-platform glue between a SessionManager and an HTTP server. One instance
+ * per application; every per-request function is created once, here.
+ */
+export class SessionBinding {
+  private readonly logger = new Logger('keycard');
+  private warnedLateSend = false;
+  /** Which platform's hooks are installed; the commit interceptor only acts for Express. */
+  platform: 'express' | 'fastify' | null = null;
+
+  constructor(readonly manager: SessionManager) {}
+
+  /**
+   * Express: one middleware, mounted before every Nest middleware and route,
+   * loads the session. The commit happens in `SessionCommitInterceptor`.
+   */
+  bindExpress(app: ExpressAppLike): void {
+    const manager = this.manager;
+    async function load(req: ExpressRequestLike, res: ServerResponse): Promise<void> {
+      const session = await manager.load({
+        cookieHeader: req.headers.cookie,
+        authorization: req.headers.authorization,
+        secure: req.secure,
+        userAgent: req.headers['user-agent'],
+        ip: req.ip,
+      });
+      (req as Carrier)[SESSION] = session;
+      // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
+      // the cookie: send that now, so that a guard refusing the request still delivers it.
+      if (session.cookieAction().kind !== 'none') applyHeaders(res, await manager.commit(session, req.secure));
+    }
+    // `next` serves as both callbacks: no closure per request.
+    app.use(function keycardSession(req, res, next) {
+      load(req, res).then(next, next);
+    });
+    this.platform = 'express';
+  }
+
+  /**
+   * Fastify: `onRequest` loads the session, `onSend` commits it. `onSend` runs
+   * for every reply Fastify sends (returned values, exceptions, redirects,
+   * `reply.send()` under `@Res()`), before the headers are written.
+   */
+  bindFastify(instance: FastifyLike): void {
+    const manager = this.manager;
+    instance.addHook('onRequest', async function keycardLoad(request) {
+      const raw = request.raw;
+      const headers = raw.headers;
+      (raw as Carrier)[SESSION] = await manager.load({
+        cookieHeader: headers.cookie,
+        authorization: headers.authorization,
+        secure: request.protocol === 'https',
+        userAgent: headers['user-agent'],
+        ip: request.ip,
+      });
+    });
+    instance.addHook('onSend', async function keycardCommit(request, reply, payload) {
+      const session = (request.raw as Carrier)[SESSION];
+      if (session === undefined) return payload;
+      try {
+        const headers = await manager.commit(session, request.protocol === 'https');
+        if (headers.length > 0) applyHeaders(reply, headers);
+        return payload;
+      } catch (error) {
+        // The handler's answer would claim a write that did not happen: answer with the error instead.
+        if (!(error instanceof KeycardError)) throw error;
+        const exception = toHttpException(error);
+        reply.code(exception.getStatus());
+        reply.removeHeader('location');
+        reply.header('content-type', 'application/json; charset=utf-8');
+        return JSON.stringify(exception.getResponse());
+      }
+    });
+    this.platform = 'fastify';
+  }
+
+  /**
+   * Stores the request's session and copies the commit's headers onto the
+   * response. The Express interceptor calls it; handlers that send the
+   * response themselves (`@Res()`) call it through `SessionService.save`.
+   */
+  async commit(request: RequestLike, response: ResponseLike): Promise<void> {
+    const session = carrierOf(request)[SESSION];
+    if (session === undefined) return;
+    const headers = await this.manager.commit(session, isSecure(request));
+    if (headers.length === 0) return;
+    if (rawResponse(response).headersSent) {
+      this.warnLateSend();
+      return;
+    }
+    applyHeaders(response, headers);
+  }
+
+  private warnLateSend(): void {
+    if (this.warnedLateSend) return;
+    this.warnedLateSend = true;
+    this.logger.warn(
+      'a response was sent before its session was saved, so its Set-Cookie was lost; ' +
+        'handlers that send the response themselves (@Res()) must `await sessionService.save(req, res)` first',
+    );
+  }
+}
+
+/** Whether the request came over HTTPS as the platform's trust-proxy setting sees it. */
+function isSecure(request: RequestLike): boolean {
+  if ('raw' in request) return (request as FastifyRequestLike).protocol === 'https';
+  const secure = (request as Partial<ExpressRequestLike>).secure;
+  if (typeof secure === 'boolean') return secure;
+  // A raw IncomingMessage: only the socket can tell.
+  return (request.socket as { encrypted?: boolean } | null)?.encrypted === true;
+}

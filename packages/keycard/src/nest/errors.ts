@@ -1,0 +1,97 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { KeycardError, type KeycardErrorCode } from '../core/errors.js';
+
+/** Codes of the HTTP answers the guards give; they are not failures, so they have no core error class. */
+export type SessionAccessCode = 'KEYCARD_UNAUTHENTICATED' | 'KEYCARD_FORBIDDEN_ROLE' | 'KEYCARD_REAUTHENTICATE';
+
+/** Every `code` a keycard error response body can carry. */
+export type SessionErrorCode = KeycardErrorCode | SessionAccessCode;
+
+/** The JSON body of every keycard error response: Nest's usual shape plus a stable `code`. */
+export interface SessionErrorBody {
+  readonly statusCode: number;
+  readonly error: string;
+  readonly message: string;
+  readonly code: SessionErrorCode;
+}
+
+/** An HTTP error from keycard; `code` is stable, `message` may be reworded. */
+export class SessionHttpException extends HttpException {
+  readonly code: SessionErrorCode;
+  constructor(status: number, code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
+    const body: SessionErrorBody = { statusCode: status, error: REASONS[status] ?? 'Error', message, code };
+    super(body, status, { cause: options?.cause, errorCode: code });
+    this.code = code;
+  }
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  409: 'Conflict',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+};
+
+/**
+ * The one table from keycard outcomes to HTTP. Guards, the exception filter
+ * and the Fastify send hook all go through it, so a status is decided once.
+ * Messages are fixed sentences: never a stack, a token, a store address or a
+ * session key.
+ */
+export function toHttpException(error: KeycardError | SessionAccessCode): SessionHttpException {
+  if (typeof error === 'string') {
+    switch (error) {
+      case 'KEYCARD_UNAUTHENTICATED':
+        return new SessionHttpException(401, error, 'Sign in to continue.');
+      case 'KEYCARD_FORBIDDEN_ROLE':
+        return new SessionHttpException(403, error, 'Your account does not have a role this action requires.');
+      case 'KEYCARD_REAUTHENTICATE':
+        return new SessionHttpException(403, error, 'This action needs a recent sign-in: sign in again to continue.');
+    }
+  }
+  const cause = { cause: error };
+  switch (error.code) {
+    case 'KEYCARD_STORE_UNAVAILABLE':
+      return new SessionHttpException(503, error.code, 'The session store is unavailable; try again shortly.', cause);
+    case 'KEYCARD_SESSION_LIMIT':
+      // 409, not 403: the user is allowed in, the state of their other sessions is in the way.
+      return new SessionHttpException(409, error.code, 'Too many active sessions: sign out on another device first.', cause);
+    case 'KEYCARD_PASSWORD_POLICY':
+      // The policy message is written for the user ("at least 8 characters").
+      return new SessionHttpException(400, error.code, error.message, cause);
+    case 'KEYCARD_UNSUPPORTED':
+      return new SessionHttpException(501, error.code, 'The session store does not support this operation.', cause);
+    default:
+      return new SessionHttpException(500, error.code, 'Internal server error.', cause);
+  }
+}
+
+/**
+ * Answers every `KeycardError` that reaches Nest's exception layer (a store
+ * outage while a handler reads the session, a refused sign-in, ...) through
+ * `toHttpException`. Registered globally by `SessionModule`. An application
+ * with its own catch-all filter should call `toHttpException` for
+ * `KeycardError`s there, since Nest runs only one filter per exception.
+ */
+@Catch(KeycardError)
+export class SessionExceptionFilter implements ExceptionFilter<KeycardError> {
+  private readonly logger = new Logger('keycard');
+
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
+  catch(error: KeycardError, host: ArgumentsHost): void {
+    const exception = toHttpException(error);
+    const status = exception.getStatus();
+    if (status >= 500 && status !== 503) this.logger.error(error.message, error.stack);
+    // Only HTTP responses are written here; other transports keep their own error handling.
+    if (host.getType() !== 'http') return;
+    const response: unknown = host.switchToHttp().getResponse();
+    const adapter = this.adapterHost.httpAdapter;
+    if (adapter.isHeadersSent(response)) return;
+    adapter.reply(response, exception.getResponse(), status);
+  }
+}

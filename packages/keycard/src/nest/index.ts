@@ -1,0 +1,11 @@
+export { SessionModule } from './session.module.js';
+export { SESSION_MODULE_OPTIONS, InjectSessionModuleOptions } from './options.js';
+export type { SessionModuleOptions } from './options.js';
+export { SessionService } from './session.service.js';
+export type { ListedSession } from './session.service.js';
+export { Session, CurrentUser, Public, Roles, RequireFreshAuth } from './decorators.js';
+export { SessionGuard, RolesGuard, FreshAuthGuard } from './guards.js';
+export { sessionOf, findSession, SessionNotLoadedError } from './binding.js';
+export type { RequestLike, ResponseLike } from './binding.js';
+export { SessionHttpException, SessionExceptionFilter, toHttpException } from './errors.js';
+export type { SessionErrorBody, SessionErrorCode, SessionAccessCode } from './errors.js';

@@ -1,0 +1,47 @@
+import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
+import { InvalidOptionsError } from '../core/errors.js';
+import type { SessionOptions } from '../core/options.js';
+
+/** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
+export interface SessionModuleOptions extends SessionOptions {
+  /**
+   * 'global' (default, secure by default): every HTTP route needs a signed-in
+   * session unless it is `@Public()`. 'none': no global guard; protect routes
+   * with `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
+   */
+  readonly guard?: 'global' | 'none';
+}
+
+export const {
+  ConfigurableModuleClass: ConfigurableSessionModule,
+  MODULE_OPTIONS_TOKEN: SESSION_MODULE_OPTIONS,
+  OPTIONS_TYPE: SESSION_MODULE_OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE: SESSION_MODULE_ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<SessionModuleOptions>({ moduleName: 'KeycardSession' })
+  .setClassMethodName('forRoot')
+  .build();
+
+/** Injects the options given to `SessionModule.forRoot` / `forRootAsync`, as given. */
+export const InjectSessionModuleOptions = (): PropertyDecorator & ParameterDecorator => Inject(SESSION_MODULE_OPTIONS);
+
+/** @internal The binding's own options, validated; the core validates the rest in `resolveOptions`. */
+export interface ResolvedModuleOptions {
+  readonly guard: 'global' | 'none';
+  /** The store was defaulted, so the module closes it on shutdown. */
+  readonly ownsStore: boolean;
+}
+
+/** @internal */
+export const RESOLVED_MODULE_OPTIONS = Symbol('keycard:resolved-module-options');
+
+/** @internal */
+export function resolveModuleOptions(options: SessionModuleOptions): ResolvedModuleOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionsError('keycard: SessionModule options are required (at least `secrets`)');
+  }
+  const guard = options.guard ?? 'global';
+  if (guard !== 'global' && guard !== 'none') {
+    throw new InvalidOptionsError(`keycard: guard must be 'global' or 'none', got ${JSON.stringify(guard)}`);
+  }
+  return { guard, ownsStore: options.store === undefined };
+}

@@ -1,0 +1,84 @@
+import { Inject, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, Reflector } from '@nestjs/core';
+import { InvalidOptionsError } from '../core/errors.js';
+import { SessionManager } from '../core/manager.js';
+import { SessionBinding } from './binding.js';
+import { SessionCommitInterceptor } from './commit.interceptor.js';
+import { SessionExceptionFilter } from './errors.js';
+import { SessionGuard } from './guards.js';
+import {
+  ConfigurableSessionModule,
+  RESOLVED_MODULE_OPTIONS,
+  SESSION_MODULE_ASYNC_OPTIONS_TYPE,
+  SESSION_MODULE_OPTIONS,
+  SESSION_MODULE_OPTIONS_TYPE,
+  resolveModuleOptions,
+  type ResolvedModuleOptions,
+  type SessionModuleOptions,
+} from './options.js';
+import { SessionService } from './session.service.js';
+
+/**
+ * Server-side sessions for the whole application, on Express or Fastify.
+ * Global: import it once, in the root module.
+ *
+ * Per request: the session is loaded before any guard runs (Express: a
+ * middleware mounted before every Nest middleware; Fastify: an `onRequest`
+ * hook) and stored before the response is sent (Express: an interceptor
+ * around every handler; Fastify: an `onSend` hook). Options are validated
+ * when the application is created, so bad options fail the bootstrap.
+ */
+@Module({
+  providers: [
+    { provide: RESOLVED_MODULE_OPTIONS, useFactory: resolveModuleOptions, inject: [SESSION_MODULE_OPTIONS] },
+    {
+      provide: SessionManager,
+      // The binding options are checked first, then the core's resolveOptions checks the rest.
+      useFactory: (options: SessionModuleOptions, _resolved: ResolvedModuleOptions) => new SessionManager(options),
+      inject: [SESSION_MODULE_OPTIONS, RESOLVED_MODULE_OPTIONS],
+    },
+    { provide: SessionBinding, useFactory: (manager: SessionManager) => new SessionBinding(manager), inject: [SessionManager] },
+    SessionService,
+    {
+      provide: APP_GUARD,
+      // A factory that returns null registers no guard.
+      useFactory: (resolved: ResolvedModuleOptions, reflector: Reflector) =>
+        resolved.guard === 'global' ? new SessionGuard(reflector) : null,
+      inject: [RESOLVED_MODULE_OPTIONS, Reflector],
+    },
+    { provide: APP_INTERCEPTOR, useClass: SessionCommitInterceptor },
+    { provide: APP_FILTER, useClass: SessionExceptionFilter },
+  ],
+  exports: [SessionManager, SessionService, SESSION_MODULE_OPTIONS],
+})
+export class SessionModule extends ConfigurableSessionModule implements NestModule, OnModuleDestroy {
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly binding: SessionBinding,
+    @Inject(RESOLVED_MODULE_OPTIONS) private readonly resolved: ResolvedModuleOptions,
+  ) {
+    super();
+  }
+
+  static override forRoot(options: typeof SESSION_MODULE_OPTIONS_TYPE): DynamicModule {
+    return { ...super.forRoot(options), global: true };
+  }
+
+  static override forRootAsync(options: typeof SESSION_MODULE_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return { ...super.forRootAsync(options), global: true };
+  }
+
+  /** Runs while the application initialises, after the platform is known and before any route is registered. */
+  configure(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (!adapter) return; // an application context without HTTP
+    const type = adapter.getType();
+    if (type === 'express') this.binding.bindExpress(adapter.getInstance());
+    else if (type === 'fastify') this.binding.bindFastify(adapter.getInstance());
+    else throw new InvalidOptionsError(`keycard: SessionModule supports Express and Fastify, not "${type}"`);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    if (this.resolved.ownsStore) await this.binding.manager.store.close();
+  }
+}

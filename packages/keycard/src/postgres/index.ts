@@ -1,0 +1,16 @@
+export { PostgresStore } from './postgres-store.js';
+export type { PostgresStoreOptions } from './postgres-store.js';
+export { pgPoolClient, pgliteClient } from './sql-client.js';
+export type {
+  SqlClient,
+  SqlRow,
+  SqlValue,
+  PgPoolLike,
+  PgListenClientLike,
+  PgPoolClientOptions,
+  PGliteLike,
+} from './sql-client.js';
+export { SCHEMA_VERSION, migrationSql } from './schema.js';
+export type { TableNames } from './schema.js';
+export { PostgresRateLimitStore } from './rate-limit-store.js';
+export type { PostgresRateLimitStoreOptions } from './rate-limit-store.js';

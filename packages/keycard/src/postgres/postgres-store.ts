@@ -1,0 +1,418 @@
+import { systemClock, type Clock } from '../core/clock.js';
+import {
+  InvalidOptionsError,
+  KeycardError,
+  SessionExistsError,
+  StoreUnavailableError,
+  UnsupportedOperationError,
+} from '../core/errors.js';
+import type { Principal, SessionData, SessionPatch, SessionRecord } from '../core/record.js';
+import type { SessionStore } from '../core/store.js';
+import { buildMigration, tableNames, type TableNames } from './schema.js';
+import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
+
+export interface PostgresStoreOptions {
+  /** How to reach the database: `pgPoolClient(pool)` or `pgliteClient(db)`. The store never closes it. */
+  readonly client: SqlClient;
+  /** Default `keycard_sessions`. A lowercase SQL identifier of at most 40 characters. */
+  readonly table?: string;
+  /** Default: the connection's `search_path`. Created by the migration when missing. */
+  readonly schema?: string;
+  /**
+   * Create the table and its indexes (idempotent) before the first operation.
+   * A failed migration (database down at boot) is retried by the next
+   * operation, so the store starts working by itself once the database does.
+   * Default false: run `migrate()` from a deploy step instead.
+   */
+  readonly migrate?: boolean;
+  /** NOTIFY channel for revocations. Default `<table>_revoked` (`<schema>_<table>_revoked` with a schema). */
+  readonly channel?: string;
+  /** Seconds between sweeps of expired rows (one unref'd timer). Default 60; 0 disables the timer. */
+  readonly sweepInterval?: number;
+  /** Clock of the sweep and of `refreshPrincipal`'s liveness check. Default: the system clock. */
+  readonly clock?: Clock;
+  /** Background failures (a sweep that failed). Default: ignored; the next operation reports an outage. */
+  readonly onError?: (error: unknown) => void;
+  /** Called after each background sweep with the number of rows removed (metrics). */
+  readonly onSwept?: (removed: number) => void;
+}
+
+type Listener = (handles: readonly string[]) => void;
+
+interface Subscription {
+  readonly ready: Promise<() => Promise<void>>;
+}
+
+const COLUMNS =
+  'id, handle, principal, data, created_at, last_seen_at, authenticated_at, idle_timeout, ' +
+  'idle_expires_at, absolute_expires_at, remember, rotation_due, user_agent, ip';
+
+/** Insert columns and their casts: INSERT … SELECT (used by rotate) does not infer parameter types. */
+const INSERT_COLUMNS =
+  'id, handle, user_id, principal, data, created_at, last_seen_at, authenticated_at, idle_timeout, ' +
+  'idle_expires_at, absolute_expires_at, remember, rotation_due, user_agent, ip';
+const INSERT_VALUES =
+  '$1::text, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, ' +
+  '$10::bigint, $11::bigint, $12::boolean, $13::boolean, $14::text, $15::text';
+
+/** Rows per sweep statement, so a backlog never holds one long lock. */
+const SWEEP_BATCH = 1000;
+/**
+ * Handles per NOTIFY: a payload must stay under 8000 bytes, and a handle
+ * takes about 25 in a JSON array. A larger `destroyByUser` sends several.
+ */
+const NOTIFY_CHUNK = 200;
+
+/**
+ * Sessions in PostgreSQL (through `pg`) or in embedded PGlite, one row per
+ * session. Every contract method is a single statement, so each is atomic
+ * without a transaction: `find` touches in a CTE, `update` merges only the
+ * changed keys with `jsonb ||` and `-`, `rotate` deletes and inserts in one
+ * statement (the insert happens only if the delete found the row), and
+ * revocations are published with `pg_notify` inside the deleting statement, so
+ * they go out exactly when the delete commits.
+ *
+ * Expired rows are returned untouched by `find` (the manager reports and
+ * destroys them), skipped by `listByUser` and `refreshPrincipal`, and deleted
+ * by a periodic sweep.
+ *
+ * Limits: values in session data cannot contain the character U+0000 (jsonb
+ * rejects it); revocations published while a LISTEN connection was being
+ * re-established are not delivered (see `PgPoolClientOptions.onReconnect`).
+ */
+export class PostgresStore implements SessionStore {
+  readonly names: TableNames;
+  private readonly client: SqlClient;
+  private readonly clock: Clock;
+  private readonly onError: (error: unknown) => void;
+  private readonly onSwept: ((removed: number) => void) | undefined;
+  private readonly autoMigrate: boolean;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<Listener>();
+  private subscription: Subscription | null = null;
+  private migrated = false;
+  private migration: Promise<void> | null = null;
+  private sweeping: Promise<unknown> | null = null;
+  private readonly sql: ReturnType<typeof statements>;
+
+  constructor(options: PostgresStoreOptions) {
+    if (typeof options?.client?.query !== 'function') {
+      throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool) or pgliteClient(db)');
+    }
+    this.names = tableNames(options);
+    this.client = options.client;
+    this.clock = options.clock ?? systemClock;
+    this.onError = options.onError ?? (() => undefined);
+    this.onSwept = options.onSwept;
+    this.autoMigrate = options.migrate ?? false;
+    this.sql = statements(this.names);
+    const sweepSeconds = options.sweepInterval ?? 60;
+    if (typeof sweepSeconds !== 'number' || !(sweepSeconds >= 0) || !Number.isFinite(sweepSeconds)) {
+      throw new InvalidOptionsError(`keycard/postgres: sweepInterval must be a number of seconds >= 0, got ${String(sweepSeconds)}`);
+    }
+    if (sweepSeconds > 0) {
+      this.timer = setInterval(() => this.backgroundSweep(), sweepSeconds * 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Creates the table and indexes when missing; safe to run concurrently from several processes. */
+  async migrate(): Promise<void> {
+    try {
+      await this.client.query(buildMigration(this.names), []);
+    } catch (error) {
+      throw new StoreUnavailableError('postgres session store could not apply its migration', { cause: error });
+    }
+    this.migrated = true;
+  }
+
+  /** Deletes the rows expired at `now` (default: the clock's), in batches; returns how many. */
+  async sweep(now = this.clock.now()): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows = await this.run('sweep', this.sql.sweep, [millisParam(now), SWEEP_BATCH]);
+      const removed = Number(rows[0]?.['removed'] ?? 0);
+      total += removed;
+      if (removed < SWEEP_BATCH) return total;
+    }
+  }
+
+  async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
+    const rows = Number.isFinite(touchInterval)
+      ? await this.run('find', this.sql.findAndTouch, [id, millisParam(now), millisParam(Math.max(0, Math.ceil(touchInterval)))])
+      : await this.run('find', this.sql.find, [id]);
+    const row = rows[0];
+    return row ? toRecord(row) : null;
+  }
+
+  async create(record: SessionRecord): Promise<void> {
+    await this.run('create', this.sql.create, insertParams(record));
+  }
+
+  async update(id: string, patch: SessionPatch): Promise<boolean> {
+    const rows = await this.run('update', this.sql.update, [
+      id,
+      JSON.stringify(patch.set ?? {}),
+      [...(patch.unset ?? [])],
+      patch.rotationDue ?? null,
+    ]);
+    return rows.length > 0;
+  }
+
+  async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
+    const rows = await this.run('rotate', this.sql.rotate, [...insertParams(next), oldId]);
+    return rows.length > 0;
+  }
+
+  async destroy(id: string): Promise<boolean> {
+    const rows = await this.run('destroy', this.sql.destroy, [id, this.names.channel]);
+    return rows.length > 0;
+  }
+
+  async listByUser(userId: string, now: number): Promise<SessionRecord[]> {
+    const rows = await this.run('listByUser', this.sql.listByUser, [userId, millisParam(now)]);
+    return rows.map(toRecord);
+  }
+
+  async destroyByUser(userId: string, exceptId?: string): Promise<string[]> {
+    const rows = await this.run('destroyByUser', this.sql.destroyByUser, [
+      userId,
+      exceptId ?? null,
+      this.names.channel,
+      NOTIFY_CHUNK,
+    ]);
+    return rows.flatMap((row) => (typeof row['handle'] === 'string' ? [row['handle']] : []));
+  }
+
+  async refreshPrincipal(principal: Principal): Promise<number> {
+    const rows = await this.run('refreshPrincipal', this.sql.refreshPrincipal, [
+      principal.id,
+      JSON.stringify(principal),
+      millisParam(this.clock.now()),
+    ]);
+    return rows.length;
+  }
+
+  async onRevoked(listener: Listener): Promise<() => Promise<void>> {
+    this.listeners.add(listener);
+    try {
+      await this.subscribe().ready;
+    } catch (error) {
+      this.listeners.delete(listener);
+      if (error instanceof KeycardError) throw error;
+      throw new StoreUnavailableError('postgres session store could not LISTEN for revocations', { cause: error });
+    }
+    let subscribed = true;
+    return async () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) await this.unsubscribe();
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.run('ping', 'SELECT 1', []);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.listeners.clear();
+    await Promise.all([this.unsubscribe(), this.sweeping?.catch(() => undefined)]);
+  }
+
+  private subscribe(): Subscription {
+    if (this.subscription) return this.subscription;
+    const listen = this.client.listen?.bind(this.client);
+    if (!listen) {
+      throw new UnsupportedOperationError(
+        'keycard/postgres: this SqlClient has no listen(); onRevoked needs LISTEN/NOTIFY (pgPoolClient or pgliteClient)',
+      );
+    }
+    const subscription: Subscription = {
+      ready: listen(this.names.channel, (payload) => {
+        // A subscription being torn down may still deliver; only the current one speaks.
+        if (this.subscription === subscription) this.publish(payload);
+      }),
+    };
+    this.subscription = subscription;
+    // A failed LISTEN is forgotten, so that the next onRevoked tries again.
+    subscription.ready.catch(() => {
+      if (this.subscription === subscription) this.subscription = null;
+    });
+    return subscription;
+  }
+
+  private async unsubscribe(): Promise<void> {
+    const subscription = this.subscription;
+    if (!subscription) return;
+    this.subscription = null;
+    try {
+      await (await subscription.ready)();
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  private publish(payload: string): void {
+    let handles: unknown;
+    try {
+      handles = JSON.parse(payload);
+    } catch {
+      return; // Someone else's NOTIFY on our channel: not ours to interpret.
+    }
+    if (!Array.isArray(handles) || !handles.every((handle) => typeof handle === 'string')) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(handles as string[]);
+      } catch {
+        // A subscriber's failure must not stop the others.
+      }
+    }
+  }
+
+  private backgroundSweep(): void {
+    if (this.sweeping) return;
+    this.sweeping = this.sweep()
+      .then(
+        (removed) => this.onSwept?.(removed),
+        (error: unknown) => this.onError(error),
+      )
+      .finally(() => {
+        this.sweeping = null;
+      });
+  }
+
+  private async run(what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {
+    if (this.autoMigrate && !this.migrated) await this.ensureMigrated();
+    try {
+      return (await this.client.query(text, params)).rows;
+    } catch (error) {
+      // 23505: unique_violation; only the primary key can raise it, in create and rotate.
+      if (sqlState(error) === '23505') throw new SessionExistsError();
+      throw new StoreUnavailableError(`postgres session store failed during ${what}`, { cause: error });
+    }
+  }
+
+  private ensureMigrated(): Promise<void> {
+    this.migration ??= this.migrate().catch((error: unknown) => {
+      this.migration = null;
+      throw error;
+    });
+    return this.migration;
+  }
+}
+
+function statements(names: TableNames) {
+  const t = names.qualified;
+  return {
+    find: `SELECT ${COLUMNS} FROM ${t} WHERE id = $1`,
+    // The UPDATE runs only when the row is live and due; the second branch
+    // returns the row as it was otherwise. Both see the statement's snapshot,
+    // so the result is the touched row or the untouched one, never both.
+    findAndTouch: `WITH touched AS (
+        UPDATE ${t} SET last_seen_at = $2::bigint, idle_expires_at = LEAST($2::bigint + idle_timeout, absolute_expires_at)
+        WHERE id = $1 AND expires_at > $2::bigint AND $2::bigint - last_seen_at >= $3::bigint
+        RETURNING ${COLUMNS}
+      )
+      SELECT ${COLUMNS} FROM touched
+      UNION ALL
+      SELECT ${COLUMNS} FROM ${t} WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM touched)`,
+    create: `INSERT INTO ${t} (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})`,
+    update: `UPDATE ${t} SET data = (data || $2::jsonb) - $3::text[], rotation_due = COALESCE($4::boolean, rotation_due)
+      WHERE id = $1 RETURNING 1 AS ok`,
+    rotate: `WITH gone AS (DELETE FROM ${t} WHERE id = $16 RETURNING 1)
+      INSERT INTO ${t} (${INSERT_COLUMNS}) SELECT ${INSERT_VALUES} WHERE EXISTS (SELECT 1 FROM gone)
+      RETURNING 1 AS ok`,
+    destroy: `WITH gone AS (DELETE FROM ${t} WHERE id = $1 RETURNING handle)
+      SELECT handle, pg_notify($2, json_build_array(handle)::text)::text AS notified FROM gone`,
+    listByUser: `SELECT ${COLUMNS} FROM ${t} WHERE user_id = $1 AND expires_at > $2::bigint ORDER BY created_at, id`,
+    // One NOTIFY per chunk of handles, from inside the deleting statement.
+    destroyByUser: `WITH gone AS (
+        DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING handle
+      ), chunks AS (
+        SELECT json_agg(handle)::text AS payload
+        FROM (SELECT handle, (row_number() OVER () - 1) / $4::int AS chunk FROM gone) numbered
+        GROUP BY chunk
+      )
+      SELECT handle, NULL::text AS notified FROM gone
+      UNION ALL
+      SELECT NULL, pg_notify($3, payload)::text FROM chunks`,
+    refreshPrincipal: `UPDATE ${t} SET principal = $2::jsonb, rotation_due = true
+      WHERE user_id = $1 AND expires_at > $3::bigint RETURNING 1 AS ok`,
+    sweep: `WITH gone AS (
+        DELETE FROM ${t} WHERE id IN (
+          SELECT id FROM ${t} WHERE expires_at <= $1::bigint ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED
+        ) RETURNING 1
+      )
+      SELECT count(*)::int AS removed FROM gone`,
+  };
+}
+
+function insertParams(record: SessionRecord): SqlValue[] {
+  return [
+    record.id,
+    record.handle,
+    record.principal?.id ?? null,
+    // SQL NULL, not the JSON null: `principal IS NULL` must mean anonymous.
+    record.principal === null ? null : JSON.stringify(record.principal),
+    JSON.stringify(record.data),
+    millisParam(record.createdAt),
+    millisParam(record.lastSeenAt),
+    record.authenticatedAt === null ? null : millisParam(record.authenticatedAt),
+    millisParam(record.idleTimeout),
+    millisParam(record.idleExpiresAt),
+    millisParam(record.absoluteExpiresAt),
+    record.remember,
+    record.rotationDue,
+    record.userAgent,
+    record.ip,
+  ];
+}
+
+/** Times go to `bigint` columns, which refuse fractions: a non-integer here is a caller's bug, said plainly. */
+function millisParam(value: number): number {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`keycard/postgres: expected integer milliseconds, got ${value}`);
+  return value;
+}
+
+/**
+ * `pg` returns int8 as a string (it may not fit a double) and PGlite as a
+ * number or a bigint. Milliseconds since the epoch fit 2^53 for another
+ * 285 000 years, so anything outside is corruption, not a value to round.
+ */
+function millis(value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'bigint' || typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n)) throw new TypeError(`keycard/postgres: stored time ${String(value)} is not a safe integer`);
+  return n;
+}
+
+function json<T>(value: unknown): T {
+  // Drivers configured to leave jsonb unparsed hand back text.
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+function toRecord(row: SqlRow): SessionRecord {
+  return {
+    id: row['id'] as string,
+    handle: row['handle'] as string,
+    principal: row['principal'] === null ? null : json<Principal>(row['principal']),
+    data: json<SessionData>(row['data']),
+    createdAt: millis(row['created_at']),
+    lastSeenAt: millis(row['last_seen_at']),
+    authenticatedAt: row['authenticated_at'] === null ? null : millis(row['authenticated_at']),
+    idleTimeout: millis(row['idle_timeout']),
+    idleExpiresAt: millis(row['idle_expires_at']),
+    absoluteExpiresAt: millis(row['absolute_expires_at']),
+    remember: row['remember'] === true,
+    rotationDue: row['rotation_due'] === true,
+    userAgent: (row['user_agent'] as string | null) ?? null,
+    ip: (row['ip'] as string | null) ?? null,
+  };
+}
+
+function sqlState(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}

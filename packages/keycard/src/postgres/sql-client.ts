@@ -1,0 +1,210 @@
+/**
+ * The one query interface the PostgreSQL store speaks, and its two adapters
+ * (`pg` and PGlite). The driver types below are structural on purpose: this
+ * module never imports `pg` or `@electric-sql/pglite`, not even as types, so
+ * `keycard/postgres` loads (and type-checks) with only one of them installed.
+ */
+
+/** A bound parameter. Arrays are sent as PostgreSQL arrays (`$n::text[]`). */
+export type SqlValue = string | number | boolean | null | readonly string[];
+
+export type SqlRow = Readonly<Record<string, unknown>>;
+
+/**
+ * A PGlite instance fits this interface as it is (LISTEN included), and so
+ * does a `pg` Pool (without LISTEN); the adapters below add what each lacks.
+ */
+export interface SqlClient {
+  /**
+   * Runs one statement with `$1…$n` parameters and resolves to its rows.
+   * (`params` is a mutable array type only so that the drivers' own `query`
+   * methods, which declare `any[]`, fit this signature.)
+   */
+  query(text: string, params: SqlValue[]): Promise<{ readonly rows: readonly SqlRow[] }>;
+  /**
+   * Calls `onPayload` with each NOTIFY payload on `channel` (a lowercase SQL
+   * identifier). Resolves once LISTEN is in effect, to a function that stops
+   * listening. Optional: without it the store cannot publish revocations
+   * across processes and `onRevoked` rejects.
+   */
+  listen?(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+}
+
+// ——— pg ———
+
+/** The part of a `pg` (8.x) `PoolClient` the LISTEN connection uses. */
+export interface PgListenClientLike {
+  query(text: string): Promise<unknown>;
+  on(event: 'notification', listener: (message: { channel: string; payload?: string | undefined }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  /** `release(true)` or `release(error)` closes the connection instead of returning it to the pool. */
+  release(destroy?: Error | boolean): void;
+}
+
+/** The part of a `pg` (8.x) `Pool` the adapter uses; a real `pg.Pool` fits. */
+export interface PgPoolLike {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  connect(): Promise<PgListenClientLike>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  listenerCount?(event: 'error'): number;
+}
+
+export interface PgPoolClientOptions {
+  /**
+   * Failures nobody awaits: the LISTEN connection dropping, a reconnection
+   * attempt failing, an idle pool client erroring (see below). Default: ignored,
+   * since the next query reports the outage anyway.
+   */
+  readonly onError?: (error: unknown) => void;
+  /**
+   * Called each time LISTEN is re-established after its connection was lost.
+   * Revocations published during the gap were not delivered; a listener that
+   * must not miss any (WebSocket disconnects) can re-check its sessions here.
+   */
+  readonly onReconnect?: () => void;
+  /** Milliseconds before the first reconnection attempt; doubles up to `maxRetryDelay`. Default 100. */
+  readonly retryDelay?: number;
+  /** Default 5000. */
+  readonly maxRetryDelay?: number;
+}
+
+/**
+ * Adapts a `pg` Pool. Queries go through `pool.query`; LISTEN holds one
+ * dedicated connection from `pool.connect()` for as long as someone listens,
+ * and re-establishes it (with backoff, on an unref'd timer) after errors.
+ *
+ * pg emits `error` on the pool when an idle connection dies (a server restart);
+ * with no listener that event would crash the process, so when the pool has
+ * none, this adapter adds one that forwards to `onError`.
+ */
+export function pgPoolClient(pool: PgPoolLike, options: PgPoolClientOptions = {}): SqlClient {
+  const onError = options.onError ?? (() => undefined);
+  if (typeof pool.listenerCount === 'function' && pool.listenerCount('error') === 0) pool.on('error', onError);
+  return {
+    async query(text, params) {
+      const result = await pool.query(text, [...params]);
+      return { rows: result.rows as SqlRow[] };
+    },
+    listen: (channel, onPayload) => listenOnPool(pool, assertChannel(channel), onPayload, options),
+  };
+}
+
+interface Connection {
+  readonly client: PgListenClientLike;
+  released: boolean;
+}
+
+async function listenOnPool(
+  pool: PgPoolLike,
+  channel: string,
+  onPayload: (payload: string) => void,
+  options: PgPoolClientOptions,
+): Promise<() => Promise<void>> {
+  const onError = options.onError ?? (() => undefined);
+  const firstDelay = options.retryDelay ?? 100;
+  const maxDelay = options.maxRetryDelay ?? 5000;
+  let stopped = false;
+  let current: Connection | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  let delay = firstDelay;
+
+  const release = (connection: Connection, error?: Error): void => {
+    if (connection.released) return;
+    connection.released = true;
+    if (current === connection) current = null;
+    try {
+      connection.client.release(error ?? true);
+    } catch (releaseError) {
+      onError(releaseError);
+    }
+  };
+
+  const lost = (connection: Connection, error?: Error): void => {
+    // Only an established connection reconnects: a failure while LISTEN is pending rejects `connect` instead.
+    const established = current === connection;
+    release(connection, error);
+    if (!established || stopped) return;
+    onError(error ?? new Error(`LISTEN connection for ${channel} ended`));
+    schedule();
+  };
+
+  const connect = async (): Promise<void> => {
+    const client = await pool.connect();
+    const connection: Connection = { client, released: false };
+    client.on('error', (error) => lost(connection, error));
+    client.on('end', () => lost(connection));
+    client.on('notification', (message) => {
+      if (message.channel === channel && typeof message.payload === 'string') onPayload(message.payload);
+    });
+    try {
+      await client.query(`LISTEN "${channel}"`);
+    } catch (error) {
+      release(connection, error instanceof Error ? error : undefined);
+      throw error;
+    }
+    if (stopped) {
+      release(connection);
+      return;
+    }
+    current = connection;
+  };
+
+  const schedule = (): void => {
+    if (stopped || timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      connect().then(
+        () => {
+          delay = firstDelay;
+          if (!stopped) options.onReconnect?.();
+        },
+        (error: unknown) => {
+          onError(error);
+          delay = Math.min(delay * 2, maxDelay);
+          schedule();
+        },
+      );
+    }, delay);
+    timer.unref();
+  };
+
+  await connect();
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    // Closing the connection ends the LISTEN; returning it to the pool would need an UNLISTEN round trip first.
+    if (current) release(current);
+  };
+}
+
+// ——— PGlite ———
+
+/** The part of a PGlite instance the adapter uses; `PGlite.create()` gives one that fits. */
+export interface PGliteLike {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+  listen(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>;
+}
+
+/** Adapts an embedded PGlite database (one connection, LISTEN/NOTIFY in-process). */
+export function pgliteClient(db: PGliteLike): SqlClient {
+  return {
+    async query(text, params) {
+      const result = await db.query(text, [...params]);
+      return { rows: result.rows as SqlRow[] };
+    },
+    async listen(channel, onPayload) {
+      const unlisten = await db.listen(assertChannel(channel), onPayload);
+      return () => unlisten();
+    },
+  };
+}
+
+/** Channel names go into LISTEN unquoted by PGlite, so only plain lowercase identifiers are safe on both drivers. */
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function assertChannel(channel: string): string {
+  if (!CHANNEL.test(channel)) throw new TypeError(`invalid LISTEN channel ${JSON.stringify(channel)}`);
+  return channel;
+}

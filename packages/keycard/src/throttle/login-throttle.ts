@@ -1,0 +1,246 @@
+import { createHash } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import { systemClock, type Clock } from '../core/clock.js';
+import { InvalidOptionsError, KeycardError, StoreUnavailableError } from '../core/errors.js';
+import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
+import type { RateLimitRule, RateLimitState, RateLimitStore } from './rate-limit-store.js';
+
+export interface LoginThrottleOptions {
+  /** Where counters live; share one store between instances to share counts. Default: a `MemoryRateLimitStore`. */
+  readonly store?: RateLimitStore;
+  /** Failed sign-ins allowed per account within `window` (`LOGIN_MAX_ATTEMPTS`). Default 5. */
+  readonly maxAttempts?: number;
+  /** Seconds over which failures count (`LOGIN_WINDOW`). Default 900 (15 minutes). */
+  readonly window?: number;
+  /** Failed sign-ins allowed per client address (IPv6: per /64) across accounts. Default 10 × `maxAttempts`. */
+  readonly maxAttemptsPerIp?: number;
+  /** Seconds over which per-address failures count. Default: `window`. */
+  readonly ipWindow?: number;
+  /** Prefix of the store keys, so several throttles can share one store. Default 'login'. */
+  readonly namespace?: string;
+  /** Milliseconds to wait for the store before failing with `StoreUnavailableError`. Default 1000. */
+  readonly storeTimeout?: number;
+  /** Injected for tests. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/**
+ * An admitted sign-in attempt: pass it back to `recordSuccess` when the
+ * password was right. Its fields are opaque to callers.
+ */
+export interface LoginAttempt {
+  readonly accountKey: string;
+  readonly ipKey: string | null;
+  readonly at: number;
+}
+
+export type ThrottleDecision =
+  | { readonly allowed: true; readonly attempt: LoginAttempt }
+  | {
+      readonly allowed: false;
+      /** Whole seconds until an attempt can be admitted again (at least 1): the `Retry-After` value. */
+      readonly retryAfterSeconds: number;
+      /** Which limit refused it. Do not show this to the client (it tells whether the account is under attack). */
+      readonly scope: 'account' | 'ip';
+    };
+
+const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function positive(name: string, value: number | undefined, fallback: number, integer: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    const kind = integer ? 'a positive integer' : 'a positive number of seconds';
+    throw new InvalidOptionsError(`keycard: login throttle ${name} must be ${kind}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Sign-in throttling keyed by account and by client address, framework-free.
+ *
+ * Defaults: 5 failures per account per 15 minutes — a sliding window, so at
+ * most 20 an hour, inside OWASP ASVS 2.2.1's "no more than 100 failed attempts
+ * per hour" on one account — and 50 per address per 15 minutes, looser so
+ * that a shared NAT is not blocked by a few users' typos while one address
+ * still cannot spray passwords across many accounts.
+ *
+ * Use:
+ * ```ts
+ * const decision = await throttle.check(email, ip);
+ * if (!decision.allowed) return reply429(decision.retryAfterSeconds);
+ * const result = user ? await hasher.verify(user.hash, password) : await hasher.verifyUnknown(password);
+ * if (result.ok) await throttle.recordSuccess(decision.attempt);
+ * ```
+ *
+ * `check` counts the attempt as a failure before the password is verified,
+ * atomically in the store, and `recordSuccess` refunds it. Counting after
+ * verification would let a burst of parallel requests all pass the check
+ * before any failure is written (as many guesses as connections). A
+ * failed sign-in therefore needs no call at all.
+ *
+ * No permanent lockout: a refused attempt is not counted, so the block ends
+ * one window after the oldest counted failure however long an attacker keeps
+ * trying. Past the limit even the right password is refused.
+ *
+ * Keys are SHA-256 of the normalised account (NFKC, trimmed, lower-cased) and
+ * of the address, so a dump of Redis or the table shows no email or IP. That is
+ * pseudonymisation, not secrecy (emails can be guessed and hashed); nothing
+ * here logs either.
+ */
+export class LoginThrottle {
+  readonly accountRule: RateLimitRule;
+  readonly ipRule: RateLimitRule;
+  private readonly store: RateLimitStore;
+  private readonly ownsStore: boolean;
+  private readonly namespace: string;
+  private readonly storeTimeoutMs: number;
+  private readonly clock: Clock;
+
+  constructor(options: LoginThrottleOptions = {}) {
+    const maxAttempts = positive('maxAttempts', options.maxAttempts, 5, true);
+    const window = positive('window', options.window, 900, false);
+    const maxAttemptsPerIp = positive('maxAttemptsPerIp', options.maxAttemptsPerIp, 10 * maxAttempts, true);
+    const ipWindow = positive('ipWindow', options.ipWindow, window, false);
+    this.storeTimeoutMs = positive('storeTimeout', options.storeTimeout, 1000, false);
+    const namespace = options.namespace ?? 'login';
+    if (!NAMESPACE.test(namespace)) {
+      throw new InvalidOptionsError('keycard: login throttle namespace must be 1–64 characters of A-Z a-z 0-9 _ . -');
+    }
+    this.namespace = namespace;
+    this.accountRule = Object.freeze({ limit: maxAttempts, windowMs: Math.round(window * 1000) });
+    this.ipRule = Object.freeze({ limit: maxAttemptsPerIp, windowMs: Math.round(ipWindow * 1000) });
+    this.ownsStore = options.store === undefined;
+    this.store = options.store ?? new MemoryRateLimitStore();
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Call before verifying the password. Admits the attempt — and counts it as
+   * a failure on the account and on the address until `recordSuccess` — or
+   * refuses it with the seconds until the next attempt can be admitted.
+   * `ip` may be null (no per-address limit then, e.g. a trusted internal caller).
+   */
+  async check(account: string, ip: string | null | undefined): Promise<ThrottleDecision> {
+    const now = this.clock.now();
+    const accountKey = this.key('a', normalizeAccount(account));
+    const ipKey = ip ? this.key('ip', addressBucket(ip)) : null;
+
+    // The address first: a sprayer already blocked there never touches the accounts it names.
+    if (ipKey) {
+      const byIp = await this.guard(this.store.consume(ipKey, now, this.ipRule), 'consume');
+      if (!byIp.allowed) {
+        const byAccount = await this.guard(this.store.peek(accountKey, now, this.accountRule), 'peek');
+        return this.refused(now, byIp, this.ipRule, 'ip', byAccount);
+      }
+    }
+    const byAccount = await this.guard(this.store.consume(accountKey, now, this.accountRule), 'consume');
+    if (!byAccount.allowed) {
+      // Not an attempt after all: give the address its slot back.
+      if (ipKey) await this.guard(this.store.release(ipKey, now), 'release');
+      return this.refused(now, byAccount, this.accountRule, 'account', null);
+    }
+    return { allowed: true, attempt: { accountKey, ipKey, at: now } };
+  }
+
+  /**
+   * The password was right: clears the account's failures (the user typed it
+   * correctly, so earlier typos are forgiven) and refunds this attempt on the
+   * address. The address keeps its other failures, so signing in to one's own
+   * account between guesses at others does not reset the per-address limit.
+   */
+  async recordSuccess(attempt: LoginAttempt): Promise<void> {
+    await this.guard(this.store.reset(attempt.accountKey), 'reset');
+    if (attempt.ipKey) await this.guard(this.store.release(attempt.ipKey, attempt.at), 'release');
+  }
+
+  /** Clears an account's failures (an administrator's unlock, a completed password reset). */
+  async resetAccount(account: string): Promise<void> {
+    await this.guard(this.store.reset(this.key('a', normalizeAccount(account))), 'reset');
+  }
+
+  /** Closes the store only when the throttle made it (the default memory store). */
+  async close(): Promise<void> {
+    if (this.ownsStore) await this.store.close();
+  }
+
+  private refused(
+    now: number,
+    state: RateLimitState,
+    rule: RateLimitRule,
+    scope: 'account' | 'ip',
+    other: RateLimitState | null,
+  ): ThrottleDecision {
+    let until = (state.oldestAt ?? now) + rule.windowMs;
+    // Refused by the address while the account is also at its limit: tell the later of the two.
+    if (other && other.count >= this.accountRule.limit && other.oldestAt !== null) {
+      until = Math.max(until, other.oldestAt + this.accountRule.windowMs);
+    }
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), scope };
+  }
+
+  private key(kind: 'a' | 'ip', value: string): string {
+    return `${this.namespace}:${kind}:${createHash('sha256').update(value).digest('base64url')}`;
+  }
+
+  /** A deadline and a typed error: a hung store answers 503 quickly instead of admitting or piling up. */
+  private async guard<T>(operation: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`rate-limit store did not answer ${what} within ${this.storeTimeoutMs} ms`)),
+        this.storeTimeoutMs,
+      );
+    });
+    const guarded = operation.catch((error: unknown) => {
+      if (error instanceof KeycardError) throw error;
+      throw new StoreUnavailableError(`rate-limit store failed during ${what}`, { cause: error });
+    });
+    try {
+      return await Promise.race([guarded, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** One account however it is typed: `Alice@Example.com ` and `alice@example.com` share a counter. */
+export function normalizeAccount(account: string): string {
+  return account.normalize('NFKC').trim().toLowerCase();
+}
+
+/**
+ * The unit an address limit applies to. IPv4 and IPv4-mapped IPv6 as the IPv4
+ * address; other IPv6 as its /64, because one host usually holds a whole /64
+ * and could otherwise rotate addresses for free. Anything else (no address,
+ * a proxy's placeholder) is used as given, lower-cased.
+ */
+export function addressBucket(ip: string): string {
+  const address = ip.trim().toLowerCase();
+  if (isIPv4(address)) return address;
+  const groups = ipv6Groups(address);
+  if (!groups) return address;
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [hi = 0, lo = 0] = groups.slice(6);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (zone id dropped), or null. */
+function ipv6Groups(address: string): number[] | null {
+  const withoutZone = address.split('%')[0] ?? '';
+  if (!isIPv6(withoutZone)) return null;
+  const parse = (part: string): number[] =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((group) => {
+          if (!group.includes('.')) return [Number.parseInt(group, 16)];
+          const [a = 0, b = 0, c = 0, d = 0] = group.split('.').map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = '', tail] = withoutZone.split('::');
+  const front = parse(head);
+  if (tail === undefined) return front;
+  const back = parse(tail);
+  return [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
+}

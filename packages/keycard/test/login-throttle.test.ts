@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  addressBucket,
+  InvalidOptionsError,
+  LoginThrottle,
+  MemoryRateLimitStore,
+  normalizeAccount,
+  type LoginAttempt,
+  type LoginThrottleOptions,
+  type ThrottleDecision,
+} from '../src/index.js';
+import { manualClock } from './support/clock.js';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+
+function setup(options: LoginThrottleOptions = {}) {
+  const clock = manualClock();
+  const store = new MemoryRateLimitStore({ sweepInterval: 0 });
+  const throttle = new LoginThrottle({ store, clock, ...options });
+  return { clock, store, throttle };
+}
+
+function admitted(decision: ThrottleDecision): LoginAttempt {
+  assert.equal(decision.allowed, true, `refused: ${JSON.stringify(decision)}`);
+  if (!decision.allowed) throw new Error('unreachable');
+  return decision.attempt;
+}
+
+function refused(decision: ThrottleDecision): { retryAfterSeconds: number; scope: 'account' | 'ip' } {
+  assert.equal(decision.allowed, false, 'admitted, expected a refusal');
+  if (decision.allowed) throw new Error('unreachable');
+  return { retryAfterSeconds: decision.retryAfterSeconds, scope: decision.scope };
+}
+
+/** `n` failed sign-ins: admitted and never followed by recordSuccess. */
+async function fail(throttle: LoginThrottle, account: string, ip: string | null, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) admitted(await throttle.check(account, ip));
+}
+
+describe('LoginThrottle', () => {
+  it('check — admits 5 failures per account in 15 minutes by default, then refuses for the rest of the window', async () => {
+    const { throttle, clock } = setup();
+    assert.deepEqual(throttle.accountRule, { limit: 5, windowMs: 15 * MINUTE });
+    assert.deepEqual(throttle.ipRule, { limit: 50, windowMs: 15 * MINUTE });
+    await fail(throttle, 'alice@example.com', '203.0.113.7', 5);
+    clock.advance(30 * SECOND);
+    assert.deepEqual(refused(await throttle.check('alice@example.com', '203.0.113.7')), {
+      retryAfterSeconds: 15 * 60 - 30,
+      scope: 'account',
+    });
+  });
+
+  it('check — past the limit refuses before any verification, so even the right password gets no attempt', async () => {
+    const { throttle } = setup({ maxAttempts: 2 });
+    await fail(throttle, 'bob@example.com', '198.51.100.1', 2);
+    // The caller never reaches verify(), so there is nothing for a correct password to succeed with.
+    refused(await throttle.check('bob@example.com', '198.51.100.1'));
+    refused(await throttle.check('bob@example.com', '198.51.100.99'));
+  });
+
+  it('check — Retry-After counts down and the next attempt is admitted the moment it reaches zero', async () => {
+    const { throttle, clock } = setup({ maxAttempts: 3, window: 60 });
+    await fail(throttle, 'carol', '192.0.2.1', 3);
+    const seen: number[] = [];
+    for (let elapsed = 0; elapsed < 60; elapsed += 15) {
+      seen.push(refused(await throttle.check('carol', '192.0.2.1')).retryAfterSeconds);
+      clock.advance(15 * SECOND);
+    }
+    assert.deepEqual(seen, [60, 45, 30, 15]);
+    clock.advance(-1);
+    assert.equal(refused(await throttle.check('carol', '192.0.2.1')).retryAfterSeconds, 1);
+    clock.advance(1);
+    admitted(await throttle.check('carol', '192.0.2.1'));
+  });
+
+  it('check — the window slides: as each old failure expires one more attempt is admitted, not a fresh batch', async () => {
+    const { throttle, clock } = setup({ maxAttempts: 3, window: 60 });
+    for (let i = 0; i < 3; i++) {
+      admitted(await throttle.check('dave', null));
+      clock.advance(10 * SECOND);
+    }
+    // Failures at 0, 10 and 20 s; now 30 s.
+    assert.equal(refused(await throttle.check('dave', null)).retryAfterSeconds, 30);
+    clock.advance(30 * SECOND);
+    admitted(await throttle.check('dave', null));
+    assert.equal(refused(await throttle.check('dave', null)).retryAfterSeconds, 10);
+  });
+
+  it('check — hammering while refused never extends the block (no permanent lockout)', async () => {
+    const { throttle, clock } = setup({ maxAttempts: 2, window: 60 });
+    await fail(throttle, 'erin', '192.0.2.2', 2);
+    for (let i = 0; i < 59; i++) {
+      refused(await throttle.check('erin', '192.0.2.2'));
+      clock.advance(SECOND);
+    }
+    clock.advance(SECOND);
+    admitted(await throttle.check('erin', '192.0.2.2'));
+  });
+
+  it('check — an account limit holds across addresses (one account attacked from many)', async () => {
+    const { throttle } = setup({ maxAttempts: 3 });
+    for (let i = 1; i <= 3; i++) admitted(await throttle.check('frank', `203.0.113.${i}`));
+    assert.equal(refused(await throttle.check('frank', '203.0.113.200')).scope, 'account');
+  });
+
+  it('check — one address across many accounts is limited at 10 × the account limit', async () => {
+    const { throttle } = setup({ maxAttempts: 3 });
+    for (let i = 0; i < 30; i++) admitted(await throttle.check(`user${i}@example.com`, '198.51.100.7'));
+    const blocked = refused(await throttle.check('fresh@example.com', '198.51.100.7'));
+    assert.equal(blocked.scope, 'ip');
+    assert.equal(blocked.retryAfterSeconds, 15 * 60);
+    admitted(await throttle.check('fresh@example.com', '198.51.100.8'));
+  });
+
+  it('check — a refusal by the account does not use up the address’s allowance', async () => {
+    const { throttle } = setup({ maxAttempts: 1, maxAttemptsPerIp: 3 });
+    admitted(await throttle.check('gina', '192.0.2.9'));
+    for (let i = 0; i < 10; i++) refused(await throttle.check('gina', '192.0.2.9'));
+    admitted(await throttle.check('hank', '192.0.2.9'));
+    admitted(await throttle.check('ivan', '192.0.2.9'));
+    assert.equal(refused(await throttle.check('judy', '192.0.2.9')).scope, 'ip');
+  });
+
+  it('check — refused by the address while the account is also blocked: Retry-After is the later of the two', async () => {
+    const { throttle, clock } = setup({ maxAttempts: 2, window: 600, maxAttemptsPerIp: 3, ipWindow: 60 });
+    await fail(throttle, 'kate', '192.0.2.10', 2);
+    admitted(await throttle.check('other', '192.0.2.10'));
+    clock.advance(10 * SECOND);
+    assert.deepEqual(refused(await throttle.check('kate', '192.0.2.10')), { retryAfterSeconds: 590, scope: 'ip' });
+  });
+
+  it('check — concurrent attempts on one account never get past the limit', async () => {
+    const { throttle } = setup({ maxAttempts: 5 });
+    const decisions = await Promise.all(Array.from({ length: 40 }, (_, i) => throttle.check('lena', `10.0.0.${i}`)));
+    assert.equal(decisions.filter((d) => d.allowed).length, 5);
+  });
+
+  it('check — spellings of one account share a counter', async () => {
+    const { throttle } = setup({ maxAttempts: 3 });
+    admitted(await throttle.check('Mallory@Example.com', null));
+    admitted(await throttle.check('  mallory@example.com ', null));
+    admitted(await throttle.check('ＭＡＬＬＯＲＹ@example.com', null));
+    refused(await throttle.check('mallory@EXAMPLE.COM', null));
+  });
+
+  it('check — addresses in one IPv6 /64 share a counter; IPv4-mapped IPv6 is the IPv4 address', async () => {
+    const { throttle } = setup({ maxAttempts: 100, maxAttemptsPerIp: 2 });
+    admitted(await throttle.check('a1', '2001:db8:1:2::1'));
+    admitted(await throttle.check('a2', '2001:db8:1:2:ffff:ffff:ffff:ffff'));
+    refused(await throttle.check('a3', '2001:db8:1:2:abcd::9'));
+    admitted(await throttle.check('a4', '2001:db8:1:3::1'));
+    admitted(await throttle.check('b1', '192.0.2.50'));
+    admitted(await throttle.check('b2', '::ffff:192.0.2.50'));
+    refused(await throttle.check('b3', '192.0.2.50'));
+  });
+
+  it('check — without an address only the account is limited', async () => {
+    const { throttle } = setup({ maxAttempts: 3, maxAttemptsPerIp: 1 });
+    for (let i = 0; i < 3; i++) admitted(await throttle.check(`nina${i}`, null));
+    admitted(await throttle.check('nina', undefined));
+  });
+
+  it('recordSuccess — clears the account’s failures', async () => {
+    const { throttle } = setup({ maxAttempts: 3 });
+    await fail(throttle, 'olga', '192.0.2.20', 2);
+    await throttle.recordSuccess(admitted(await throttle.check('olga', '192.0.2.20')));
+    await fail(throttle, 'olga', '192.0.2.20', 3);
+    refused(await throttle.check('olga', '192.0.2.20'));
+  });
+
+  it('recordSuccess — keeps the address’s failures, and refunds only the successful attempt', async () => {
+    const { throttle } = setup({ maxAttempts: 100, maxAttemptsPerIp: 3 });
+    await fail(throttle, 'target1', '192.0.2.30', 2);
+    for (let i = 0; i < 20; i++) {
+      await throttle.recordSuccess(admitted(await throttle.check('own-account', '192.0.2.30')));
+    }
+    admitted(await throttle.check('target2', '192.0.2.30'));
+    assert.equal(refused(await throttle.check('target3', '192.0.2.30')).scope, 'ip');
+  });
+
+  it('resetAccount — unlocks a blocked account', async () => {
+    const { throttle } = setup({ maxAttempts: 2 });
+    await fail(throttle, 'pat@example.com', null, 2);
+    refused(await throttle.check('pat@example.com', null));
+    await throttle.resetAccount('PAT@example.com');
+    admitted(await throttle.check('pat@example.com', null));
+  });
+
+  it('check — two throttles with different namespaces on one store keep separate counts', async () => {
+    const { store, clock } = setup();
+    const login = new LoginThrottle({ store, clock, maxAttempts: 1 });
+    const reauth = new LoginThrottle({ store, clock, maxAttempts: 1, namespace: 'reauth' });
+    admitted(await login.check('quinn', null));
+    admitted(await reauth.check('quinn', null));
+    refused(await login.check('quinn', null));
+  });
+
+  it('constructor — takes LOGIN_MAX_ATTEMPTS / LOGIN_WINDOW style values, per-address default 10×', () => {
+    const throttle = new LoginThrottle({ maxAttempts: 10, window: 3600 });
+    assert.deepEqual(throttle.accountRule, { limit: 10, windowMs: 3_600_000 });
+    assert.deepEqual(throttle.ipRule, { limit: 100, windowMs: 3_600_000 });
+  });
+
+  it('constructor — rejects invalid options with messages that name them', () => {
+    assert.throws(() => new LoginThrottle({ maxAttempts: 0 }), {
+      name: 'InvalidOptionsError',
+      message: 'keycard: login throttle maxAttempts must be a positive integer, got 0',
+    });
+    assert.throws(() => new LoginThrottle({ maxAttempts: 2.5 }), InvalidOptionsError);
+    assert.throws(() => new LoginThrottle({ window: Number.NaN }), {
+      message: 'keycard: login throttle window must be a positive number of seconds, got NaN',
+    });
+    assert.throws(() => new LoginThrottle({ maxAttemptsPerIp: -1 }), /maxAttemptsPerIp must be a positive integer/);
+    assert.throws(() => new LoginThrottle({ namespace: 'has space' }), /namespace must be/);
+  });
+});
+
+describe('normalizeAccount', () => {
+  it('normalizeAccount — trims, lower-cases and applies NFKC', () => {
+    assert.equal(normalizeAccount('  Alice@Example.COM\t'), 'alice@example.com');
+    assert.equal(normalizeAccount('ＡＢＣ'), 'abc');
+    assert.equal(normalizeAccount('Zoe\u0301'), 'zo\u00e9');
+  });
+});
+
+describe('addressBucket', () => {
+  it('addressBucket — IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 as its /64', () => {
+    assert.equal(addressBucket('203.0.113.7'), '203.0.113.7');
+    assert.equal(addressBucket('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(addressBucket('::FFFF:cb00:7107'), '203.0.113.7');
+    assert.equal(addressBucket('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(addressBucket('2001:0DB8:0000:0000:1:2:3:4'), '2001:db8:0:0::/64');
+    assert.equal(addressBucket('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(addressBucket('::1'), '0:0:0:0::/64');
+  });
+
+  it('addressBucket — anything else is used as given, lower-cased', () => {
+    assert.equal(addressBucket('Unknown'), 'unknown');
+    assert.equal(addressBucket('not:an:ip'), 'not:an:ip');
+  });
+});

@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { RedisServer, freePort, redisCommand } from './redis-server.js';
+
+const run = promisify(execFile);
+
+export interface ClusterNodeAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RedisClusterOptions {
+  /** Number of masters (no replicas). Default 3, the fewest `redis-cli --cluster create` accepts. */
+  readonly masters?: number;
+  /** How long to wait for `cluster_state:ok` on every node. Default 20 000 ms. */
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * A real Redis Cluster of local masters on free loopback ports, for tests.
+ * Start with `RedisCluster.start()`, hand `nodes` to `new Cluster(nodes)`,
+ * and `stop()` in teardown (kills every node by PID and removes their
+ * directories). Use `redisServerSkip()` first to skip when redis-server is
+ * not installed.
+ */
+export class RedisCluster {
+  private constructor(readonly servers: readonly RedisServer[]) {}
+
+  get nodes(): ClusterNodeAddress[] {
+    return this.servers.map((server) => ({ host: server.host, port: server.port }));
+  }
+
+  static async start(options: RedisClusterOptions = {}): Promise<RedisCluster> {
+    const masters = options.masters ?? 3;
+    const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
+    const servers: RedisServer[] = [];
+    try {
+      for (let i = 0; i < masters; i++) {
+        // The port is chosen first because the cluster config file is named after it.
+        const port = await freePort();
+        servers.push(
+          await RedisServer.start({
+            port,
+            args: [
+              '--cluster-enabled', 'yes',
+              '--cluster-config-file', `nodes-${port}.conf`,
+              '--cluster-node-timeout', '5000',
+            ],
+          }),
+        );
+      }
+      const cluster = new RedisCluster(servers);
+      await run(
+        'redis-cli',
+        ['--cluster', 'create', ...servers.map((s) => `${s.host}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+        { timeout: readyTimeoutMs },
+      );
+      await cluster.waitUntilOk(readyTimeoutMs);
+      return cluster;
+    } catch (error) {
+      await Promise.all(servers.map((server) => server.stop()));
+      throw error;
+    }
+  }
+
+  /** Stops every node (by PID) and removes their directories. */
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((server) => server.stop()));
+  }
+
+  /**
+   * Polls CLUSTER INFO on every node until each reports `cluster_state:ok`
+   * with all 16384 slots assigned. There is no event for this; the deadline
+   * bounds the wait.
+   */
+  private async waitUntilOk(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const infos = await Promise.all(
+        this.servers.map((server) => redisCommand(server.port, ['CLUSTER', 'INFO']).then(String, (e: Error) => e.message)),
+      );
+      if (infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_assigned:16384'))) return;
+      last = infos.join('\n---\n');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`cluster not ok within ${timeoutMs} ms:\n${last}`);
+  }
+}
