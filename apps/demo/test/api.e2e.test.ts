@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PASSWORD, registerAccount, signInAgain } from './support/accounts.js';
 import { Client, cookieAttributes, type Reply } from './support/http-client.js';
+import { openSocket, refusedStatus } from './support/ws-client.js';
 import {
   ADMIN_EMAIL,
   LOGIN_MAX_ATTEMPTS,
+  MAX_SESSIONS_PER_USER,
   PLATFORMS,
   startTestApp,
   uniqueEmail,
@@ -213,6 +215,18 @@ for (const platform of PLATFORMS) {
           json: { email: account.email.toUpperCase(), password: PASSWORD },
         });
         expectStatus(elsewhere, 429);
+      });
+
+      it(`past MAX_SESSIONS_PER_USER (${MAX_SESSIONS_PER_USER}) the oldest session is signed out`, async () => {
+        const account = await registerAccount(base);
+        const devices: Client[] = [];
+        for (let i = 1; i < MAX_SESSIONS_PER_USER; i++) devices.push(await signInAgain(base, account, `device-${i}`));
+        expectStatus(await account.client.get('/api/auth/me'), 200);
+        const newest = await signInAgain(base, account, 'one-too-many');
+        expectStatus(await account.client.get('/api/auth/me'), 401);
+        for (const device of [...devices, newest]) expectStatus(await device.get('/api/auth/me'), 200);
+        const list = await newest.get('/api/auth/sessions');
+        assert.equal(list.json.sessions.length, MAX_SESSIONS_PER_USER);
       });
 
       it('400 for malformed input, never a 5xx', async () => {
@@ -492,6 +506,64 @@ for (const platform of PLATFORMS) {
       });
     });
 
+    describe('CSRF', () => {
+      it('sign-in and registration need the pre-session token (login CSRF): 403 without it', async () => {
+        const account = await registerAccount(base);
+        const client = new Client(base, 'test', uniqueIp());
+        expectClientError(await client.post('/api/auth/login', { json: { email: account.email, password: PASSWORD }, csrf: false }), 403);
+        expectClientError(
+          await client.post('/api/auth/register', { json: { email: uniqueEmail(), password: PASSWORD, name: 'X' }, csrf: false }),
+          403,
+        );
+        // Another browser's token does not fit this browser's cookie.
+        const other = new Client(base, 'test', uniqueIp());
+        const foreign = (await other.get('/api/auth/csrf')).json.token as string;
+        await client.get('/api/auth/csrf');
+        const forged = await client.post('/api/auth/login', {
+          json: { email: account.email, password: PASSWORD },
+          headers: { 'x-csrf-token': foreign },
+          csrf: false,
+        });
+        expectClientError(forged, 403);
+        expectStatus(await client.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 200);
+      });
+
+      it('cookie-authenticated unsafe requests need the session token; bearer requests do not', async () => {
+        const account = await registerAccount(base);
+        const second = await signInAgain(base, account);
+        expectClientError(await account.client.delete('/api/auth/sessions', { csrf: false }), 403);
+        expectClientError(
+          await account.client.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: 'new passphrase!' }, csrf: false }),
+          403,
+        );
+        expectStatus(await second.get('/api/auth/me'), 200);
+        const issued = await new Client(base).post('/api/auth/token', { json: { email: account.email, password: PASSWORD }, csrf: false });
+        expectStatus(issued, 201);
+        expectStatus(await new Client(base).delete('/api/auth/sessions', { bearer: issued.json.token, csrf: false }), 204);
+        expectStatus(await second.get('/api/auth/me'), 401);
+      });
+
+      it('a cross-site Origin is refused even with a valid token; the same origin passes', async () => {
+        const account = await registerAccount(base);
+        const evil = await account.client.delete('/api/auth/sessions', { headers: { origin: 'https://evil.example' } });
+        expectClientError(evil, 403);
+        const crossSite = await account.client.delete('/api/auth/sessions', { headers: { 'sec-fetch-site': 'cross-site' } });
+        expectClientError(crossSite, 403);
+        expectStatus(await account.client.delete('/api/auth/sessions', { headers: { origin: base } }), 204);
+      });
+
+      it('a form may send the token as the _csrf field', async () => {
+        const account = await registerAccount(base);
+        const token = (await account.client.get('/api/auth/csrf')).json.token as string;
+        const reply = await account.client.post('/api/auth/password', {
+          form: { currentPassword: 'wrong password', newPassword: 'whatever passphrase', _csrf: token },
+          csrf: false,
+        });
+        expectStatus(reply, 403);
+        assert.equal(reply.json.message, 'the current password is wrong');
+      });
+    });
+
     describe('the session cookie', () => {
       it('is __Host-sid when the request came over HTTPS (trusted proxy), sid over plain HTTP', async () => {
         const client = new Client(base, 'test', uniqueIp());
@@ -506,6 +578,48 @@ for (const platform of PLATFORMS) {
         assert.equal(cookie.get('path'), '/');
         assert.equal(cookie.has('domain'), false);
         expectStatus(await client.get('/api/auth/me', { headers: { 'x-forwarded-proto': 'https' } }), 200);
+      });
+    });
+
+    describe('WebSocket /ws', () => {
+      it('refuses a handshake without a valid session cookie with 401', async () => {
+        assert.equal(await refusedStatus(new Client(base)), 401);
+        const garbage = new Client(base);
+        garbage.cookies.set('sid', 'not-a-session');
+        assert.equal(await refusedStatus(garbage), 401);
+        const anonymous = new Client(base);
+        await anonymous.get('/api/auth/csrf');
+        assert.equal(await refusedStatus(anonymous), 401);
+      });
+
+      it('refuses a foreign Origin (cross-site WebSocket hijacking)', async () => {
+        const account = await registerAccount(base);
+        assert.equal(await refusedStatus(account.client, { origin: 'https://evil.example' }), 403);
+      });
+
+      it('answers whoami with the signed-in user', async () => {
+        const account = await registerAccount(base, { name: 'Socket' });
+        const ws = await openSocket(account.client);
+        ws.socket.send(JSON.stringify({ type: 'whoami' }));
+        const reply = (await ws.next()) as { type: string; user: unknown };
+        assert.equal(reply.type, 'whoami');
+        expectUser(reply.user, { email: account.email, name: 'Socket', roles: ['user'] });
+        ws.socket.close();
+      });
+
+      it('closes the socket within a second of sign-out', async () => {
+        const account = await registerAccount(base);
+        const ws = await openSocket(account.client);
+        expectStatus(await account.client.post('/api/auth/logout'), 204);
+        assert.equal(await ws.closed(1000), 4401);
+      });
+
+      it('closes the socket within a second when its session is revoked elsewhere', async () => {
+        const account = await registerAccount(base);
+        const second = await signInAgain(base, account);
+        const ws = await openSocket(second);
+        expectStatus(await account.client.delete('/api/auth/sessions'), 204);
+        assert.equal(await ws.closed(1000), 4401);
       });
     });
 

@@ -17,12 +17,14 @@ export async function countRedisCommands(redisPort: number, baseUrl: string, coo
   const monitor = await Monitor.open(redisPort);
   const control = await RawClient.open(redisPort);
   try {
+    // Each wait is registered before its marker is sent: the echo can arrive before the reply does.
+    const started = monitor.waitFor(MARK_START);
     await control.command(`ECHO ${MARK_START}`);
-    await monitor.waitFor(MARK_START);
+    await started;
     for (let i = 0; i < reads; i++) await read(baseUrl, cookie);
+    const ended = monitor.waitFor(MARK_END);
     await control.command(`ECHO ${MARK_END}`);
-    const entries = await monitor.waitFor(MARK_END);
-    return countPerRead(entries, reads);
+    return countPerRead(await ended, reads);
   } finally {
     monitor.close();
     control.close();

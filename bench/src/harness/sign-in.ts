@@ -4,7 +4,7 @@ import { BENCH_USER } from '../servers/user.js';
  * Sent by the load generator to the ceilings, which set no cookie: a header of
  * the size of a real session cookie, so every variant receives the same bytes.
  */
-export const PLACEHOLDER_COOKIE = `sid=${'x'.repeat(86)}`;
+export const PLACEHOLDER_COOKIE = `sid=${'x'.repeat(87)}`;
 
 /** The `name=value` pairs of a response's Set-Cookie headers, as a Cookie header. */
 export function cookieHeader(setCookies: readonly string[]): string {

@@ -13,10 +13,11 @@ import { DATABASE } from '../database/tokens.js';
 import { HealthController } from '../health/health.controller.js';
 import { AppExceptionFilter } from '../http/exception.filter.js';
 import { schemaValidationPipe } from '../http/validation.js';
-import { SessionModule } from 'keycard/nest';
+import { CsrfModule, SessionModule } from 'keycard/nest';
 import { AccountPagesController } from '../pages/account-pages.controller.js';
 import { AssetsController } from '../pages/assets.controller.js';
 import { AuthPagesController } from '../pages/auth-pages.controller.js';
+import { WsModule } from '../ws/ws.module.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { UsersService } from '../users/users.service.js';
 import { RESOURCES, ResourcesLifecycle, type Closable } from './resources.js';
@@ -48,6 +49,9 @@ export class AppModule {
           maxSessionsPerUser: config.maxSessionsPerUser,
           cookie: { secure: config.cookieSecure },
         }),
+        // Every unsafe request (forms and JSON, sign-in and registration included) needs the token and a same-site origin.
+        CsrfModule.forRoot({}),
+        WsModule,
       ],
       controllers: [
         HealthController,

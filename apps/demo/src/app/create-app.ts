@@ -4,13 +4,14 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LoginThrottle } from 'keycard';
+import { KeycardWsAdapter, typedJsonMessages } from 'keycard/nest/ws';
 import { PasswordHasher } from 'keycard/password';
 import type { AppConfig, TrustProxy } from '../config/config.js';
 import { resolveSecrets } from '../config/secrets.js';
 import { openDatabase } from '../database/database.js';
 import { migrate } from '../database/migrations.js';
 import { openStores } from '../sessions/stores.js';
-import { UsersService } from '../users/users.service.js';
+import { AccountService } from '../auth/account.service.js';
 import { AppModule } from './app.module.js';
 import { closeAll, type Closable } from './resources.js';
 
@@ -78,9 +79,17 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       express.useBodyParser('urlencoded', { limit: BODY_LIMIT_BYTES, extended: false });
       app = express;
     }
+    // /ws: the handshake needs the session cookie; messages are {"type": ...} JSON.
+    app.useWebSocketAdapter(
+      new KeycardWsAdapter(app, {
+        messageParser: typedJsonMessages,
+        // Upgrades bypass Express/Fastify, so their proxy setting is repeated here (all or nothing).
+        trustProxy: config.trustProxy !== false && config.trustProxy !== 0,
+      }),
+    );
     await app.init();
     if (config.platform === 'fastify') await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
-    await app.get(UsersService).promoteConfiguredAdmin();
+    await app.get(AccountService).promoteConfiguredAdmin();
     return { app, storeDescription: stores.description, secretWarning: warning };
   } catch (error) {
     await closeAll(resources, () => undefined);

@@ -54,6 +54,12 @@ export class AccountService {
     await this.manager.revokeUser(userId);
   }
 
+  /** At start-up: an ADMIN_EMAIL account registered earlier becomes admin, in its live sessions too. */
+  async promoteConfiguredAdmin(): Promise<void> {
+    const user = await this.users.promoteConfiguredAdmin();
+    if (user) await this.manager.refreshPrincipal(principalOf(user));
+  }
+
   /** Admin: new roles, seen by the user's live sessions on their next request (with a new id). */
   async setRoles(userId: string, roles: readonly string[]): Promise<UserRow | null> {
     const user = await this.users.setRoles(userId, roles);

@@ -51,7 +51,7 @@ export class AppExceptionFilter implements ExceptionFilter {
       adapter.setHeader(response, 'Content-Type', 'text/html; charset=utf-8');
       const title = body.statusCode === 404 ? 'Page not found' : body.error;
       const message = body.statusCode === 404 ? 'There is nothing at this address.' : body.message;
-      adapter.reply(response, errorPage(pageContextOf(request), body.statusCode, title, message), body.statusCode);
+      adapter.reply(response, errorPage(pageContextOf(request, undefined, true), body.statusCode, title, message), body.statusCode);
       return;
     }
     adapter.reply(response, body, body.statusCode);

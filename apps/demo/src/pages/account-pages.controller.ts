@@ -74,7 +74,7 @@ export class AccountPagesController {
   ) {
     const current = id === session.handle;
     const revoked = await this.account.revoke(session, principal.id, id);
-    if (current) return redirectWithFlash(request, response, '/login', 'signed-out');
+    if (current) return redirectWithFlash(request, response, '/login?signed-out');
     return redirectWithFlash(request, response, '/sessions', revoked ? 'session-revoked' : undefined);
   }
 

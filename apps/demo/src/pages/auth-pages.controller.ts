@@ -93,6 +93,7 @@ export class AuthPagesController {
   @Post('logout')
   async logout(@Req() request: AnyRequest, @Res({ passthrough: true }) response: AnyResponse, @Session() session: KeycardSession) {
     await session.signOut();
-    return redirectWithFlash(request, response, '/login', 'signed-out');
+    // Not a flash cookie: the sign-out's Clear-Site-Data would remove it (see page-context.ts).
+    return redirectWithFlash(request, response, '/login?signed-out');
   }
 }

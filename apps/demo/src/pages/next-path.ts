@@ -12,7 +12,7 @@ export function safeNextPath(raw: unknown, fallback = '/'): string {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_LENGTH) return fallback;
   if (!raw.startsWith('/') || raw.startsWith('//') || raw.includes('\\')) return fallback;
   // Browsers strip tabs and newlines from URLs, which can turn "/\t/evil" into "//evil".
-  if (/[\u0000-\u001f\u007f]/.test(raw)) return fallback;
+  if (hasControlCharacter(raw)) return fallback;
   let url: URL;
   try {
     url = new URL(raw, BASE);
@@ -24,4 +24,12 @@ export function safeNextPath(raw: unknown, fallback = '/'): string {
   // The sign-in pages themselves are no useful destination (and would loop).
   if (url.pathname === '/login' || url.pathname === '/register') return fallback;
   return path;
+}
+
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }

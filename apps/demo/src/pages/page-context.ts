@@ -2,8 +2,8 @@ import type { Session } from 'keycard';
 import { header, requestPath, type AnyRequest } from '../http/platform-request.js';
 import { findSession, type RequestLike } from 'keycard/nest';
 import { userOfPrincipal } from '../users/user.js';
-import { csrfTokenFor } from '../csrf/csrf-token.js';
-import { readFlash } from './flash.js';
+import { csrfToken } from '../csrf/csrf-token.js';
+import { readFlash, type FlashCode } from './flash.js';
 import type { PageContext } from './views/context.js';
 
 /**
@@ -19,7 +19,11 @@ export function isPageRequest(request: AnyRequest): boolean {
 }
 
 /** What every page needs to know, from the request's session and cookies. */
-export function pageContextOf(request: AnyRequest, session: Session | undefined = findSession(request as unknown as RequestLike)): PageContext {
+export function pageContextOf(
+  request: AnyRequest,
+  session: Session | undefined = findSession(request as unknown as RequestLike),
+  forErrorPage = false,
+): PageContext {
   let principal = null;
   try {
     principal = session?.principal ?? null;
@@ -28,8 +32,19 @@ export function pageContextOf(request: AnyRequest, session: Session | undefined 
   }
   return {
     user: principal ? userOfPrincipal(principal) : null,
-    csrfToken: csrfTokenFor(request, session),
-    flash: readFlash(header(request, 'cookie')),
+    csrfToken: csrfToken(request, forErrorPage),
+    flash: readFlash(header(request, 'cookie')) ?? signedOutFlash(request),
     path: requestPath(request).split('?')[0] ?? '/',
   };
+}
+
+/**
+ * Sign-out answers with `Clear-Site-Data: "cookies"`, which also removes a
+ * flash cookie set in the same response; so "signed out" travels in the URL
+ * of the redirect instead (/login?signed-out). Only that one message can be
+ * shown this way.
+ */
+function signedOutFlash(request: AnyRequest): FlashCode | null {
+  const query = requestPath(request).split('?')[1] ?? '';
+  return new URLSearchParams(query).has('signed-out') ? 'signed-out' : null;
 }

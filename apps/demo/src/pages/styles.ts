@@ -54,7 +54,8 @@ button.secondary, .button.secondary { background: #fff; color: var(--text); bord
 button.secondary:hover, .button.secondary:hover { background: var(--bg); color: var(--text); }
 button.danger { background: #fff; color: var(--danger); border-color: #fda29b; }
 button.danger:hover { background: var(--danger-bg); }
-button.small { padding: 6px 12px; font-size: .85rem; }
+button:disabled, button:disabled:hover { opacity: .45; cursor: not-allowed; background: #fff; }
+button.small, .button.small { padding: 6px 12px; font-size: .85rem; }
 form.inline { display: inline; margin: 0; }
 .alt { margin-top: 20px; color: var(--muted); font-size: .95rem; text-align: center; }
 .actions { display: flex; gap: 12px; flex-wrap: wrap; margin-top: 8px; }

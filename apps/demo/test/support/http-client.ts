@@ -68,7 +68,8 @@ export class Client {
     }
     if (options.bearer) headers['authorization'] = `Bearer ${options.bearer}`;
     else if (UNSAFE.has(method) && options.csrf !== false) {
-      const token = (await this.get('/api/auth/csrf')).json?.token;
+      // Same headers (X-Forwarded-Proto decides the cookie names), so the token fits the request it is for.
+      const token = (await this.get('/api/auth/csrf', { headers: options.headers ?? {} })).json?.token;
       if (typeof token === 'string' && token !== '') headers['x-csrf-token'] = token;
     }
     const cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
@@ -87,9 +88,9 @@ export class Client {
     return { status: response.status, headers: response.headers, text, json, setCookies };
   }
 
-  /** A copy sharing nothing: another device. */
-  clone(userAgent = this.userAgent, ip = this.ip): Client {
-    const copy = new Client(this.base, userAgent, ip);
+  /** A copy with the same cookies that shares nothing afterwards (a stolen cookie, or the same browser after a restart at `base`). */
+  clone(userAgent = this.userAgent, ip = this.ip, base = this.base): Client {
+    const copy = new Client(base, userAgent, ip);
     for (const [name, value] of this.cookies) copy.cookies.set(name, value);
     return copy;
   }

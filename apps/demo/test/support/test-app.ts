@@ -11,6 +11,7 @@ export const PLATFORMS: readonly Platform[] = ['express', 'fastify'];
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export const ADMIN_EMAIL = 'admin@example.test';
 export const LOGIN_MAX_ATTEMPTS = 3;
+export const MAX_SESSIONS_PER_USER = 4;
 
 export interface TestApp {
   readonly url: string;
@@ -34,6 +35,7 @@ export async function startTestApp(platform: Platform, env: Record<string, strin
       SESSION_SECRETS: TEST_SECRET,
       LOGIN_MAX_ATTEMPTS: String(LOGIN_MAX_ATTEMPTS),
       ADMIN_EMAIL,
+      MAX_SESSIONS_PER_USER: String(MAX_SESSIONS_PER_USER),
       TRUST_PROXY: 'true',
       ...env,
     });

@@ -233,6 +233,13 @@ export class SessionManager {
     return record.remember ? Math.floor((record.absoluteExpiresAt - this.now()) / 1000) : undefined;
   }
 
+  /** @internal The live record stored under `id` (touched as a load touches it), or null. */
+  async findRecord(id: string): Promise<SessionRecord | null> {
+    const now = this.now();
+    const record = await this.call(this.store.find(id, now, this.options.touchIntervalMs), 'find');
+    return record && isLive(record, now) ? record : null;
+  }
+
   /** @internal */
   async createRecord(record: SessionRecord): Promise<void> {
     await this.call(this.store.create(record), 'create');

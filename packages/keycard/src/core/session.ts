@@ -187,6 +187,26 @@ export class Session {
     await this.end('sign-out');
   }
 
+  /**
+   * Re-reads the data from the store, dropping this request's unsaved writes
+   * (express-session's `reload`, for the passport compatibility layer). False
+   * when the store no longer has the session (ended elsewhere, or never
+   * saved); it is then anonymous.
+   */
+  async reload(): Promise<boolean> {
+    const record = this.current();
+    const fresh = record && this.stored ? await this.manager.findRecord(record.id) : null;
+    if (!fresh) {
+      this.forget();
+      return false;
+    }
+    this.record = fresh;
+    this.data = { ...fresh.data };
+    this.changes.clear();
+    this.watched.clear();
+    return true;
+  }
+
   /** Stores pending writes now, for handlers that send the response themselves. */
   async save(): Promise<void> {
     this.current();

@@ -83,7 +83,12 @@ interface FastifyLike {
   addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<void>): unknown;
   addHook(
     name: 'onSend',
-    hook: (request: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown) => Promise<unknown>,
+    hook: (
+      request: FastifyRequestLike,
+      reply: FastifyReplyLike,
+      payload: unknown,
+      done: (error: unknown, payload?: unknown) => void,
+    ) => void,
   ): unknown;
 }
 
@@ -132,6 +137,16 @@ function applyHeaders(response: ResponseLike, headers: ResponseHeaders): void {
       response.setHeader(name, value);
     }
   }
+}
+
+/**
+ * Whether committing can store anything or produce a header. False for a
+ * session that failed to load and for an anonymous one that wrote nothing,
+ * which is most traffic; a loaded session always commits, since an object
+ * read from it may have been changed in place.
+ */
+function needsCommit(session: Session): boolean {
+  return session.available && (session.handle !== null || session.cookieAction().kind !== 'none');
 }
 
 function rawResponse(response: ResponseLike): ServerResponse {
@@ -194,22 +209,27 @@ export class SessionBinding {
         ip: request.ip,
       });
     });
-    instance.addHook('onSend', async function keycardCommit(request, reply, payload) {
-      const session = (request.raw as Carrier)[SESSION];
-      if (session === undefined) return payload;
+    type Done = (error: unknown, payload?: unknown) => void;
+    async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {
       try {
         const headers = await manager.commit(session, request.protocol === 'https');
         if (headers.length > 0) applyHeaders(reply, headers);
-        return payload;
       } catch (error) {
+        if (!(error instanceof KeycardError)) return done(error);
         // The handler's answer would claim a write that did not happen: answer with the error instead.
-        if (!(error instanceof KeycardError)) throw error;
         const exception = toHttpException(error);
         reply.code(exception.getStatus());
         reply.removeHeader('location');
         reply.header('content-type', 'application/json; charset=utf-8');
-        return JSON.stringify(exception.getResponse());
+        return done(null, JSON.stringify(exception.getResponse()));
       }
+      done(null, payload);
+    }
+    instance.addHook('onSend', function keycardCommit(request, reply, payload, done) {
+      const session = (request.raw as Carrier)[SESSION];
+      // Anonymous traffic that wrote nothing finishes here, without a promise.
+      if (session === undefined || !needsCommit(session)) return done(null, payload);
+      void commit(request, reply, session, payload, done);
     });
     this.platform = 'fastify';
   }
@@ -221,7 +241,7 @@ export class SessionBinding {
    */
   async commit(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = carrierOf(request)[SESSION];
-    if (session === undefined) return;
+    if (session === undefined || !needsCommit(session)) return;
     const headers = await this.manager.commit(session, isSecure(request));
     if (headers.length === 0) return;
     if (rawResponse(response).headersSent) {

@@ -3,7 +3,13 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { KeycardError, type KeycardErrorCode } from '../core/errors.js';
 
 /** Codes of the HTTP answers the guards give; they are not failures, so they have no core error class. */
-export type SessionAccessCode = 'KEYCARD_UNAUTHENTICATED' | 'KEYCARD_FORBIDDEN_ROLE' | 'KEYCARD_REAUTHENTICATE';
+export type SessionAccessCode =
+  | 'KEYCARD_UNAUTHENTICATED'
+  | 'KEYCARD_FORBIDDEN_ROLE'
+  | 'KEYCARD_REAUTHENTICATE'
+  | 'KEYCARD_CSRF_CROSS_SITE'
+  | 'KEYCARD_CSRF_MISSING'
+  | 'KEYCARD_CSRF_INVALID';
 
 /** Every `code` a keycard error response body can carry. */
 export type SessionErrorCode = KeycardErrorCode | SessionAccessCode;
@@ -51,6 +57,13 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
         return new SessionHttpException(403, error, 'Your account does not have a role this action requires.');
       case 'KEYCARD_REAUTHENTICATE':
         return new SessionHttpException(403, error, 'This action needs a recent sign-in: sign in again to continue.');
+      // CSRF (CsrfGuard): never the expected token, never the submitted one.
+      case 'KEYCARD_CSRF_CROSS_SITE':
+        return new SessionHttpException(403, error, 'Cross-site request refused: submit this action from this site.');
+      case 'KEYCARD_CSRF_MISSING':
+        return new SessionHttpException(403, error, 'CSRF token missing: send it in the x-csrf-token header or the _csrf form field.');
+      case 'KEYCARD_CSRF_INVALID':
+        return new SessionHttpException(403, error, 'CSRF token invalid for this session: reload the page and try again.');
     }
   }
   const cause = { cause: error };

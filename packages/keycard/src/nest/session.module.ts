@@ -22,11 +22,18 @@ import { SessionService } from './session.service.js';
  * Server-side sessions for the whole application, on Express or Fastify.
  * Global: import it once, in the root module.
  *
- * Per request: the session is loaded before any guard runs (Express: a
- * middleware mounted before every Nest middleware; Fastify: an `onRequest`
- * hook) and stored before the response is sent (Express: an interceptor
- * around every handler; Fastify: an `onSend` hook). Options are validated
- * when the application is created, so bad options fail the bootstrap.
+ * Per request, the session is loaded before any guard runs (Express: a
+ * middleware mounted before every Nest middleware and route; Fastify: an
+ * `onRequest` hook, which runs after Nest middleware there) and stored before
+ * the response is sent (Express: an interceptor around every handler, plus
+ * the headers of a rotation done while loading, so that a refused request
+ * still delivers them; Fastify: an `onSend` hook). That covers returned
+ * values, thrown exceptions, `@Redirect()` and `@Render()`. A handler that
+ * sends the response itself (`@Res()` without passthrough, `res.redirect()`)
+ * must `await sessionService.save(req, res)` first.
+ *
+ * Options are validated when the application is created, so bad options fail
+ * the bootstrap with an `InvalidOptionsError` that says what to change.
  */
 @Module({
   providers: [
@@ -46,7 +53,15 @@ import { SessionService } from './session.service.js';
         resolved.guard === 'global' ? new SessionGuard(reflector) : null,
       inject: [RESOLVED_MODULE_OPTIONS, Reflector],
     },
-    { provide: APP_INTERCEPTOR, useClass: SessionCommitInterceptor },
+    {
+      provide: APP_INTERCEPTOR,
+      // Fastify commits in its onSend hook: when the platform is already known (NestFactory.create),
+      // register no interceptor there, so that Nest does not build an rxjs pipeline per request for
+      // nothing. Under @nestjs/testing the platform is not known yet; the interceptor then passes through.
+      useFactory: (binding: SessionBinding, host: HttpAdapterHost) =>
+        host.httpAdapter?.getType() === 'fastify' ? null : new SessionCommitInterceptor(binding),
+      inject: [SessionBinding, HttpAdapterHost],
+    },
     { provide: APP_FILTER, useClass: SessionExceptionFilter },
   ],
   exports: [SessionManager, SessionService, SESSION_MODULE_OPTIONS],

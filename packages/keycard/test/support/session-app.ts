@@ -4,6 +4,7 @@ import {
   Controller,
   Get,
   HttpCode,
+  NotFoundException,
   Param,
   Post,
   Query,
@@ -12,6 +13,7 @@ import {
   Res,
   type ModuleMetadata,
 } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
 import type { Principal, Session as KeycardSession } from '../../src/index.js';
 import {
   CurrentUser,
@@ -21,6 +23,7 @@ import {
   Session,
   SessionModule,
   SessionService,
+  sessionOf,
   type RequestLike,
   type SessionModuleOptions,
 } from '../../src/nest/index.js';
@@ -42,6 +45,7 @@ function principalOf(body: PrincipalBody): Principal {
 /** A minimal response shape both `res` (Express) and `reply` (Fastify) have. */
 interface Sendable {
   status(code: number): { send(body: string): unknown };
+  header(name: string, value: string): unknown;
 }
 
 /**
@@ -101,6 +105,27 @@ export class SessionTestController {
     response.status(200).send('signed in');
   }
 
+  /** Sets a cookie of its own on the response, then signs in: both cookies must reach the client. */
+  @Public()
+  @Post('login-with-theme')
+  async loginWithTheme(
+    @Session() session: KeycardSession,
+    @Body() body: PrincipalBody,
+    @Res({ passthrough: true }) response: Sendable,
+  ): Promise<{ ok: true }> {
+    response.header('Set-Cookie', 'theme=dark; Path=/');
+    await this.sessions.signIn(session, principalOf(body));
+    return { ok: true };
+  }
+
+  /** `sessionOf` on the platform's request and on the raw IncomingMessage finds the `@Session()` one. */
+  @Public()
+  @Get('public/accessor')
+  accessor(@Session() session: KeycardSession, @Req() request: RequestLike): { platform: boolean; raw: boolean } {
+    const raw: IncomingMessage = 'raw' in request ? request.raw : request;
+    return { platform: sessionOf(request) === session, raw: sessionOf(raw) === session };
+  }
+
   @Post('logout')
   @HttpCode(204)
   async logout(@Session() session: KeycardSession): Promise<void> {
@@ -140,6 +165,18 @@ export class SessionTestController {
   @Get('sessions')
   async list(@Session() session: KeycardSession, @CurrentUser() user: Principal): Promise<unknown> {
     return { sessions: await this.sessions.listSessions(user.id, session) };
+  }
+
+  @Post('sessions/:handle/revoke')
+  @HttpCode(204)
+  async revokeOne(@CurrentUser() user: Principal, @Param('handle') handle: string): Promise<void> {
+    if (!(await this.sessions.revokeSession(user.id, handle))) throw new NotFoundException('no such session');
+  }
+
+  @Post('revoke-others')
+  @HttpCode(204)
+  async revokeOthers(@Session() session: KeycardSession, @CurrentUser() user: Principal): Promise<void> {
+    await this.sessions.revokeAll(user.id, { except: session });
   }
 
   @Post('revoke-all')

@@ -16,6 +16,13 @@ export class CountingStore extends MemoryStore {
     super({ sweepInterval: 0, clock });
   }
 
+  /** While true, every write rejects as a client library would when the backend went away after the read. */
+  failWrites = false;
+
+  private writeFailure(): Promise<never> {
+    return Promise.reject(new Error('connection lost'));
+  }
+
   /** Every write: create, update, rotate, destroy and touch. */
   get writes(): number {
     return this.creates + this.updates + this.rotates + this.destroys + this.touches;
@@ -35,21 +42,25 @@ export class CountingStore extends MemoryStore {
 
   override create(record: SessionRecord): Promise<void> {
     this.creates++;
+    if (this.failWrites) return this.writeFailure();
     return super.create(record);
   }
 
   override update(id: string, patch: SessionPatch): Promise<boolean> {
     this.updates++;
+    if (this.failWrites) return this.writeFailure();
     return super.update(id, patch);
   }
 
   override rotate(oldId: string, next: SessionRecord): Promise<boolean> {
     this.rotates++;
+    if (this.failWrites) return this.writeFailure();
     return super.rotate(oldId, next);
   }
 
   override destroy(id: string): Promise<boolean> {
     this.destroys++;
+    if (this.failWrites) return this.writeFailure();
     return super.destroy(id);
   }
 }

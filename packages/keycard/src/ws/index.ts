@@ -1,0 +1,21 @@
+// Framework-free WebSocket pieces: the handshake check and the registry that
+// closes sockets when their session ends. keycard/nest/ws builds on them.
+export { resolveOriginCheck } from './origin.js';
+export type { OriginCheck } from './origin.js';
+export { authenticateUpgrade, upgradeInfoOf } from './upgrade.js';
+export type {
+  UpgradeInfo,
+  UpgradeRequestOptions,
+  AuthenticatedSession,
+  UpgradeDecision,
+  UpgradeRefusalBody,
+  UpgradeRefusalCode,
+} from './upgrade.js';
+export {
+  SocketRegistry,
+  WS_CLOSE_SESSION_ENDED,
+  WS_CLOSE_TRY_AGAIN_LATER,
+  WS_CLOSE_GOING_AWAY,
+  WS_CLOSE_REASONS,
+} from './registry.js';
+export type { ClosableSocket, SocketSession, SocketRegistryOptions } from './registry.js';
