@@ -651,6 +651,16 @@ for (const platform of PLATFORMS) {
         }
         expectStatus(await account.client.get('/api/auth/me'), 200);
       });
+
+      it('browsers get pages for errors: an oversized form is a 413 page, an unknown path a 404 page', async () => {
+        const browser = new Client(base, 'test', uniqueIp());
+        const huge = await browser.post('/login', { form: { email: 'x@example.test', password: 'p'.repeat(20_000) }, headers: { accept: 'text/html' } });
+        expectStatus(huge, 413);
+        assert.match(huge.headers.get('content-type') ?? '', /text\/html/);
+        const missing = await browser.get('/no/such/page', { headers: { accept: 'text/html' } });
+        expectStatus(missing, 404);
+        assert.match(missing.text, /Page not found/);
+      });
     });
   });
 }

@@ -1,5 +1,5 @@
 export { SessionManager } from './core/manager.js';
-export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken } from './core/manager.js';
+export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
 export { Session } from './core/session.js';
 export type { SignInOptions, RegenerateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
 export { resolveOptions } from './core/options.js';

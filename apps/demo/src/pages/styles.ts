@@ -21,7 +21,8 @@ a:hover { color: var(--brand-dark); }
 .nav a { color: var(--muted); text-decoration: none; padding: 6px 10px; border-radius: 6px; font-size: .95rem; }
 .nav a:hover { background: var(--bg); color: var(--text); }
 .nav a[aria-current="page"] { color: var(--brand); background: var(--info-bg); font-weight: 600; }
-.who { display: flex; align-items: center; gap: 12px; color: var(--muted); font-size: .9rem; }
+.who { display: flex; align-items: center; gap: 12px; color: var(--muted); font-size: .9rem; margin-left: auto; }
+.nav:empty { display: none; }
 main { max-width: 880px; margin: 32px auto; padding: 0 20px; }
 .narrow { max-width: 440px; margin-left: auto; margin-right: auto; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: var(--radius);

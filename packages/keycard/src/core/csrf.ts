@@ -172,10 +172,8 @@ export function isCrossSite(request: RequestProvenance, policy: CsrfOriginPolicy
   if (request.origin !== undefined) {
     const origin = normalizeOrigin(request.origin);
     if (origin === null) return true;
-    if (origin !== request.self) {
-      if (!policy.allowedOrigins.has(origin)) return true;
-      return false;
-    }
+    // An allow-listed origin is another site by definition: its Sec-Fetch-Site is not consulted.
+    if (origin !== request.self) return !policy.allowedOrigins.has(origin);
   }
   if (request.fetchSite !== undefined) {
     return !policy.allowedFetchSites.has(request.fetchSite as FetchSite);

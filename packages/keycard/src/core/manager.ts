@@ -33,6 +33,11 @@ export interface SessionInfo {
   readonly ip: string | null;
 }
 
+/** What a readiness probe reports: whether the session store answered `ping` within `storeTimeout`. */
+export interface StoreHealth {
+  readonly store: 'up' | 'down';
+}
+
 export interface IssuedToken {
   /** Goes in `Authorization: Bearer <token>`. */
   readonly token: string;
@@ -188,6 +193,20 @@ export class SessionManager {
   /** Subscribes to revocations from every process sharing the store (WebSocket disconnects). */
   onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
     return this.store.onRevoked(listener);
+  }
+
+  /**
+   * The store's health for readiness probes (`GET /health`): `ping`, bounded
+   * by `storeTimeout` like every store call. Never throws: an unreachable or
+   * hung store is `{ store: 'down' }` within the timeout.
+   */
+  async health(): Promise<StoreHealth> {
+    try {
+      await this.call(this.store.ping(), 'ping');
+      return { store: 'up' };
+    } catch {
+      return { store: 'down' };
+    }
   }
 
   // ——— used by Session ———

@@ -116,8 +116,7 @@ export class RedisStore implements SessionStore {
 
   async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
     const interval = Number.isFinite(touchInterval) ? Math.max(0, touchInterval) : -1;
-    const reply = await this.run(FIND, this.sessionKey(id), [now, interval], 'find');
-    return isStringArray(reply) && reply.length > 0 ? decodeRecord(id, reply) : null;
+    return decodeFound(id, await this.run(FIND, this.sessionKey(id), [now, interval], 'find'));
   }
 
   async create(record: SessionRecord): Promise<void> {
@@ -172,8 +171,7 @@ export class RedisStore implements SessionStore {
     const live: SessionRecord[] = [];
     const gone: string[] = [];
     ids.forEach((id, i) => {
-      const reply = replies[i];
-      const record = isStringArray(reply) ? decodeRecord(id, reply) : null;
+      const record = decodeFound(id, replies[i]);
       if (!record) gone.push(id);
       else if (record.principal?.id === userId && expiresAt(record) > now) live.push(record);
     });
@@ -341,6 +339,13 @@ export class RedisStore implements SessionStore {
       throw new StoreUnavailableError(`redis store: ${what} failed`, { cause: error });
     }
   }
+}
+
+/** A FIND reply (one JSON string of the hash's flat field list, '' when absent) as a record, or null. */
+function decodeFound(id: string, reply: unknown): SessionRecord | null {
+  if (typeof reply !== 'string' || reply.length === 0) return null;
+  const fields: unknown = JSON.parse(reply);
+  return isStringArray(fields) ? decodeRecord(id, fields) : null;
 }
 
 function isCluster(client: RedisClient): client is Cluster {

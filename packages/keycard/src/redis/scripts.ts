@@ -42,11 +42,17 @@ end
 export const FIND = lua(
   'find',
   `
+-- One JSON string instead of HGETALL's flat array: decoding one bulk string and
+-- JSON.parse costs the client far less than one JS string per field (measured).
+local function reply(t)
+  if #t == 0 then return '' end
+  return cjson.encode(t)
+end
 local key = KEYS[1]
 local fields = redis.call('HGETALL', key)
-if #fields == 0 then return fields end
+if #fields == 0 then return '' end
 local interval = tonumber(ARGV[2])
-if interval < 0 then return fields end
+if interval < 0 then return reply(fields) end
 local now = tonumber(ARGV[1])
 local seen, idleTimeout, idleExp, absExp
 for i = 1, #fields, 2 do
@@ -57,12 +63,12 @@ for i = 1, #fields, 2 do
   elseif f == ${q(FIELD.absoluteExpiresAt)} then absExp = tonumber(fields[i + 1])
   end
 end
-if not (seen and idleTimeout and idleExp and absExp) then return fields end
-if math.min(idleExp, absExp) <= now or now - seen < interval then return fields end
+if not (seen and idleTimeout and idleExp and absExp) then return reply(fields) end
+if math.min(idleExp, absExp) <= now or now - seen < interval then return reply(fields) end
 local nextIdle = math.min(now + idleTimeout, absExp)
 redis.call('HSET', key, ${q(FIELD.lastSeenAt)}, ARGV[1], ${q(FIELD.idleExpiresAt)}, nextIdle)
 redis.call('PEXPIREAT', key, math.ceil(nextIdle))
-return redis.call('HGETALL', key)
+return reply(redis.call('HGETALL', key))
 `,
 );
 

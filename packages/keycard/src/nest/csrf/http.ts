@@ -107,8 +107,3 @@ export function addCookie(request: RequestLike, setCookie: string): boolean {
   response.setHeader('Cache-Control', 'no-store');
   return true;
 }
-
-/** Whether the request came over HTTPS as the platform sees it (the cookie's Secure flag and name follow it). */
-export function isSecureRequest(facts: CsrfRequestFacts): boolean {
-  return facts.protocol === 'https';
-}
