@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TokenSigner, sessionIdOf } from '../src/index.js';
 import { cryptoRandom } from '../src/core/clock.js';
+import { VerifiedTokenCache } from '../src/core/token-cache.js';
 
 const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);
@@ -79,5 +80,35 @@ describe('sessionIdOf', () => {
     assert.match(id, /^[A-Za-z0-9_-]{43}$/);
     assert.notEqual(id, token);
     assert.equal(sessionIdOf(token), id);
+  });
+});
+
+describe('VerifiedTokenCache', () => {
+  it('verify — answers a value it verified before with the same token and store id', () => {
+    const signer = new TokenSigner([A]);
+    const cache = new VerifiedTokenCache(signer);
+    const token = signer.newToken(cryptoRandom);
+    const value = signer.sign(token);
+    const first = cache.verify(value);
+    assert.deepEqual(first, { token, id: sessionIdOf(token), stale: false });
+    assert.equal(cache.verify(value), first);
+  });
+
+  it('verify — never caches a forged value, even one that differs from a cached value by one character', () => {
+    const signer = new TokenSigner([A]);
+    const cache = new VerifiedTokenCache(signer);
+    const value = signer.sign(signer.newToken(cryptoRandom));
+    assert.ok(cache.verify(value));
+    const forged = value.slice(0, -1) + (value.endsWith('A') ? 'Q' : 'A');
+    assert.equal(cache.verify(forged), null);
+    assert.equal(cache.verify(forged), null);
+  });
+
+  it('verify — stays bounded: past maxEntries it starts over and still verifies', () => {
+    const signer = new TokenSigner([A]);
+    const cache = new VerifiedTokenCache(signer, 2);
+    const values = Array.from({ length: 5 }, () => signer.sign(signer.newToken(cryptoRandom)));
+    for (const value of values) assert.ok(cache.verify(value));
+    for (const value of values) assert.ok(cache.verify(value));
   });
 });

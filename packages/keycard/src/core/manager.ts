@@ -7,6 +7,7 @@ import { resolveOptions, type ResolvedOptions, type SessionOptions } from './opt
 import { isLive, type Principal, type SessionPatch, type SessionRecord } from './record.js';
 import { Session, type ClientInfo, type Transport } from './session.js';
 import { sessionIdOf } from './token.js';
+import { VerifiedTokenCache } from './token-cache.js';
 
 /** What a binding reads off a request: strings and flags, never a framework object. */
 export interface RequestInfo {
@@ -56,9 +57,11 @@ const BEARER = /^Bearer +(\S+)$/i;
 export class SessionManager {
   readonly options: ResolvedOptions;
   readonly events = new SessionEvents();
+  private readonly verified: VerifiedTokenCache;
 
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
+    this.verified = new VerifiedTokenCache(this.options.signer);
   }
 
   get store() {
@@ -87,12 +90,12 @@ export class SessionManager {
     };
     const presented = this.presentedToken(request);
     if (!presented) return new Session(this, null, client, null);
-    const verified = this.options.signer.verify(presented.value);
+    const verified = this.verified.verify(presented.value);
     if (!verified) return new Session(this, presented.transport, client, null);
     const now = this.now();
     let record: SessionRecord | null;
     try {
-      record = await this.call(this.store.find(sessionIdOf(verified.token), now, this.options.touchIntervalMs), 'find');
+      record = await this.call(this.store.find(verified.id, now, this.options.touchIntervalMs), 'find');
     } catch (error) {
       if (error instanceof StoreUnavailableError) return new Session(this, presented.transport, client, null, error);
       throw error;
