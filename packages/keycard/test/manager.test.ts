@@ -121,6 +121,25 @@ describe('SessionManager', () => {
       assert.equal(next.get('lang'), 'fr');
     });
 
+    it('signIn — as another user ends the previous user’s session: new handle, no data, revocation published', async () => {
+      const { manager, store } = setup();
+      const { cookie, session: first } = await signedIn(manager);
+      const before = await manager.load({ secure: false, cookieHeader: cookie });
+      before.set('alice-only', true);
+      await manager.commit(before, false);
+      const revoked: string[] = [];
+      await store.onRevoked((handles) => revoked.push(...handles));
+      const session = await manager.load({ secure: false, cookieHeader: cookie });
+      await session.signIn({ id: 'bob', roles: ['user'], authVersion: 1 });
+      const bobCookie = cookieFrom(await manager.commit(session, false));
+      const bob = await manager.load({ secure: false, cookieHeader: bobCookie });
+      assert.equal(bob.principal?.id, 'bob');
+      assert.notEqual(bob.handle, first.handle);
+      assert.equal(bob.get('alice-only'), undefined);
+      assert.deepEqual(revoked, [first.handle]);
+      assert.deepEqual(await manager.listSessions('alice'), []);
+    });
+
     it('signIn — keepData false starts the signed-in session empty', async () => {
       const { manager } = setup();
       const session = await manager.load({ secure: false });

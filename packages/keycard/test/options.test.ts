@@ -30,7 +30,8 @@ describe('resolveOptions', () => {
     ['an idle timeout longer than the absolute one', { secrets: secret, idleTimeout: 7200, absoluteTimeout: 3600 }, 'keycard: idleTimeout (7200s) is longer than absoluteTimeout (3600s); the idle limit could never apply'],
     ['a negative timeout', { secrets: secret, idleTimeout: -1 }, 'keycard: idleTimeout must be a positive number of seconds, got -1'],
     ['a touch interval as long as the idle timeout', { secrets: secret, idleTimeout: 60, touchInterval: 60 }, 'keycard: touchInterval (60s) must be shorter than idleTimeout (60s)'],
-    ['SameSite=None without Secure', { secrets: secret, cookie: { sameSite: 'none', secure: false } }, "keycard: cookie.sameSite 'none' requires a Secure cookie"],
+    ['SameSite=None without Secure', { secrets: secret, cookie: { sameSite: 'none', secure: false } }, "keycard: cookie.sameSite 'none' requires a Secure cookie (cookie.secure: true)"],
+    ['SameSite=None with Secure only on HTTPS requests', { secrets: secret, cookie: { sameSite: 'none' } }, "keycard: cookie.sameSite 'none' requires a Secure cookie (cookie.secure: true)"],
     ['a bad session limit', { secrets: secret, maxSessionsPerUser: 0 }, 'keycard: maxSessionsPerUser must be a positive integer, got 0'],
   ];
   for (const [what, options, message] of failures) {

@@ -122,7 +122,7 @@ function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   if (!sameSite) fail(`cookie.sameSite must be 'lax', 'strict' or 'none', got ${String(options.sameSite)}`);
   const secure = options.secure ?? 'auto';
   if (secure !== 'auto' && typeof secure !== 'boolean') fail(`cookie.secure must be 'auto', true or false`);
-  if (sameSite === 'None' && secure === false) fail(`cookie.sameSite 'none' requires a Secure cookie`);
+  if (sameSite === 'None' && secure !== true) fail(`cookie.sameSite 'none' requires a Secure cookie (cookie.secure: true)`);
   const path = options.path ?? '/';
   if (!path.startsWith('/')) fail(`cookie.path must start with '/'`);
   const domain = options.domain;

@@ -1,6 +1,6 @@
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** Arbitrary per-session data. Apps may narrow it by augmenting `SessionDataRegister`. */
+/** Arbitrary per-session data: JSON values by key. */
 export type SessionData = Record<string, JsonValue>;
 
 /**

@@ -171,6 +171,12 @@ export class Session {
    */
   async signIn(principal: Principal, options: SignInOptions = {}): Promise<void> {
     const record = this.current();
+    if (record?.principal && record.principal.id !== principal.id) {
+      // Another user on this browser: end the previous user's session (its sockets close,
+      // its device entry goes) rather than handing its handle and data to the new user.
+      await this.end('clear');
+      return this.signIn(principal, { ...options, keepData: false });
+    }
     const previous = this.stored ? record : null;
     await this.manager.makeRoomFor(principal.id, previous?.id);
     const { record: base, token } = this.manager.newRecord(this.client, principal, options.remember ?? false);
@@ -180,6 +186,7 @@ export class Session {
     // A session ended elsewhere meanwhile gives up its data; the sign-in itself stands.
     this.adopt(stored || !previous ? next : { ...next, data: {} }, token, stored);
   }
+
 
   /** Ends the session in the store and clears the cookie (with Clear-Site-Data). */
   async signOut(): Promise<void> {
