@@ -23,6 +23,7 @@ export {
   UnsupportedOperationError,
   InvalidSessionValueError,
   SessionLimitError,
+  SignInThrottledError,
 } from './core/errors.js';
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';

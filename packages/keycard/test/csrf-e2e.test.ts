@@ -89,7 +89,7 @@ function csrfApp(
   csrfOptions: CsrfModuleOptions = {},
 ): ModuleMetadata {
   return {
-    imports: [SessionModule.forRoot({ secrets: SECRET, ...sessionOptions }), CsrfModule.forRoot(csrfOptions)],
+    imports: [SessionModule.forRoot({ secrets: SECRET, ...sessionOptions, csrf: csrfOptions })],
     controllers: [SessionTestController, CsrfTestController, SkippedController],
     providers: [{ provide: Gates, useValue: new Gates() }],
   };

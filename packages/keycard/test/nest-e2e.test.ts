@@ -698,6 +698,7 @@ for (const platform of PLATFORMS) {
         running = await startApp(platform, {
           imports: [
             SessionModule.forRootAsync({
+              csrf: false,
               imports: [ConfigModule],
               inject: [ConfigService],
               useFactory: (config: ConfigService) => ({ secrets: config.secret, cookie: { secure: true } }),
@@ -713,6 +714,24 @@ for (const platform of PLATFORMS) {
         const client = running.client();
         expectCookie(await signIn(client, 'async'), '__Host-sid', { secure: true });
         expectStatus(await client.get('/me'), 200);
+      });
+    });
+
+    describe('when csrf is not configured (secure by default)', () => {
+      let running: RunningApp;
+      before(async () => {
+        running = await startApp(platform, {
+          imports: [SessionModule.forRoot({ secrets: SECRET })],
+          controllers: [SessionTestController],
+          providers: [{ provide: Gates, useValue: new Gates() }],
+        });
+      });
+      after(() => running.close());
+
+      it('refuses an unsafe request without a CSRF token', async () => {
+        const client = running.client();
+        expectKeycardError(await client.post('/login', { id: 'alice' }), 403, 'KEYCARD_CSRF_MISSING');
+        expectStatus(await client.get('/me'), 401);
       });
     });
 

@@ -251,8 +251,7 @@ function tutorialApp(store: CountingStore | DownStore, gates: Gates, options: { 
     imports: [
       // keycard replaces `app.use(session(...))`, `passport.initialize()` and `passport.session()`.
       // guard: 'none' because the tutorial protects routes with its own guards.
-      SessionModule.forRoot({ secrets: SECRET, store, guard: 'none' }),
-      ...(options.csrf ? [CsrfModule.forRoot()] : []),
+      SessionModule.forRoot({ secrets: SECRET, store, guard: 'none', csrf: options.csrf ? {} : false }),
       PassportCompatModule.forRoot(),
       PassportModule.register({ session: true }),
       AuthModule,

@@ -1,9 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { SessionManager, type Session } from 'keycard';
+import { SessionManager, type ClientInfo, type IssuedToken, type Principal, type Session } from 'keycard';
 import type { UserRow } from '../database/schema.js';
 import { principalOf } from '../users/user.js';
 import { UsersService } from '../users/users.service.js';
 import { sessionEntry, type SessionEntry } from './session-list.js';
+
+const MAX_ROLE_RETRIES = 3;
+
+function sameRoles(a: readonly string[], b: readonly string[]): boolean {
+  const left = [...a].sort();
+  const right = [...b].sort();
+  return left.length === right.length && left.every((role, i) => role === right[i]);
+}
 
 /** Session-side consequences of account actions, shared by the JSON API and the pages. */
 @Injectable()
@@ -13,9 +21,42 @@ export class AccountService {
     private readonly users: UsersService,
   ) {}
 
-  /** Signs the user in under a new session id (the old one, if any, is dead at once). */
-  signIn(session: Session, user: UserRow, remember: boolean): Promise<void> {
-    return session.signIn(principalOf(user), { remember });
+  /**
+   * Signs the user in under a new session id (the old one, if any, is dead at
+   * once) and returns the user as signed in; null when the credentials changed
+   * while they were being checked: the session is then signed out again and
+   * the caller answers as for a wrong password.
+   *
+   * `user` was read before the ~60 ms of password hashing, so a password or
+   * role change may have committed, and revoked or refreshed the user's
+   * sessions, before this session existed. Hence the order: store the session
+   * first, then re-read the user. A change that committed before the re-read
+   * is seen here; one that commits after it revokes or refreshes a session
+   * that is already stored (both services write the database before touching
+   * the sessions).
+   *
+   * A changed auth version (the password changed) fails the sign-in. Changed
+   * roles alone do not: the password was right, so the session is signed in
+   * again with the fresh roles (and checked again), rather than failing a
+   * user whose roles an admin happened to change at that moment.
+   */
+  signIn(session: Session, user: UserRow, remember: boolean): Promise<UserRow | null> {
+    return this.confirmed(user, async (principal) => {
+      await session.signIn(principal, { remember });
+      await session.save();
+      return {
+        result: undefined,
+        discard: () => session.signOut(),
+      };
+    });
+  }
+
+  /** A bearer token for the user, checked against a concurrent change like `signIn`; null when the credentials changed. */
+  async issueToken(user: UserRow, client: Partial<ClientInfo>): Promise<IssuedToken | null> {
+    return this.confirmed(user, async (principal) => {
+      const issued = await this.manager.issueToken(principal, client);
+      return { result: issued, discard: () => this.revokeToken(issued.token) };
+    });
   }
 
   /**
@@ -29,6 +70,38 @@ export class AccountService {
     await this.manager.revokeUser(user.id, session);
     await session.signIn(principalOf(user), { remember: session.remember });
     return true;
+  }
+
+  /**
+   * Runs `start` (which stores a session for the principal), then re-reads
+   * the user: unchanged, the session stands; other roles, it is discarded and
+   * started again with them; another auth version, or no user, it is
+   * discarded and the answer is null.
+   */
+  private async confirmed<T>(
+    user: UserRow,
+    start: (principal: Principal) => Promise<{ result: T; discard: () => Promise<void> }>,
+  ): Promise<(T extends undefined ? UserRow : T) | null> {
+    let current = user;
+    for (let attempt = 1; ; attempt++) {
+      const principal = principalOf(current);
+      const started = await start(principal);
+      const fresh = await this.users.findById(current.id);
+      const valid = fresh !== null && fresh.authVersion === principal.authVersion;
+      if (valid && sameRoles(fresh.roles, principal.roles)) {
+        return (started.result === undefined ? fresh : started.result) as (T extends undefined ? UserRow : T);
+      }
+      await started.discard();
+      // Roles changing again and again under a sign-in: give up rather than loop.
+      if (!valid || attempt >= MAX_ROLE_RETRIES) return null;
+      current = fresh;
+    }
+  }
+
+  /** Ends a token's session (bearer tokens are sessions: load it, sign it out). */
+  private async revokeToken(token: string): Promise<void> {
+    const session = await this.manager.load({ authorization: `Bearer ${token}`, secure: false });
+    await session.signOut();
   }
 
   async list(userId: string, currentHandle: string | null): Promise<SessionEntry[]> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { count, eq, sql } from 'drizzle-orm';
+import { and, count, eq, sql } from 'drizzle-orm';
 import type { AppDatabase } from '../database/database.js';
 import { users, type UserRow } from '../database/schema.js';
 import { DATABASE } from '../database/tokens.js';
@@ -62,16 +62,30 @@ export class UsersRepository {
     return row ?? null;
   }
 
-  /** Replaces the hash; `bumpAuthVersion` marks a credential change (a rehash on sign-in is not one). */
-  async setPasswordHash(id: string, passwordHash: string, bumpAuthVersion: boolean): Promise<UserRow | null> {
+  /**
+   * Replaces the hash, but only while it is still `expectedHash` (the one the
+   * caller checked the password against): a write based on a stale read, such
+   * as a sign-in's rehash racing a password change, must not bring the old
+   * password back. Null when the user is gone or the hash changed meanwhile.
+   * `bumpAuthVersion` marks a credential change (a rehash on sign-in is not
+   * one). A single statement: it has committed when this resolves, before any
+   * session revocation that follows it.
+   */
+  async replacePasswordHash(
+    id: string,
+    expectedHash: string,
+    passwordHash: string,
+    bumpAuthVersion: boolean,
+  ): Promise<UserRow | null> {
     const [row] = await this.db
       .update(users)
       .set({ passwordHash, ...(bumpAuthVersion ? { authVersion: sql`${users.authVersion} + 1` } : {}) })
-      .where(eq(users.id, id))
+      .where(and(eq(users.id, id), eq(users.passwordHash, expectedHash)))
       .returning();
     return row ?? null;
   }
 
+  /** A single statement: committed when this resolves, before the sessions are refreshed. */
   async setRoles(id: string, roles: readonly string[]): Promise<UserRow | null> {
     const [row] = await this.db
       .update(users)

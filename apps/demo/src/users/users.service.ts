@@ -48,18 +48,24 @@ export class UsersService {
     const result = await this.hasher.verify(user.passwordHash, password);
     if (!result.ok) return null;
     if (result.needsRehash) {
-      return (await this.users.setPasswordHash(user.id, await this.hasher.hash(password), false)) ?? user;
+      // Compare-and-set: if the password changed meanwhile, the old one is not written back. The
+      // stale row returned then carries the old auth version, and the sign-in is refused (AccountService).
+      return (await this.users.replacePasswordHash(user.id, user.passwordHash, await this.hasher.hash(password), false)) ?? user;
     }
     return user;
   }
 
-  /** The updated user (auth version bumped), or null when `currentPassword` is wrong. */
+  /**
+   * The updated user (auth version bumped), or null when `currentPassword` is
+   * wrong, including when the password was changed elsewhere while it was
+   * being checked (the update applies only to the hash that was checked).
+   */
   async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<UserRow | null> {
     const user = await this.users.findById(userId);
     if (!user) return null;
     const check = await this.hasher.verify(user.passwordHash, currentPassword);
     if (!check.ok) return null;
-    return this.users.setPasswordHash(user.id, await this.hasher.hash(newPassword), true);
+    return this.users.replacePasswordHash(user.id, user.passwordHash, await this.hasher.hash(newPassword), true);
   }
 
   findById(id: string): Promise<UserRow | null> {

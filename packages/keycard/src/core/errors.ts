@@ -11,7 +11,8 @@ export type KeycardErrorCode =
   | 'KEYCARD_INVALID_VALUE'
   | 'KEYCARD_SESSION_LIMIT'
   | 'KEYCARD_PASSWORD_POLICY'
-  | 'KEYCARD_UNSUPPORTED_HASH';
+  | 'KEYCARD_UNSUPPORTED_HASH'
+  | 'KEYCARD_THROTTLED';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;
@@ -61,5 +62,28 @@ export class InvalidSessionValueError extends KeycardError {
 export class SessionLimitError extends KeycardError {
   constructor(limit: number) {
     super('KEYCARD_SESSION_LIMIT', `the user already has ${limit} active sessions`);
+  }
+}
+
+/**
+ * Sign-in refused by `LoginThrottle.assertAllowed`: too many recent failures on
+ * the account or from the client address. Maps to HTTP 429 with `Retry-After:
+ * retryAfterSeconds`. The message names neither the account nor the address;
+ * `scope` is for server-side logs and metrics only — telling the client which
+ * limit refused it would tell an attacker whether the account is under attack.
+ */
+export class SignInThrottledError extends KeycardError {
+  /** Whole seconds until an attempt can be admitted again, at least 1: the `Retry-After` value. */
+  readonly retryAfterSeconds: number;
+  /** Which limit refused the attempt. Never send it to the client. */
+  readonly scope: 'account' | 'ip';
+  constructor(retryAfterSeconds: number, scope: 'account' | 'ip') {
+    if (typeof retryAfterSeconds !== 'number' || !Number.isFinite(retryAfterSeconds)) {
+      throw new TypeError(`SignInThrottledError: retryAfterSeconds must be a finite number, got ${String(retryAfterSeconds)}`);
+    }
+    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    super('KEYCARD_THROTTLED', `too many sign-in attempts; retry after ${seconds} s`);
+    this.retryAfterSeconds = seconds;
+    this.scope = scope;
   }
 }

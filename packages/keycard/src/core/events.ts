@@ -1,6 +1,11 @@
 /**
  * Session lifecycle events for audit logs and metrics. They carry the public
  * handle, never a token or store id.
+ *
+ * `signInFailed` comes from `LoginThrottle` when it is given these events (its
+ * `events` option): `reason: 'throttled'`, `handle` and `userId` null, never the
+ * account or the address. Applications may emit it themselves for other
+ * failures (e.g. `reason: 'bad-password'`), with the same care.
  */
 export type SessionEventType = 'created' | 'rotated' | 'expired' | 'destroyed' | 'revoked' | 'signInFailed';
 

@@ -221,6 +221,7 @@ export class SessionBinding {
         reply.code(exception.getStatus());
         reply.removeHeader('location');
         reply.header('content-type', 'application/json; charset=utf-8');
+        for (const [name, value] of Object.entries(exception.headers)) reply.header(name, value);
         return done(null, JSON.stringify(exception.getResponse()));
       }
       done(null, payload);

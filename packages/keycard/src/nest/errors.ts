@@ -1,6 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { KeycardError, type KeycardErrorCode } from '../core/errors.js';
+import { KeycardError, SignInThrottledError, type KeycardErrorCode } from '../core/errors.js';
 
 /** Codes of the HTTP answers the guards give; they are not failures, so they have no core error class. */
 export type SessionAccessCode =
@@ -22,13 +22,25 @@ export interface SessionErrorBody {
   readonly code: SessionErrorCode;
 }
 
-/** An HTTP error from keycard; `code` is stable, `message` may be reworded. */
+/**
+ * An HTTP error from keycard; `code` is stable, `message` may be reworded.
+ * `headers` are response headers the answer needs (`Retry-After` on a 429):
+ * `SessionExceptionFilter` sets them, and an application filter that answers
+ * a `SessionHttpException` itself must set them too.
+ */
 export class SessionHttpException extends HttpException {
   readonly code: SessionErrorCode;
-  constructor(status: number, code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(
+    status: number,
+    code: SessionErrorCode,
+    message: string,
+    options?: { cause?: unknown; headers?: Readonly<Record<string, string>> },
+  ) {
     const body: SessionErrorBody = { statusCode: status, error: REASONS[status] ?? 'Error', message, code };
     super(body, status, { cause: options?.cause, errorCode: code });
     this.code = code;
+    this.headers = Object.freeze({ ...options?.headers });
   }
 }
 
@@ -37,6 +49,7 @@ const REASONS: Readonly<Record<number, string>> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   409: 'Conflict',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
@@ -76,6 +89,14 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
     case 'KEYCARD_PASSWORD_POLICY':
       // The policy message is written for the user ("at least 8 characters").
       return new SessionHttpException(400, error.code, error.message, cause);
+    case 'KEYCARD_THROTTLED': {
+      // Neither the account, the address nor the scope: which limit refused it is the server's business.
+      const seconds = error instanceof SignInThrottledError ? error.retryAfterSeconds : 1;
+      return new SessionHttpException(429, error.code, 'Too many sign-in attempts: try again later.', {
+        ...cause,
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) },
+      });
+    }
     case 'KEYCARD_UNSUPPORTED':
       return new SessionHttpException(501, error.code, 'The session store does not support this operation.', cause);
     default:
@@ -85,10 +106,12 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
 
 /**
  * Answers every `KeycardError` that reaches Nest's exception layer (a store
- * outage while a handler reads the session, a refused sign-in, ...) through
- * `toHttpException`. Registered globally by `SessionModule`. An application
+ * outage while a handler reads the session, a refused sign-in, a throttled
+ * one with its `Retry-After`, ...) through `toHttpException`, with the
+ * exception's `headers`. Registered globally by `SessionModule`. An application
  * with its own catch-all filter should call `toHttpException` for
- * `KeycardError`s there, since Nest runs only one filter per exception.
+ * `KeycardError`s there (and set the result's `headers`), since Nest runs
+ * only one filter per exception.
  */
 @Catch(KeycardError)
 export class SessionExceptionFilter implements ExceptionFilter<KeycardError> {
@@ -105,6 +128,7 @@ export class SessionExceptionFilter implements ExceptionFilter<KeycardError> {
     const response: unknown = host.switchToHttp().getResponse();
     const adapter = this.adapterHost.httpAdapter;
     if (adapter.isHeadersSent(response)) return;
+    for (const [name, value] of Object.entries(exception.headers)) adapter.setHeader(response, name, value);
     adapter.reply(response, exception.getResponse(), status);
   }
 }

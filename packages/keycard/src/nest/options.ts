@@ -1,6 +1,7 @@
 import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { SessionOptions } from '../core/options.js';
+import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
 export interface SessionModuleOptions extends SessionOptions {
@@ -10,6 +11,13 @@ export interface SessionModuleOptions extends SessionOptions {
    * with `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
    */
   readonly guard?: 'global' | 'none';
+  /**
+   * CSRF protection (see `CsrfModule`), on by default: the options of the
+   * `CsrfModule` the session module installs. `false` turns it off — an
+   * explicit relaxation, for APIs reached only with bearer tokens or apps that
+   * import `CsrfModule` themselves.
+   */
+  readonly csrf?: CsrfModuleOptions | false;
 }
 
 export const {

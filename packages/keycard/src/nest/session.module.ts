@@ -17,6 +17,13 @@ import {
   type SessionModuleOptions,
 } from './options.js';
 import { SessionService } from './session.service.js';
+import { CsrfModule } from './csrf/csrf.module.js';
+import type { CsrfModuleOptions } from './csrf/csrf.options.js';
+
+/** CSRF is on unless the options say `csrf: false`. */
+function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule[] {
+  return csrf === false ? [] : [CsrfModule.forRoot(csrf ?? {})];
+}
 
 /**
  * Server-side sessions for the whole application, on Express or Fastify.
@@ -76,11 +83,16 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
   }
 
   static override forRoot(options: typeof SESSION_MODULE_OPTIONS_TYPE): DynamicModule {
-    return { ...super.forRoot(options), global: true };
+    const module = super.forRoot(options);
+    return { ...module, global: true, imports: [...(module.imports ?? []), ...csrfImports(options.csrf)] };
   }
 
-  static override forRootAsync(options: typeof SESSION_MODULE_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return { ...super.forRootAsync(options), global: true };
+  /** `csrf` is given here, not by the factory: which modules to import is decided before any factory runs. */
+  static override forRootAsync(
+    options: typeof SESSION_MODULE_ASYNC_OPTIONS_TYPE & { readonly csrf?: CsrfModuleOptions | false },
+  ): DynamicModule {
+    const module = super.forRootAsync(options);
+    return { ...module, global: true, imports: [...(module.imports ?? []), ...csrfImports(options.csrf)] };
   }
 
   /** Runs while the application initialises, after the platform is known and before any route is registered. */

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { systemClock, type Clock } from '../core/clock.js';
-import { InvalidOptionsError, KeycardError, StoreUnavailableError } from '../core/errors.js';
+import { InvalidOptionsError, KeycardError, SignInThrottledError, StoreUnavailableError } from '../core/errors.js';
+import type { SessionEvents } from '../core/events.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
 import type { RateLimitRule, RateLimitState, RateLimitStore } from './rate-limit-store.js';
 
@@ -22,6 +23,14 @@ export interface LoginThrottleOptions {
   readonly storeTimeout?: number;
   /** Injected for tests. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * Where to report refused attempts, e.g. `SessionManager.events` (in Nest,
+   * `SessionService`'s manager) so audit listeners see them beside the session
+   * events. Each refusal emits `signInFailed` with `reason: 'throttled'`,
+   * `userId: null` and `handle: null` — never the account or the address.
+   * Default: none.
+   */
+  readonly events?: SessionEvents;
 }
 
 /**
@@ -71,6 +80,11 @@ function positive(name: string, value: number | undefined, fallback: number, int
  * const result = user ? await hasher.verify(user.hash, password) : await hasher.verifyUnknown(password);
  * if (result.ok) await throttle.recordSuccess(decision.attempt);
  * ```
+ * or, in Nest, let `assertAllowed` throw `SignInThrottledError`, which
+ * `SessionExceptionFilter` answers with 429 and `Retry-After`:
+ * ```ts
+ * const attempt = await throttle.assertAllowed(email, req.ip);
+ * ```
  *
  * `check` counts the attempt as a failure before the password is verified,
  * atomically in the store, and `recordSuccess` refunds it. Counting after
@@ -86,6 +100,11 @@ function positive(name: string, value: number | undefined, fallback: number, int
  * of the address, so a dump of Redis or the table shows no email or IP. That is
  * pseudonymisation, not secrecy (emails can be guessed and hashed); nothing
  * here logs either.
+ *
+ * Events: with the `events` option, every refused attempt emits
+ * `signInFailed` (`reason: 'throttled'`, no user, no handle, no account, no
+ * address). A wrong password is not reported here — the throttle never sees
+ * the verification; the application emits that one if it wants it.
  */
 export class LoginThrottle {
   readonly accountRule: RateLimitRule;
@@ -95,6 +114,7 @@ export class LoginThrottle {
   private readonly namespace: string;
   private readonly storeTimeoutMs: number;
   private readonly clock: Clock;
+  private readonly events: SessionEvents | undefined;
 
   constructor(options: LoginThrottleOptions = {}) {
     const maxAttempts = positive('maxAttempts', options.maxAttempts, 5, true);
@@ -112,6 +132,7 @@ export class LoginThrottle {
     this.ownsStore = options.store === undefined;
     this.store = options.store ?? new MemoryRateLimitStore();
     this.clock = options.clock ?? systemClock;
+    this.events = options.events;
   }
 
   /**
@@ -140,6 +161,19 @@ export class LoginThrottle {
       return this.refused(now, byAccount, this.accountRule, 'account', null);
     }
     return { allowed: true, attempt: { accountKey, ipKey, at: now } };
+  }
+
+  /**
+   * `check`, throwing instead of answering a refusal: returns the admitted
+   * attempt (for `recordSuccess`) or throws `SignInThrottledError` with the
+   * `Retry-After` seconds and the scope. In Nest the error becomes 429 with
+   * `Retry-After` on both platforms; the response names no account, address
+   * or scope. A store failure still throws `StoreUnavailableError` (503).
+   */
+  async assertAllowed(account: string, ip: string | null | undefined): Promise<LoginAttempt> {
+    const decision = await this.check(account, ip);
+    if (!decision.allowed) throw new SignInThrottledError(decision.retryAfterSeconds, decision.scope);
+    return decision.attempt;
   }
 
   /**
@@ -175,6 +209,7 @@ export class LoginThrottle {
     if (other && other.count >= this.accountRule.limit && other.oldestAt !== null) {
       until = Math.max(until, other.oldestAt + this.accountRule.windowMs);
     }
+    this.events?.emit({ type: 'signInFailed', handle: null, userId: null, at: now, reason: 'throttled' });
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), scope };
   }
 

@@ -220,7 +220,7 @@ export class SessionTestController {
 /** The root module of a test app: `SessionModule.forRoot({ secrets: SECRET, ...options })` and the test routes. */
 export function sessionApp(options: Partial<SessionModuleOptions> = {}, gates = new Gates()): ModuleMetadata {
   return {
-    imports: [SessionModule.forRoot({ secrets: SECRET, ...options })],
+    imports: [SessionModule.forRoot({ secrets: SECRET, csrf: false, ...options })],
     controllers: [SessionTestController],
     providers: [{ provide: Gates, useValue: gates }],
   };

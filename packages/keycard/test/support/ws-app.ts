@@ -51,7 +51,7 @@ export class WhoamiGateway implements OnGatewayConnection {
 /** A test app: the HTTP session routes of `sessionApp` plus the `/ws` gateway. */
 export function wsApp(options: Partial<SessionModuleOptions> = {}): ModuleMetadata {
   return {
-    imports: [SessionModule.forRoot({ secrets: SECRET, ...options })],
+    imports: [SessionModule.forRoot({ secrets: SECRET, csrf: false, ...options })],
     controllers: [SessionTestController],
     providers: [{ provide: Gates, useValue: new Gates() }, ConnectionLog, WhoamiGateway],
   };
