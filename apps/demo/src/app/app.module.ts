@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { LoginThrottle, type SessionStore } from 'keycard';
 import { PasswordHasher } from 'keycard/password';
 import { AdminController } from '../admin/admin.controller.js';
@@ -12,6 +12,7 @@ import type { AppDatabase } from '../database/database.js';
 import { DATABASE } from '../database/tokens.js';
 import { HealthController } from '../health/health.controller.js';
 import { AppExceptionFilter } from '../http/exception.filter.js';
+import { NoStoreInterceptor } from '../http/no-store.interceptor.js';
 import { schemaValidationPipe } from '../http/validation.js';
 import { CsrfModule, SessionModule } from 'keycard/nest';
 import { AccountPagesController } from '../pages/account-pages.controller.js';
@@ -69,6 +70,7 @@ export class AppModule {
         { provide: RESOURCES, useValue: deps.resources },
         { provide: APP_FILTER, useClass: AppExceptionFilter },
         { provide: APP_PIPE, useFactory: schemaValidationPipe },
+        { provide: APP_INTERCEPTOR, useClass: NoStoreInterceptor },
         ResourcesLifecycle,
         UsersRepository,
         UsersService,

@@ -40,29 +40,30 @@ export class AccountService {
    * again with the fresh roles (and checked again), rather than failing a
    * user whose roles an admin happened to change at that moment.
    */
-  signIn(session: Session, user: UserRow, remember: boolean): Promise<UserRow | null> {
-    return this.confirmed(user, async (principal) => {
+  async signIn(session: Session, user: UserRow, remember: boolean): Promise<UserRow | null> {
+    const signedIn = await this.confirmed(user, async (principal) => {
       await session.signIn(principal, { remember });
       await session.save();
-      return {
-        result: undefined,
-        discard: () => session.signOut(),
-      };
+      return { result: null, discard: () => session.signOut() };
     });
+    return signedIn?.user ?? null;
   }
 
   /** A bearer token for the user, checked against a concurrent change like `signIn`; null when the credentials changed. */
   async issueToken(user: UserRow, client: Partial<ClientInfo>): Promise<IssuedToken | null> {
-    return this.confirmed(user, async (principal) => {
-      const issued = await this.manager.issueToken(principal, client);
-      return { result: issued, discard: () => this.revokeToken(issued.token) };
+    const issued = await this.confirmed(user, async (principal) => {
+      const token = await this.manager.issueToken(principal, client);
+      return { result: token, discard: () => this.revokeToken(token.token) };
     });
+    return issued?.result ?? null;
   }
 
   /**
    * Changes the password; every other session of the user is revoked and this
    * one moves to a new id carrying the new auth version. False when
-   * `currentPassword` is wrong (nothing changes then).
+   * `currentPassword` is wrong (nothing changes then). The new hash has
+   * committed before the revocation starts, so a sign-in racing this one
+   * either sees the new auth version or has its session revoked.
    */
   async changePassword(session: Session, userId: string, currentPassword: string, newPassword: string): Promise<boolean> {
     const user = await this.users.changePassword(userId, currentPassword, newPassword);
@@ -74,25 +75,23 @@ export class AccountService {
 
   /**
    * Runs `start` (which stores a session for the principal), then re-reads
-   * the user: unchanged, the session stands; other roles, it is discarded and
-   * started again with them; another auth version, or no user, it is
-   * discarded and the answer is null.
+   * the user: unchanged, the session stands; other roles only, it is
+   * discarded and started again with them; another auth version (or no user),
+   * it is discarded and the answer is null.
    */
   private async confirmed<T>(
     user: UserRow,
     start: (principal: Principal) => Promise<{ result: T; discard: () => Promise<void> }>,
-  ): Promise<(T extends undefined ? UserRow : T) | null> {
+  ): Promise<{ user: UserRow; result: T } | null> {
     let current = user;
     for (let attempt = 1; ; attempt++) {
       const principal = principalOf(current);
       const started = await start(principal);
       const fresh = await this.users.findById(current.id);
       const valid = fresh !== null && fresh.authVersion === principal.authVersion;
-      if (valid && sameRoles(fresh.roles, principal.roles)) {
-        return (started.result === undefined ? fresh : started.result) as (T extends undefined ? UserRow : T);
-      }
+      if (valid && sameRoles(fresh.roles, principal.roles)) return { user: fresh, result: started.result };
       await started.discard();
-      // Roles changing again and again under a sign-in: give up rather than loop.
+      // Roles changing again and again under one sign-in: give up rather than loop.
       if (!valid || attempt >= MAX_ROLE_RETRIES) return null;
       current = fresh;
     }

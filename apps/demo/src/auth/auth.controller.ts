@@ -12,12 +12,12 @@ import {
   Req,
   UnauthorizedException,
 } from '@nestjs/common';
-import { SessionManager, type Principal, type Session as KeycardSession } from 'keycard';
+import type { Principal, Session as KeycardSession } from 'keycard';
 import { INVALID_CREDENTIALS, TooManyAttemptsException } from '../http/errors.js';
 import { header, type AnyRequest } from '../http/platform-request.js';
 import { CurrentUser, Public, Session, SkipCsrf } from 'keycard/nest';
 import { csrfToken } from '../csrf/csrf-token.js';
-import { principalOf, publicUser, userOfPrincipal } from '../users/user.js';
+import { publicUser, userOfPrincipal } from '../users/user.js';
 import { UsersService } from '../users/users.service.js';
 import { AccountService } from './account.service.js';
 import { LoginBody, PasswordChangeBody, RegisterBody, TokenBody } from './schemas.js';
@@ -30,7 +30,6 @@ export class AuthController {
     private readonly users: UsersService,
     private readonly signIns: SignInService,
     private readonly account: AccountService,
-    private readonly manager: SessionManager,
   ) {}
 
   @Public()
@@ -44,8 +43,10 @@ export class AuthController {
   async register(@Body({ schema: RegisterBody }) body: RegisterBody, @Session() session: KeycardSession) {
     const user = await this.users.register(body);
     if (!user) throw new ConflictException('an account with this email already exists');
-    await this.account.signIn(session, user, false);
-    return { user: publicUser(user) };
+    const signedIn = await this.account.signIn(session, user, false);
+    // Only if the new account's password was changed before its first sign-in finished: it exists, sign in instead.
+    if (!signedIn) throw new ConflictException('an account with this email already exists');
+    return { user: publicUser(signedIn) };
   }
 
   @Public()
@@ -53,8 +54,10 @@ export class AuthController {
   @HttpCode(200)
   async login(@Body({ schema: LoginBody }) body: LoginBody, @Req() request: AnyRequest, @Session() session: KeycardSession) {
     const user = signedInUser(await this.signIns.attempt(body.email, body.password, request.ip));
-    await this.account.signIn(session, user, body.remember ?? false);
-    return { user: publicUser(user) };
+    // Null: the password changed while it was being checked; answered like a wrong password.
+    const signedIn = await this.account.signIn(session, user, body.remember ?? false);
+    if (!signedIn) throw new UnauthorizedException(INVALID_CREDENTIALS);
+    return { user: publicUser(signedIn) };
   }
 
   /**
@@ -67,10 +70,11 @@ export class AuthController {
   @Post('token')
   async token(@Body({ schema: TokenBody }) body: TokenBody, @Req() request: AnyRequest) {
     const user = signedInUser(await this.signIns.attempt(body.email, body.password, request.ip));
-    const issued = await this.manager.issueToken(principalOf(user), {
+    const issued = await this.account.issueToken(user, {
       userAgent: header(request, 'user-agent')?.slice(0, 512) ?? null,
       ip: request.ip ?? null,
     });
+    if (!issued) throw new UnauthorizedException(INVALID_CREDENTIALS);
     return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString() };
   }
 

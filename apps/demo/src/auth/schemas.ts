@@ -1,5 +1,6 @@
 import { checkPassword } from 'keycard/password';
 import { z } from 'zod';
+import { BODY_NOT_OBJECT } from '../http/errors.js';
 
 /**
  * Request bodies. The same field names serve the JSON API and the HTML forms
@@ -27,12 +28,19 @@ const givenPassword = (name: string) =>
   text(name).min(1, `${name} is required`).max(1024, `${name} is too long`);
 
 /** Said when the body is missing, or is JSON but not an object. */
-const BODY = { error: 'the request body must be a JSON object' };
+const BODY = { error: BODY_NOT_OBJECT };
+
+/** C0, DEL and C1 controls: NUL is refused by PostgreSQL's text type, and none belongs in a name. */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+/** Half of a surrogate pair on its own: not text, and it would be stored as U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const name = text('name')
   .trim()
   .min(1, 'name is required')
-  .max(100, 'name must be at most 100 characters');
+  .max(100, 'name must be at most 100 characters')
+  .refine((value) => !CONTROL_CHARACTER.test(value), 'name must not contain control characters')
+  .refine((value) => !LONE_SURROGATE.test(value), 'name must be valid Unicode text');
 
 export const RegisterBody = z.object({ email, password: newPassword('password'), name }, BODY);
 export type RegisterBody = z.infer<typeof RegisterBody>;

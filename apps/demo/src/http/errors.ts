@@ -16,3 +16,8 @@ export const INVALID_CREDENTIALS = Object.freeze({
   error: 'Unauthorized',
   message: 'email or password is incorrect',
 });
+
+/** Said for a body that does not parse as JSON; never the parser's own words, which quote the input. */
+export const BODY_NOT_JSON = 'the request body is not valid JSON';
+/** Said when the body is missing, or is JSON but not an object. */
+export const BODY_NOT_OBJECT = 'the request body must be a JSON object';

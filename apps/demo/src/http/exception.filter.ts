@@ -5,7 +5,7 @@ import { toHttpException } from 'keycard/nest';
 import { STATUS_CODES } from 'node:http';
 import { errorPage } from '../pages/views/account-pages.js';
 import { isPageRequest, pageContextOf } from '../pages/page-context.js';
-import { TooManyAttemptsException } from './errors.js';
+import { BODY_NOT_JSON, BODY_NOT_OBJECT, TooManyAttemptsException } from './errors.js';
 import { setFlashCookie } from '../pages/flash.js';
 import { addHeader, isSecure, requestPath, seeOther, type AnyRequest, type AnyResponse } from './platform-request.js';
 
@@ -61,9 +61,11 @@ export class AppExceptionFilter implements ExceptionFilter {
     // keycard's own mapping (store down → 503, …), since Nest runs only this catch-all filter.
     if (exception instanceof KeycardError) {
       const mapped = toHttpException(exception);
-      if (mapped.getStatus() >= 500 && mapped.getStatus() !== 503) this.logger.error(exception, exception.stack);
+      if (mapped.getStatus() >= 500 && mapped.getStatus() !== 503) this.logUnexpected(exception);
       return this.toBody(mapped);
     }
+    const unparsable = jsonParseFailure(exception);
+    if (unparsable) return { statusCode: 400, error: reason(400), message: unparsable };
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const payload = exception.getResponse();
@@ -83,8 +85,69 @@ export class AppExceptionFilter implements ExceptionFilter {
     if (status !== undefined && status >= 400 && status < 500) {
       return { statusCode: status, error: reason(status), message: (exception as Error).message };
     }
-    this.logger.error(exception, exception instanceof Error ? exception.stack : undefined);
+    this.logUnexpected(exception);
     return { statusCode: 500, error: reason(500), message: 'something went wrong on our side' };
+  }
+
+  private logUnexpected(exception: unknown): void {
+    const { message, stack } = loggable(exception);
+    this.logger.error(message, stack);
+  }
+}
+
+/**
+ * What the log says about an unexpected error. A database error (Drizzle's
+ * "Failed query … params: …", PGlite's and pg's errors with `params`) is
+ * reduced to its SQL text (placeholders only) and SQLSTATE: its parameters
+ * and the driver's message, which can quote a value, are emails and password
+ * hashes, and never reach the log. Other errors keep their message and stack.
+ */
+export function loggable(exception: unknown): { message: string; stack: string | undefined } {
+  const chain: Error[] = [];
+  for (let e: unknown = exception; e instanceof Error && chain.length < 8; e = e.cause) chain.push(e);
+  if (!chain.some(isDatabaseError)) {
+    return exception instanceof Error ? { message: exception.message, stack: exception.stack } : { message: String(exception), stack: undefined };
+  }
+  const query = chain.map((e) => (e as { query?: unknown }).query).find((q): q is string => typeof q === 'string');
+  const code = chain.map((e) => (e as { code?: unknown }).code).find((c): c is string => typeof c === 'string' && SQLSTATE.test(c));
+  const outer = chain[0] as Error;
+  const message = `database error${code ? ` (SQLSTATE ${code})` : ''} in ${outer.constructor.name}${query ? `: ${query.slice(0, 500)}` : ''}`;
+  // Only the frames: the first lines of a stack repeat the message.
+  const frames = outer.stack?.split('\n').filter((line) => /^\s+at /.test(line)).join('\n');
+  return { message, stack: frames || undefined };
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+function isDatabaseError(error: Error): boolean {
+  const fields = error as { params?: unknown; code?: unknown; severity?: unknown };
+  return 'params' in fields || (typeof fields.code === 'string' && SQLSTATE.test(fields.code) && 'severity' in fields);
+}
+
+/**
+ * A fixed sentence for a body that failed to parse as JSON, else undefined.
+ * body-parser's message is V8's SyntaxError, which quotes the body
+ * ("Unexpected token 'n', "null" is not valid JSON"); Nest's Express adapter
+ * wraps it in a BadRequestException (the original is its `cause`).
+ */
+function jsonParseFailure(exception: unknown): string | undefined {
+  for (const error of [exception, exception instanceof Error ? exception.cause : undefined]) {
+    if (typeof error !== 'object' || error === null) continue;
+    const fields = error as { type?: unknown; code?: unknown; body?: unknown };
+    // Express: also strict mode refusing JSON that is not an object or array ("null", "1").
+    if (fields.type === 'entity.parse.failed') return parsesAsJson(fields.body) ? BODY_NOT_OBJECT : BODY_NOT_JSON;
+    if (fields.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return BODY_NOT_JSON;
+  }
+  return undefined;
+}
+
+function parsesAsJson(body: unknown): boolean {
+  if (typeof body !== 'string') return false;
+  try {
+    JSON.parse(body);
+    return true;
+  } catch {
+    return false;
   }
 }
 

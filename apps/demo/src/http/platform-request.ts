@@ -21,6 +21,8 @@ export interface AnyResponse {
   append?(name: string, value: string): unknown;
   /** Both: replaces a header (Fastify appends `set-cookie`). */
   header(name: string, value: string): unknown;
+  /** Both: a header set so far, undefined when none. */
+  getHeader(name: string): unknown;
   /** Both: Nest keeps a status set here on `passthrough` responses. */
   status(code: number): unknown;
   type(contentType: string): unknown;

@@ -56,10 +56,10 @@ export class AuthPagesController {
       const wait = minutes <= 1 ? 'a minute' : `${minutes} minutes`;
       return sendPage(request, response, ctx, 429, loginPage(ctx, next, values, { form: `Too many attempts. Try again in ${wait}.` }));
     }
-    if (outcome.kind === 'invalid') {
+    // Not signed in: the password changed while it was being checked; answered like a wrong password.
+    if (outcome.kind === 'invalid' || !(await this.account.signIn(session, outcome.user, form.value.remember))) {
       return sendPage(request, response, ctx, 401, loginPage(ctx, next, values, { form: 'Email or password is incorrect.' }));
     }
-    await this.account.signIn(session, outcome.user, form.value.remember);
     return redirectWithFlash(request, response, next, 'signed-in');
   }
 
@@ -86,7 +86,11 @@ export class AuthPagesController {
       const errors = { fields: { email: 'An account with this email already exists. Sign in instead?' } };
       return sendPage(request, response, ctx, 409, registerPage(ctx, values, errors));
     }
-    await this.account.signIn(session, user, false);
+    if (!(await this.account.signIn(session, user, false))) {
+      // Only if the new account's password was changed before its first sign-in finished: it exists, sign in instead.
+      const errors = { fields: { email: 'An account with this email already exists. Sign in instead?' } };
+      return sendPage(request, response, ctx, 409, registerPage(ctx, values, errors));
+    }
     return redirectWithFlash(request, response, '/', 'registered');
   }
 

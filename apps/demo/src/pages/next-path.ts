@@ -6,7 +6,8 @@ const MAX_LENGTH = 2048;
  * site is accepted: `//evil.example` and `/\evil.example` (which browsers
  * treat as another host), absolute URLs, other schemes, control characters
  * and backslashes anywhere are all refused, so `?next=` is never an open
- * redirect. The check is "resolves to our own origin", not a deny list.
+ * redirect. The check is "resolves to our own origin", and the resolved
+ * path (what goes into Location) must again be a plain local path.
  */
 export function safeNextPath(raw: unknown, fallback = '/'): string {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_LENGTH) return fallback;
@@ -21,6 +22,9 @@ export function safeNextPath(raw: unknown, fallback = '/'): string {
   }
   if (url.origin !== BASE) return fallback;
   const path = `${url.pathname}${url.search}${url.hash}`;
+  // Dot segments resolve away: "/.//evil.example", "/a/..//evil.example" and "/%2e//evil.example"
+  // all come out as "//evil.example", another host once it is a Location. So the result is checked too.
+  if (!path.startsWith('/') || path.startsWith('//') || path.includes('\\') || hasControlCharacter(path)) return fallback;
   // The sign-in pages themselves are no useful destination (and would loop).
   if (url.pathname === '/login' || url.pathname === '/register') return fallback;
   return path;
