@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PASSWORD, registerAccount, signInAgain } from './support/accounts.js';
+import { PasswordHasher } from 'keycard/password';
+import { UsersRepository, type NewUser } from '../src/users/users.repository.js';
+import { PASSWORD, registerAccount, signInAgain, type Account } from './support/accounts.js';
 import { Client, cookieAttributes, type Reply } from './support/http-client.js';
 import { openSocket, refusedStatus } from './support/ws-client.js';
 import {
@@ -44,6 +46,48 @@ function expectUser(user: unknown, expected: { email?: string; name?: string; ro
 
 function sessionCookie(client: Client): string | undefined {
   return client.cookies.get('sid') ?? client.cookies.get('__Host-sid');
+}
+
+const NEW_PASSWORD = 'a brand new passphrase';
+
+interface Gate {
+  /** Resolves once the held call has started (the user row has been read by then). */
+  readonly entered: Promise<void>;
+  release(): void;
+}
+
+/**
+ * Holds the next `PasswordHasher.verify` (the ~60 ms a sign-in spends after
+ * reading the user row) until `release`, so a test can run a password or
+ * role change inside that window deterministically. Later calls pass
+ * through. `rehash` makes a successful check report an outdated hash.
+ */
+function holdNextVerify(hasher: PasswordHasher, options: { rehash?: boolean } = {}): Gate {
+  const original = PasswordHasher.prototype.verify;
+  let entered!: () => void;
+  let release!: () => void;
+  const enteredPromise = new Promise<void>((resolve) => (entered = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  hasher.verify = async (hash: string, password: string) => {
+    delete (hasher as { verify?: unknown }).verify;
+    entered();
+    await released;
+    const result = await original.call(hasher, hash, password);
+    return options.rehash && result.ok ? { ...result, needsRehash: true } : result;
+  };
+  return { entered: enteredPromise, release };
+}
+
+/** The ADMIN_EMAIL account: registered by whichever suite needs it first, signed in again by the others. */
+async function adminAccount(base: string): Promise<Account> {
+  const client = new Client(base, 'admin', uniqueIp());
+  const registered = await client.post('/api/auth/register', { json: { email: ADMIN_EMAIL, password: PASSWORD, name: 'Admin' } });
+  if (registered.status !== 201) {
+    expectStatus(await client.post('/api/auth/login', { json: { email: ADMIN_EMAIL, password: PASSWORD } }), 200);
+  }
+  const me = await client.get('/api/auth/me');
+  expectStatus(me, 200);
+  return { client, email: ADMIN_EMAIL, password: PASSWORD, id: me.json.user.id };
 }
 
 for (const platform of PLATFORMS) {
@@ -660,6 +704,242 @@ for (const platform of PLATFORMS) {
         const missing = await browser.get('/no/such/page', { headers: { accept: 'text/html' } });
         expectStatus(missing, 404);
         assert.match(missing.text, /Page not found/);
+      });
+    });
+
+    /**
+     * Findings of a security review: sign-ins racing a password or role
+     * change, `?next=` paths that normalise to another host, control
+     * characters in names, secrets in error logs, caching of personal JSON,
+     * and parser messages that quote the body.
+     */
+    describe('security review fixes', () => {
+      let hasher: PasswordHasher;
+      let admin: Account;
+
+      before(async () => {
+        hasher = app.app.get(PasswordHasher);
+        admin = await adminAccount(base);
+      });
+
+      /** The 401 a wrong password gets, to compare bodies with. */
+      async function wrongPasswordReply(path: string, account: Account): Promise<Reply> {
+        const reply = await new Client(base, 'test', uniqueIp()).post(path, {
+          json: { email: account.email, password: 'not the password' },
+          csrf: path !== '/api/auth/token',
+        });
+        expectStatus(reply, 401);
+        return reply;
+      }
+
+      /** Runs `signIn` with its password check held, changes the password meanwhile, then lets it finish. */
+      async function raceWithPasswordChange(account: Account, signIn: () => Promise<Reply>, gate = holdNextVerify(hasher)): Promise<Reply> {
+        const pending = signIn();
+        await gate.entered;
+        expectStatus(await account.client.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } }), 204);
+        gate.release();
+        return pending;
+      }
+
+      async function sessionCount(account: Account): Promise<number> {
+        const list = await account.client.get('/api/auth/sessions');
+        expectStatus(list, 200);
+        return list.json.sessions.length;
+      }
+
+      describe('a sign-in racing a credential change does not outlive it', () => {
+        it('POST /api/auth/login: 401 (the wrong-password body), no session survives', async () => {
+          const account = await registerAccount(base);
+          const wrong = await wrongPasswordReply('/api/auth/login', account);
+          const attacker = new Client(base, 'attacker', uniqueIp());
+          const reply = await raceWithPasswordChange(account, () =>
+            attacker.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }),
+          );
+          expectStatus(reply, 401);
+          assert.equal(reply.text, wrong.text);
+          expectStatus(await attacker.get('/api/auth/me'), 401);
+          assert.equal(await sessionCount(account), 1, 'only the session that changed the password');
+          expectStatus(await new Client(base, 'test', uniqueIp()).post('/api/auth/login', { json: { email: account.email, password: NEW_PASSWORD } }), 200);
+        });
+
+        it('POST /api/auth/token: 401 (the wrong-password body), no token survives', async () => {
+          const account = await registerAccount(base);
+          const wrong = await wrongPasswordReply('/api/auth/token', account);
+          const cli = new Client(base, 'attacker-cli', uniqueIp());
+          const reply = await raceWithPasswordChange(account, () =>
+            cli.post('/api/auth/token', { json: { email: account.email, password: PASSWORD }, csrf: false }),
+          );
+          expectStatus(reply, 401);
+          assert.equal(reply.text, wrong.text);
+          assert.equal(await sessionCount(account), 1, 'no token session left');
+        });
+
+        it('the sign-in form: 401 page, not signed in', async () => {
+          const account = await registerAccount(base);
+          const browser = new Client(base, 'attacker-browser', uniqueIp());
+          const reply = await raceWithPasswordChange(account, () =>
+            browser.post('/login', { form: { email: account.email, password: PASSWORD }, headers: { accept: 'text/html' } }),
+          );
+          expectStatus(reply, 401);
+          assert.match(reply.text, /Email or password is incorrect/);
+          expectStatus(await browser.get('/api/auth/me'), 401);
+          assert.equal(await sessionCount(account), 1);
+        });
+
+        it('a rehash on sign-in never writes the old password back over a new one', async () => {
+          const account = await registerAccount(base);
+          const attacker = new Client(base, 'attacker', uniqueIp());
+          const reply = await raceWithPasswordChange(
+            account,
+            () => attacker.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }),
+            holdNextVerify(hasher, { rehash: true }),
+          );
+          expectStatus(reply, 401);
+          const fresh = new Client(base, 'test', uniqueIp());
+          expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 401);
+          expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: NEW_PASSWORD } }), 200);
+        });
+
+        it('a password change racing another one from a session it revokes does not win', async () => {
+          const account = await registerAccount(base);
+          const other = await signInAgain(base, account, 'other-device');
+          const gate = holdNextVerify(hasher);
+          const pending = other.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: 'the other passphrase' } });
+          await gate.entered;
+          expectStatus(await account.client.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } }), 204);
+          gate.release();
+          expectStatus(await pending, 403);
+          expectStatus(await other.get('/api/auth/me'), 401);
+          expectStatus(await account.client.get('/api/auth/me'), 200);
+          expectStatus(await new Client(base, 'test', uniqueIp()).post('/api/auth/login', { json: { email: account.email, password: NEW_PASSWORD } }), 200);
+        });
+
+        it('a sign-in racing a demotion is signed in with the new roles', async () => {
+          const account = await registerAccount(base);
+          expectStatus(await admin.client.put(`/api/admin/users/${account.id}/roles`, { json: { roles: ['user', 'admin'] } }), 200);
+          const gate = holdNextVerify(hasher);
+          const device = new Client(base, 'racing-device', uniqueIp());
+          const pending = device.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } });
+          await gate.entered;
+          expectStatus(await admin.client.put(`/api/admin/users/${account.id}/roles`, { json: { roles: ['user'] } }), 200);
+          gate.release();
+          const reply = await pending;
+          expectStatus(reply, 200);
+          assert.deepEqual(reply.json.user.roles, ['user']);
+          const me = await device.get('/api/auth/me');
+          expectStatus(me, 200);
+          assert.deepEqual(me.json.user.roles, ['user']);
+          expectStatus(await device.get(`/api/admin/users/${admin.id}/sessions`), 403);
+        });
+      });
+
+      describe('?next= never leaves the site', () => {
+        const OFF_SITE = ['/.//evil.example', '/..//evil.example/x', '/%2e//evil.example', '/a/..//evil.example'];
+
+        it('GET /login?next= (signed in) and the sign-in form redirect to / instead', async () => {
+          const account = await registerAccount(base);
+          for (const next of OFF_SITE) {
+            const reply = await account.client.get(`/login?next=${encodeURIComponent(next)}`, { headers: { accept: 'text/html' } });
+            expectStatus(reply, 303);
+            assert.equal(reply.headers.get('location'), '/', next);
+          }
+          for (const next of OFF_SITE) {
+            const browser = new Client(base, 'test', uniqueIp());
+            const reply = await browser.post('/login', { form: { email: account.email, password: PASSWORD, next }, headers: { accept: 'text/html' } });
+            expectStatus(reply, 303);
+            assert.equal(reply.headers.get('location'), '/', next);
+          }
+        });
+      });
+
+      describe('control characters in a name', () => {
+        it('400 with a clear message (JSON and form), never a 5xx', async () => {
+          // (A lone surrogate cannot be sent in a form: URL encoding turns it into U+FFFD first.)
+          for (const name of ['a\u0000b', 'tab\there', 'bell\u0007x', 'c1\u0085x', 'half \ud800 pair']) {
+            const json = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', {
+              json: { email: uniqueEmail(), password: PASSWORD, name },
+            });
+            expectStatus(json, 400);
+            assert.match(json.json.message, /^name must (not contain control characters|be valid Unicode text)$/, JSON.stringify(name));
+            if (name.includes('\ud800')) continue;
+            const form = await new Client(base, 'test', uniqueIp()).post('/register', {
+              form: { email: uniqueEmail(), password: PASSWORD, name },
+              headers: { accept: 'text/html' },
+            });
+            expectStatus(form, 400);
+          }
+          const control = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', {
+            json: { email: uniqueEmail(), password: PASSWORD, name: 'a\u0000b' },
+          });
+          assert.equal(control.json.message, 'name must not contain control characters');
+        });
+
+        it('a database error is logged without its parameters (no email, no password hash)', async () => {
+          // The schema now stops a NUL before the database; force one through to see what the log says.
+          const users = app.app.get(UsersRepository);
+          users.create = async (user: NewUser) => {
+            delete (users as { create?: unknown }).create;
+            return UsersRepository.prototype.create.call(users, { ...user, name: 'a\u0000b' });
+          };
+          const email = uniqueEmail('logged');
+          const logged: string[] = [];
+          const write = process.stderr.write;
+          process.stderr.write = ((chunk: string | Uint8Array) => {
+            logged.push(String(chunk));
+            return true;
+          }) as typeof process.stderr.write;
+          let reply: Reply;
+          try {
+            reply = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', { json: { email, password: PASSWORD, name: 'Log' } });
+          } finally {
+            process.stderr.write = write;
+          }
+          expectStatus(reply, 500);
+          assert.equal(reply.json.message, 'something went wrong on our side');
+          const log = logged.join('');
+          assert.match(log, /database error \(SQLSTATE \w{5}\)/, log);
+          assert.match(log, /insert into "users"/, log);
+          assert.ok(!log.includes(email), `the email is not logged: ${log}`);
+          assert.ok(!/\$argon2|params/i.test(log), `no hash, no parameters: ${log}`);
+        });
+      });
+
+      describe('Cache-Control', () => {
+        it('personal JSON is no-store; the stylesheet keeps its own caching', async () => {
+          const account = await registerAccount(base);
+          await account.client.get('/api/auth/csrf');
+          const user = await registerAccount(base);
+          for (const path of ['/api/auth/csrf', '/api/auth/me', '/api/auth/sessions']) {
+            const reply = await account.client.get(path);
+            expectStatus(reply, 200);
+            assert.equal(reply.headers.get('cache-control'), 'no-store', path);
+          }
+          const adminReply = await admin.client.get(`/api/admin/users/${user.id}/sessions`);
+          expectStatus(adminReply, 200);
+          assert.equal(adminReply.headers.get('cache-control'), 'no-store');
+          const roles = await admin.client.put(`/api/admin/users/${user.id}/roles`, { json: { roles: ['user'] } });
+          expectStatus(roles, 200);
+          assert.equal(roles.headers.get('cache-control'), 'no-store');
+          assert.equal((await new Client(base).get('/assets/app.css')).headers.get('cache-control'), 'public, max-age=3600');
+        });
+      });
+
+      describe('malformed JSON', () => {
+        it('400 with a fixed message that does not quote the body', async () => {
+          const cases: [string, string][] = [
+            ['{"email":', 'the request body is not valid JSON'],
+            ['{"email": nonsense}', 'the request body is not valid JSON'],
+            ['null', 'the request body must be a JSON object'],
+            ['"secret-looking"', 'the request body must be a JSON object'],
+            ['12345', 'the request body must be a JSON object'],
+          ];
+          for (const [raw, message] of cases) {
+            const reply = await new Client(base, 'test', uniqueIp()).post('/api/auth/login', { raw });
+            expectStatus(reply, 400);
+            assert.equal(reply.json.message, message, raw);
+            assert.equal(reply.json.statusCode, 400);
+          }
+        });
       });
     });
   });

@@ -33,6 +33,14 @@ describe('safeNextPath (no open redirect)', () => {
     assert.equal(safeNextPath({ toString: () => '/profile' }), '/');
   });
 
+  it('checks the normalised path too: dot segments that resolve to "//host" are refused', () => {
+    for (const next of ['/.//evil.com', '/..//evil.com/x', '/%2e//evil.com', '/a/..//evil.com', '/%2e%2e//evil.com', '/a/%2e%2e//evil.com?x#y']) {
+      assert.equal(safeNextPath(next), '/', JSON.stringify(next));
+    }
+    // Harmless dot segments still resolve to a local path.
+    assert.equal(safeNextPath('/a/./b/../profile'), '/a/profile');
+  });
+
   it('never sends back to the sign-in pages', () => {
     assert.equal(safeNextPath('/login?next=/x'), '/');
     assert.equal(safeNextPath('/register'), '/');

@@ -4,7 +4,6 @@ import { after, before, describe, it } from 'node:test';
 import { Body, Controller, Delete, Get, Post, Req, type ModuleMetadata } from '@nestjs/common';
 import { SessionManager, TokenSigner, type Session as KeycardSession } from '../src/index.js';
 import {
-  CsrfModule,
   CsrfService,
   Public,
   Session,

@@ -18,7 +18,7 @@ import {
 import { AuthGuard, PassportModule, PassportSerializer, PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-local';
 import { SessionManager, TokenSigner, sessionIdOf } from '../src/index.js';
-import { CsrfModule, SessionModule, SessionService, csrfTokenFor, sessionOf, type RequestLike } from '../src/nest/index.js';
+import { SessionModule, SessionService, csrfTokenFor, sessionOf, type RequestLike } from '../src/nest/index.js';
 import { PassportCompatModule, type ExpressSessionView } from '../src/passport/index.js';
 import { Gates } from './support/gate.js';
 import { expectCookie, expectKeycardError, expectStatus, startApp, type Client, type HttpResult, type RunningApp } from './support/http.js';

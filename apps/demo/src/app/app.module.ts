@@ -14,7 +14,7 @@ import { HealthController } from '../health/health.controller.js';
 import { AppExceptionFilter } from '../http/exception.filter.js';
 import { NoStoreInterceptor } from '../http/no-store.interceptor.js';
 import { schemaValidationPipe } from '../http/validation.js';
-import { CsrfModule, SessionModule } from 'keycard/nest';
+import { SessionModule } from 'keycard/nest';
 import { AccountPagesController } from '../pages/account-pages.controller.js';
 import { AssetsController } from '../pages/assets.controller.js';
 import { AuthPagesController } from '../pages/auth-pages.controller.js';
@@ -49,9 +49,9 @@ export class AppModule {
           absoluteTimeout: config.absoluteTimeout,
           maxSessionsPerUser: config.maxSessionsPerUser,
           cookie: { secure: config.cookieSecure },
+          // CSRF is on by default: every unsafe request (forms and JSON, sign-in and
+          // registration included) needs the token and a same-site origin.
         }),
-        // Every unsafe request (forms and JSON, sign-in and registration included) needs the token and a same-site origin.
-        CsrfModule.forRoot({}),
         WsModule,
       ],
       controllers: [
