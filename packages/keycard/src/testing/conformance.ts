@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { freshStores } from './fixtures.js';
 import { SessionExistsError, UnsupportedOperationError } from '../core/errors.js';
 import type { Principal, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
@@ -83,16 +84,7 @@ export function describeSessionStore(
   options: ConformanceOptions = {},
 ): void {
   describe(`${name} store conformance`, { skip: options.skip || false }, () => {
-    const open: SessionStore[] = [];
-    const fresh = async (): Promise<SessionStore> => {
-      const store = await makeStore();
-      open.push(store);
-      return store;
-    };
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((store) => store.close()));
-    });
-    if (options.teardown) after(options.teardown);
+    const fresh = freshStores(makeStore, options.teardown);
     const lacks = new Set(options.lacks ?? []);
     const indexed = !lacks.has('perUserIndex');
 

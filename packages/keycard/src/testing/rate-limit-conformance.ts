@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { freshStores } from './fixtures.js';
 import type { RateLimitRule, RateLimitStore } from '../throttle/rate-limit-store.js';
 import type { ConformanceOptions } from './conformance.js';
 
@@ -27,16 +28,7 @@ export function describeRateLimitStore(
   options: RateLimitConformanceOptions = {},
 ): void {
   describe(`${name} rate-limit store conformance`, { skip: options.skip || false }, () => {
-    const open: RateLimitStore[] = [];
-    const fresh = async (): Promise<RateLimitStore> => {
-      const store = await makeStore();
-      open.push(store);
-      return store;
-    };
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((store) => store.close()));
-    });
-    if (options.teardown) after(options.teardown);
+    const fresh = freshStores(makeStore, options.teardown);
 
     it('consume — admits up to the limit, counting and reporting the oldest entry', async () => {
       const store = await fresh();
