@@ -3,35 +3,39 @@ import { createClient } from 'redis';
 import { track, waitForExit } from './children.js';
 import { freePort } from './free-port.js';
 
+export interface PrivateRedisOptions {
+  /**
+   * A directory for an append-only file fsynced on every write, so that a
+   * SIGKILL loses nothing that was acknowledged (the fault-injection runs kill
+   * it and expect the sessions back). Without it there is no persistence.
+   */
+  readonly appendOnlyDir?: string;
+}
+
 /**
- * A redis-server of the bench's own, on a free loopback port, without
- * persistence: the shared one on 6379 carries other engineers' traffic,
- * which would show up in the command counts and the timings.
+ * A redis-server of the bench's own, on a free loopback port: the shared one
+ * on 6379 carries other engineers' traffic, which would show up in the
+ * command counts and the timings.
  */
 export class PrivateRedis {
   private constructor(
     readonly port: number,
-    private readonly child: ChildProcess,
+    private child: ChildProcess,
+    private readonly options: PrivateRedisOptions,
   ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<PrivateRedis> {
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
     const port = await freePort();
-    const child = track(
-      spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-        stdio: 'ignore',
-      }),
-    );
-    const failed = new Promise<never>((_, reject) => {
-      child.once('error', (error) => reject(new Error(`cannot start redis-server: ${error.message}`)));
-      child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code} (port ${port} taken?)`)));
-    });
-    failed.catch(() => {});
-    const redis = new PrivateRedis(port, child);
-    await Promise.race([redis.waitUntilReady(), failed]);
+    const redis = new PrivateRedis(port, spawnServer(port, options), options);
+    await redis.ready();
     return redis;
   }
 
@@ -51,6 +55,28 @@ export class PrivateRedis {
     await waitForExit(this.child, 5_000);
   }
 
+  /** SIGKILL by pid, as a crash would: no shutdown, no final save. */
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await waitForExit(this.child, 5_000);
+  }
+
+  /** Starts it again on the same port (and append-only file) after `kill` or `stop`. */
+  async restart(): Promise<void> {
+    this.child = spawnServer(this.port, this.options);
+    await this.ready();
+  }
+
+  private async ready(): Promise<void> {
+    const child = this.child;
+    const failed = new Promise<never>((_, reject) => {
+      child.once('error', (error) => reject(new Error(`cannot start redis-server: ${error.message}`)));
+      child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code} (port ${this.port} taken?)`)));
+    });
+    failed.catch(() => {});
+    await Promise.race([this.waitUntilReady(), failed]);
+  }
+
   private async waitUntilReady(): Promise<void> {
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -68,4 +94,12 @@ export class PrivateRedis {
       }
     }
   }
+}
+
+function spawnServer(port: number, options: PrivateRedisOptions): ChildProcess {
+  const persistence =
+    options.appendOnlyDir === undefined
+      ? ['--appendonly', 'no']
+      : ['--dir', options.appendOnlyDir, '--appendonly', 'yes', '--appendfsync', 'always'];
+  return track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' }));
 }
