@@ -25,7 +25,7 @@ export class ServerProcess {
     return this.child.pid ?? -1;
   }
 
-  /** Forks `servers/<file>` with `config` and waits until it listens. */
+  /** Forks `file` (relative to `bench/dist/src/servers/`) with `config` and waits until it listens. */
   static async start(name: string, file: string, config: ServerConfig): Promise<ServerProcess> {
     const child = track(
       fork(fileURLToPath(new URL(`../servers/${file}`, import.meta.url)), [], {
@@ -57,6 +57,23 @@ export class ServerProcess {
     this.send({ type: 'cpu' });
     const usage = await nextMessage<FromServer, 'cpu'>(this.child, 'cpu', 10_000, () => `server ${this.name}`);
     return usage.user + usage.system;
+  }
+
+  /** Sends a message of an experiment's own protocol (the reliability race servers). */
+  post(message: { readonly type: string; readonly [field: string]: unknown }): void {
+    this.child.send(message);
+  }
+
+  /** Listens to every message the server sends; returns the function that stops listening. */
+  onMessage(listener: (message: { readonly type: string }) => void): () => void {
+    this.child.on('message', listener);
+    return () => this.child.off('message', listener);
+  }
+
+  /** Exit code or signal once the server has exited; undefined while it runs. */
+  exited(): string | undefined {
+    if (this.child.signalCode !== null) return this.child.signalCode;
+    return this.child.exitCode === null ? undefined : `code ${this.child.exitCode}`;
   }
 
   /** The last lines the server printed, for error messages. */

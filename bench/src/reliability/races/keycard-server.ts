@@ -1,0 +1,56 @@
+/**
+ * keycard's side of the race harness: sign in, a session-modifying request
+ * that waits at the gate with its session loaded, sign out, and a read of
+ * the session's keys. keycard's defaults otherwise (global guard, lazy
+ * sessions); CSRF is off only because the harness is not a browser.
+ */
+import 'reflect-metadata';
+import { Controller, Get, HttpCode, Module, Post, Query } from '@nestjs/common';
+import type { Session as KeycardSession, SessionStore } from 'keycard';
+import { Public, Session, SessionModule } from 'keycard/nest';
+import { createApp, runServer, serve } from '../../servers/control.js';
+import { openStore } from '../../servers/keycard-stores.js';
+import { BENCH_SECRET } from '../../servers/user.js';
+import { hold } from './gate.js';
+
+@Controller()
+class RaceController {
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  async login(@Session() session: KeycardSession, @Query('user') user: string): Promise<{ ok: true }> {
+    await session.signIn({ id: user, roles: ['user'], authVersion: 1 });
+    return { ok: true };
+  }
+
+  @Post('write')
+  @HttpCode(200)
+  async write(@Session() session: KeycardSession, @Query('key') key: string, @Query('hold') id: string): Promise<{ ok: true }> {
+    await hold(id);
+    session.set(key, true);
+    return { ok: true };
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  async logout(@Session() session: KeycardSession): Promise<void> {
+    await session.signOut();
+  }
+
+  @Get('state')
+  state(@Session() session: KeycardSession): { keys: string[] } {
+    return { keys: session.keys() };
+  }
+}
+
+function raceModule(store: SessionStore): object {
+  @Module({ imports: [SessionModule.forRoot({ secrets: [BENCH_SECRET], store, csrf: false })], controllers: [RaceController] })
+  class KeycardRaceModule {}
+  return KeycardRaceModule;
+}
+
+runServer(async (config) => {
+  const opened = await openStore(config);
+  const app = await createApp(raceModule(opened.store), config.platform);
+  await serve(app, () => opened.close());
+});
