@@ -1,0 +1,137 @@
+/**
+ * The mixed workload: simulated users registering, signing in on several
+ * devices, reading, listing, revoking, changing passwords and signing out,
+ * against two instances of the reference app (Express and Fastify) on one
+ * Redis, each answer checked against a model of what that client must see.
+ * Redis is killed (SIGKILL) part-way and restarted: no instance may exit,
+ * reads that need a session must answer 503 within the store timeout while it
+ * is down, and service must be back within 2 s of Redis returning.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { PrivateRedis } from '../harness/redis-server.js';
+import { DemoDeployment } from './demo-deployment.js';
+import { result, type Experiment, type Figure, type Scale } from './experiment.js';
+import { traffic } from './workload/device.js';
+import { Journal } from './workload/journal.js';
+import { errorWindows, Probe, type Window } from './workload/probe.js';
+import { seeded } from './workload/random.js';
+import { SimulatedUser } from './workload/user.js';
+
+interface Size {
+  readonly users: number;
+  readonly seconds: number;
+  /** When Redis is killed, as a fraction of the run. */
+  readonly killAt: number;
+  readonly outageSeconds: number;
+}
+
+const SIZES: Record<Scale, Size> = {
+  quick: { users: 8, seconds: 14, killAt: 0.4, outageSeconds: 2 },
+  full: { users: 40, seconds: 90, killAt: 0.4, outageSeconds: 5 },
+};
+
+/** keycard's default storeTimeout, which the demo keeps. */
+const STORE_TIMEOUT_MS = 1000;
+/** Scheduling slack on a loaded 2-core machine, on top of the bound. */
+const BOUND_SLACK_MS = 250;
+/** The issue's bound: service back within 2 s of Redis returning. */
+const RECOVERY_MS = 2000;
+
+function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+export const workload: Experiment = {
+  name: 'workload',
+  title: 'Mixed workload on two instances and one Redis, checked against a model; Redis killed and restarted mid-run',
+  async run(scale) {
+    const size = SIZES[scale];
+    const seed = Number(process.env.RELIABILITY_SEED ?? Date.now() % 2 ** 31);
+    const dir = await mkdtemp(join(tmpdir(), 'keycard-workload-redis-'));
+    const redis = await PrivateRedis.start({ appendOnlyDir: dir });
+    let deployment: DemoDeployment | undefined;
+    try {
+      // LOGIN_MAX_ATTEMPTS: a 503 during a password change leaves the model two candidate passwords to try.
+      deployment = await DemoDeployment.start({ redisUrl: redis.url, platforms: ['express', 'fastify'], env: { LOGIN_MAX_ATTEMPTS: '1000' } });
+      const instances = deployment.instances.map((instance) => instance.url);
+      const clock = { killedAt: Infinity, restartedAt: Infinity };
+      const journal = new Journal({
+        allows503: (sentAt, doneAt) => doneAt >= clock.killedAt && sentAt <= clock.restartedAt + RECOVERY_MS,
+      });
+      const probe = new Probe(instances);
+      await probe.signIn();
+      const requestsBefore = traffic.requests;
+      const started = performance.now();
+      const deadline = started + size.seconds * 1000;
+      const random = seeded(seed);
+      const users = Array.from({ length: size.users }, (_, index) => new SimulatedUser({ instances, journal, random: seeded(seed + index + 1), deadline }));
+      void random;
+      const crashes: string[] = [];
+      const running = Promise.all([
+        ...users.map((user) => user.run().catch((error: unknown) => void crashes.push(String(error)))),
+        probe.run(deadline),
+      ]);
+
+      await delay(size.seconds * 1000 * size.killAt);
+      clock.killedAt = performance.now();
+      await redis.kill();
+      await delay(size.outageSeconds * 1000);
+      // "Redis returned" is when its process starts: the instances may reconnect before our own readiness check does.
+      clock.restartedAt = performance.now();
+      await redis.restart();
+      await running;
+      const seconds = (performance.now() - started) / 1000;
+      const requests = traffic.requests - requestsBefore;
+      for (const user of users) await user.verifyAll();
+
+      const windows = errorWindows(probe.samples, instances.length, clock.killedAt, clock.restartedAt);
+      const problems = [...journal.wrong.map((line) => `wrong answer: ${line}`), ...crashes, ...deployment.exits()];
+      if (journal.wrongCount > journal.wrong.length) problems.push(`… ${journal.wrongCount - journal.wrong.length} more wrong answers`);
+      problems.push(...windowProblems(windows));
+      const slowest503 = Math.max(0, ...journal.read503Ms, ...probe.samples.filter((sample) => sample.status === 503).map((sample) => sample.ms));
+      if (slowest503 > STORE_TIMEOUT_MS + BOUND_SLACK_MS) {
+        problems.push(`a read needing the session took ${slowest503.toFixed(0)} ms to answer 503 (bound ${STORE_TIMEOUT_MS} ms + ${BOUND_SLACK_MS} ms slack)`);
+      }
+      if (journal.outageAnswers === 0) problems.push('no request saw the outage: the fault was not exercised');
+
+      const figures: Figure[] = [
+        { label: 'simulated users, instances', value: `${size.users} users (+1 probe), Express + Fastify on one Redis, ${seconds.toFixed(1)} s, seed ${seed}` },
+        { label: 'requests', value: `${requests} (${(requests / seconds).toFixed(0)}/s) in ${Object.values(journal.operations).reduce((a, b) => a + b, 0)} operations` },
+        { label: 'operations', value: Object.entries(journal.operations).map(([name, n]) => `${name} ${n}`).join(', ') },
+        { label: 'wrong answers', value: String(journal.wrongCount) },
+        { label: 'process exits', value: String(deployment.exits().length) },
+        { label: 'Redis down (SIGKILL → restarted)', value: `${(clock.restartedAt - clock.killedAt).toFixed(0)} ms` },
+        { label: '503s while down or recovering', value: `${journal.outageAnswers + probe.samples.filter((s) => s.status === 503).length}; reads' 503 latency p50 ${quantile(journal.read503Ms, 0.5).toFixed(0)} ms, max ${slowest503.toFixed(0)} ms (store timeout ${STORE_TIMEOUT_MS} ms)` },
+        ...windows.map((window) => ({
+          label: `instance ${window.instance + 1} (${deployment?.instances[window.instance]?.platform}) error window`,
+          value:
+            window.backAfterRestartMs === undefined
+              ? 'no error seen'
+              : `first 503 ${window.firstErrorAfterKillMs?.toFixed(0)} ms after the kill, 200 again ${window.backAfterRestartMs.toFixed(0)} ms after Redis returned (window ${window.errorWindowMs.toFixed(0)} ms)`,
+        })),
+      ];
+      return result(figures, problems, { seed, size, seconds, requests, operations: journal.operations, statuses: journal.statuses, windows, slowest503, wrong: journal.wrongCount });
+    } finally {
+      await deployment?.stop();
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+function windowProblems(windows: readonly Window[]): string[] {
+  const problems: string[] = [];
+  for (const window of windows) {
+    const name = `instance ${window.instance + 1}`;
+    if (window.unexpected.length > 0) problems.push(`${name}: the probe got ${[...new Set(window.unexpected)].join(', ')} (only 503 is acceptable)`);
+    if (window.firstErrorAfterKillMs === undefined) problems.push(`${name}: the probe never saw the outage`);
+    else if (window.backAfterRestartMs === undefined) problems.push(`${name}: never answered 200 again after Redis returned`);
+    else if (window.backAfterRestartMs > RECOVERY_MS) problems.push(`${name}: back ${window.backAfterRestartMs.toFixed(0)} ms after Redis returned (bound ${RECOVERY_MS} ms)`);
+  }
+  return problems;
+}

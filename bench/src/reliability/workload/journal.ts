@@ -1,0 +1,56 @@
+/**
+ * What the workload saw, checked as it goes: every answer is compared with
+ * what the model says that client must get, and a 503 is only acceptable
+ * while the store is down (plus the recovery allowance).
+ */
+import type { Answer } from './device.js';
+
+const KEEP_EXAMPLES = 30;
+
+export interface FaultClock {
+  /**
+   * Whether a request sent at `sentAt` and answered at `doneAt` may have been
+   * answered 503: Redis died before the answer, and came back less than the
+   * recovery allowance before it was sent.
+   */
+  allows503(sentAt: number, doneAt: number): boolean;
+}
+
+export class Journal {
+  readonly operations: Record<string, number> = {};
+  readonly statuses: Record<string, number> = {};
+  readonly wrong: string[] = [];
+  wrongCount = 0;
+  outageAnswers = 0;
+  /** Latency of every 503 to a request that needs a session (reads and lists), ms. */
+  readonly read503Ms: number[] = [];
+
+  constructor(private readonly faults: FaultClock) {}
+
+  count(operation: string): void {
+    this.operations[operation] = (this.operations[operation] ?? 0) + 1;
+  }
+
+  /**
+   * 'ok' when the status is one of `expected`; 'outage' for a 503 inside the
+   * fault window (the caller then treats the outcome as unknown); otherwise
+   * the answer is recorded as wrong and 'wrong' returned.
+   */
+  check(what: string, answer: Answer, expected: readonly number[], sessionRead = false): 'ok' | 'outage' | 'wrong' {
+    this.statuses[answer.status] = (this.statuses[answer.status] ?? 0) + 1;
+    if (expected.includes(answer.status)) return 'ok';
+    if (answer.status === 503 && this.faults.allows503(answer.at, answer.at + answer.ms)) {
+      this.outageAnswers++;
+      if (sessionRead && answer.stage === 'request') this.read503Ms.push(answer.ms);
+      return 'outage';
+    }
+    this.fail(`${what}: expected ${expected.join(' or ')}, got ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`);
+    return 'wrong';
+  }
+
+  /** A wrong answer the status alone does not show (a list missing a live session, …). */
+  fail(message: string): void {
+    this.wrongCount++;
+    if (this.wrong.length < KEEP_EXAMPLES) this.wrong.push(message);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * A signed-in client that nothing else touches, reading GET /api/auth/me
+ * from every instance in turn all through the run: its timeline shows when
+ * each instance started answering 503 and when it was back.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Device } from './device.js';
+
+const PERIOD_MS = 20;
+
+export interface ProbeSample {
+  readonly instance: number;
+  readonly at: number;
+  readonly status: number;
+  readonly ms: number;
+}
+
+export class Probe {
+  readonly samples: ProbeSample[] = [];
+  private readonly device = new Device('reliability/probe');
+
+  constructor(private readonly instances: readonly string[]) {}
+
+  async signIn(): Promise<void> {
+    const email = `probe-${randomUUID()}@reliability.test`;
+    const answer = await this.device.send(this.instances[0] as string, 'POST', '/api/auth/register', {
+      email,
+      password: `pw-${randomUUID()}`,
+      name: 'Probe',
+    });
+    if (answer.status !== 201) throw new Error(`the probe could not register: ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+
+  /** Reads until `deadline`, one instance after the other, one read every PERIOD_MS. */
+  async run(deadline: number): Promise<void> {
+    for (let turn = 0; performance.now() < deadline; turn++) {
+      const instance = turn % this.instances.length;
+      const answer = await this.device.send(this.instances[instance] as string, 'GET', '/api/auth/me');
+      this.samples.push({ instance, at: answer.at, status: answer.status, ms: answer.ms });
+      await delay(PERIOD_MS);
+    }
+  }
+}
+
+export interface Window {
+  readonly instance: number;
+  /** First non-200 after the kill, ms after the kill; undefined when it never failed. */
+  readonly firstErrorAfterKillMs: number | undefined;
+  /** The first 200 after the last non-200, ms after Redis answered again. */
+  readonly backAfterRestartMs: number | undefined;
+  readonly errorWindowMs: number;
+  /** Statuses other than 200 and 503 (must be none). */
+  readonly unexpected: readonly number[];
+}
+
+/** Each instance's error window around a kill at `killedAt` and Redis answering again at `restartedAt`. */
+export function errorWindows(samples: readonly ProbeSample[], instances: number, killedAt: number, restartedAt: number): Window[] {
+  const windows: Window[] = [];
+  for (let instance = 0; instance < instances; instance++) {
+    const mine = samples.filter((sample) => sample.instance === instance);
+    const failures = mine.filter((sample) => sample.status !== 200);
+    const first = failures[0];
+    const last = failures[failures.length - 1];
+    const back = last === undefined ? undefined : mine.find((sample) => sample.at > last.at && sample.status === 200);
+    windows.push({
+      instance,
+      firstErrorAfterKillMs: first === undefined ? undefined : first.at - killedAt,
+      backAfterRestartMs: back === undefined ? undefined : back.at + back.ms - restartedAt,
+      errorWindowMs: first === undefined || back === undefined ? 0 : back.at + back.ms - first.at,
+      unexpected: failures.filter((sample) => sample.status !== 503).map((sample) => sample.status),
+    });
+  }
+  return windows;
+}
