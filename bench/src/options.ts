@@ -18,6 +18,13 @@ export interface BenchOptions {
   readonly commandReads: number;
   /** Where the results JSON goes; undefined is bench/results. */
   readonly outDir: string | undefined;
+  /**
+   * The cost and reliability experiments run after the throughput rounds:
+   * undefined runs them all, [] none (`--experiments none`).
+   */
+  readonly experiments: readonly string[] | undefined;
+  /** Run those experiments at the CI scale instead of the full one. */
+  readonly quickExperiments: boolean;
   readonly help: boolean;
   readonly list: boolean;
 }
@@ -31,6 +38,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --only <names>     comma-separated variant names; their ceilings are added
   --commands <n>     sequential reads for the Redis command count, 0 skips (default 1000)
   --out <dir>        directory for the results JSON (default bench/results)
+  --experiments <names>  cost and reliability experiments after the throughput
+                     rounds, comma-separated, or none (default: all of them;
+                     \`npm run reliability -- --help\` lists them)
+  --quick-experiments    run those at the CI scale (a check, not figures)
   --list             print the variants and exit
   --help             this text`;
 
@@ -54,6 +65,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       only: { type: 'string' },
       commands: { type: 'string' },
       out: { type: 'string' },
+      experiments: { type: 'string' },
+      'quick-experiments': { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -75,6 +88,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       .filter((name) => name !== ''),
     commandReads: Math.floor(positive('commands', values.commands, 1000, true)),
     outDir: values.out,
+    experiments:
+      values.experiments === undefined
+        ? undefined
+        : values.experiments.trim() === 'none'
+          ? []
+          : values.experiments.split(',').map((name) => name.trim()).filter((name) => name !== ''),
+    quickExperiments: values['quick-experiments'] ?? false,
     help: values.help ?? false,
     list: values.list ?? false,
   };

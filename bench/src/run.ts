@@ -17,6 +17,9 @@ import { countVariantCommands, measureVariant, namespaceOf, type Backends } from
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { renderResults, renderVersions } from './report/markdown.js';
 import type { Failure, ResultsFile, Sample } from './report/results.js';
+import { parseExperimentNames } from './reliability/experiments.js';
+import { renderReliability } from './reliability/report.js';
+import { DEFAULT_OUT_DIR, runSuite, writeSuiteResults } from './reliability/suite.js';
 import { roundOrder } from './schedule.js';
 import { missingPieces, selectVariants, VARIANTS, type Variant } from './variants.js';
 
@@ -39,6 +42,8 @@ function printVariants(): void {
 }
 
 async function main(options: BenchOptions): Promise<void> {
+  // Checked before the throughput rounds, not ten minutes into the run.
+  const experimentNames = options.experiments?.length === 0 ? [] : parseExperimentNames(options.experiments?.join(','));
   const selected = selectVariants(options.only);
   const runnable: Variant[] = [];
   const skipped: { variant: string; reason: string }[] = [];
@@ -146,6 +151,17 @@ async function main(options: BenchOptions): Promise<void> {
   log('');
   log(`results written to ${relative(process.cwd(), file)} (render again with: node bench/dist/src/render.js ${relative(process.cwd(), file)})`);
   if (failures.length > 0) process.exitCode = 1;
+
+  if (experimentNames?.length === 0) return;
+  log('');
+  log(`cost and reliability experiments (${options.quickExperiments ? 'quick' : 'full'} scale)`);
+  const suite = await runSuite(options.quickExperiments ? 'quick' : 'full', experimentNames, log);
+  log('');
+  log(renderReliability(suite));
+  const suiteFile = writeSuiteResults(suite, options.outDir === undefined ? DEFAULT_OUT_DIR : join(resolve(options.outDir), 'reliability'));
+  log('');
+  log(`experiment results written to ${relative(process.cwd(), suiteFile)}`);
+  if (suite.experiments.some((experiment) => !experiment.passed)) process.exitCode = 1;
 }
 
 let options: BenchOptions;
@@ -160,8 +176,12 @@ if (options.help) {
 } else if (options.list) {
   printVariants();
 } else {
-  main(options).catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
+  main(options).then(
+    // Experiments close what they open; exit anyway in case a client library keeps a timer alive.
+    () => process.exit(process.exitCode ?? 0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
 }

@@ -1,0 +1,14 @@
+import type { Experiment } from './experiment.js';
+import { races } from './races.js';
+import { workload } from './workload.js';
+
+/** The reliability suite, in the order `npm run reliability` runs it. */
+export const EXPERIMENTS: readonly Experiment[] = [workload, races];
+
+/** `--only a,b` → ["a", "b"]; undefined for all; throws on a name that is not an experiment. */
+export function parseExperimentNames(list: string | undefined): string[] | undefined {
+  const only = list?.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const unknown = only?.filter((name) => !EXPERIMENTS.some((experiment) => experiment.name === name)) ?? [];
+  if (unknown.length > 0) throw new Error(`unknown experiment(s): ${unknown.join(', ')}`);
+  return only;
+}
