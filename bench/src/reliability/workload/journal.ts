@@ -44,7 +44,7 @@ export class Journal {
       if (sessionRead && answer.stage === 'request') this.read503Ms.push(answer.ms);
       return 'outage';
     }
-    this.fail(`${what}: expected ${expected.join(' or ')}, got ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`);
+    this.fail(`${what}: expected ${expected.join(' or ')}, got ${answer.status} ${(JSON.stringify(answer.body) ?? '(no body)').slice(0, 200)}`);
     return 'wrong';
   }
 
