@@ -1,9 +1,12 @@
 import type { Experiment } from './experiment.js';
+import { footprint } from './footprint.js';
+import { indexScale } from './index-scale.js';
 import { races } from './races.js';
+import { signInLoad } from './sign-in-load.js';
 import { workload } from './workload.js';
 
-/** The reliability suite, in the order `npm run reliability` runs it. */
-export const EXPERIMENTS: readonly Experiment[] = [workload, races];
+/** The cost and reliability experiments, in the order they run. */
+export const EXPERIMENTS: readonly Experiment[] = [footprint, indexScale, signInLoad, workload, races];
 
 /** `--only a,b` → ["a", "b"]; undefined for all; throws on a name that is not an experiment. */
 export function parseExperimentNames(list: string | undefined): string[] | undefined {

@@ -115,7 +115,13 @@ export const workload: Experiment = {
               : `first 503 ${window.firstErrorAfterKillMs?.toFixed(0)} ms after the kill, 200 again ${window.backAfterRestartMs.toFixed(0)} ms after Redis returned (window ${window.errorWindowMs.toFixed(0)} ms)`,
         })),
       ];
-      return result(figures, problems, { seed, size, seconds, requests, operations: journal.operations, statuses: journal.statuses, windows, slowest503, wrong: journal.wrongCount });
+      // The instances log unexpected errors with their stack: keep that evidence with a failed run.
+      const logs = problems.length === 0 ? undefined : deployment.instances.map((instance) => instance.output().slice(-8000));
+      for (const [index, log] of (logs ?? []).entries()) {
+        const errors = log.split('\n').filter((line) => /error/i.test(line)).slice(-5);
+        if (errors.length > 0) problems.push(`instance ${index + 1} logged: ${errors.join(' ⏎ ')}`);
+      }
+      return result(figures, problems, { seed, size, seconds, requests, operations: journal.operations, statuses: journal.statuses, windows, slowest503, wrong: journal.wrongCount, logs });
     } finally {
       await deployment?.stop();
       await redis.stop();
