@@ -30,6 +30,8 @@ export interface UserContext {
   readonly journal: Journal;
   readonly random: () => number;
   readonly deadline: number;
+  /** Stop after this many operations even before the deadline (tests run a fixed amount of work). */
+  readonly maxOperations?: number;
 }
 
 export class SimulatedUser {
@@ -44,7 +46,8 @@ export class SimulatedUser {
 
   async run(): Promise<void> {
     await this.register();
-    while (performance.now() < this.context.deadline) await this.step();
+    const limit = this.context.maxOperations ?? Infinity;
+    for (let done = 0; done < limit && performance.now() < this.context.deadline; done++) await this.step();
   }
 
   /** After the run, outside any fault: every device's session is what the model says. */
