@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { hash as argon2Hash, parseOptions, verify as argon2Verify, type Options as Argon2Options } from '@node-rs/argon2';
 import { InvalidOptionsError, KeycardError } from '../core/errors.js';
 import { BcryptVerifier } from './bcrypt.js';
+import { ConcurrencyLimit } from './limit.js';
 import {
   checkPassword,
   DEFAULT_PASSWORD_POLICY,
@@ -28,7 +30,16 @@ export interface Argon2Parameters {
  */
 export const OWASP_ARGON2ID: Argon2Parameters = Object.freeze({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
 
-export interface PasswordHasherOptions extends Partial<Argon2Parameters>, Partial<PasswordPolicy> {}
+export interface PasswordHasherOptions extends Partial<Argon2Parameters>, Partial<PasswordPolicy> {
+  /**
+   * argon2 computations (hash or verify) running at once; the rest queue.
+   * Default: the number of cores minus one (at least 1), so a burst of
+   * sign-ins leaves a core to the event loop and authenticated reads stay
+   * fast. libuv's thread pool (4 threads) would otherwise run 4 at once and,
+   * on a 2-core machine, starve the main thread (bench: sign-in-load).
+   */
+  readonly maxConcurrent?: number;
+}
 
 /** The outcome of a verification: a wrong password is a value, not an exception. */
 export interface VerifyResult {
@@ -79,7 +90,8 @@ function integer(name: string, value: number | undefined, fallback: number, min:
  *
  * Off the event loop: argon2 runs on libuv's thread pool (@node-rs/argon2's
  * async API), so the main thread stays free while a hash takes ~40 ms; at most
- * `UV_THREADPOOL_SIZE` (default 4) hashes run at once and the rest queue.
+ * `maxConcurrent` (default: cores − 1) run at once and the rest queue, so the
+ * hashing never takes every core from the event loop.
  * bcrypt (bcryptjs, pure JS) runs on a worker thread, because in-process it
  * blocks the loop for its whole cost factor (~400 ms at cost 12). Call
  * `close()` at shutdown to stop that worker (it never keeps the process alive).
@@ -91,9 +103,14 @@ function integer(name: string, value: number | undefined, fallback: number, min:
 export class PasswordHasher {
   readonly parameters: Argon2Parameters;
   readonly policy: PasswordPolicy;
+  /** argon2 computations allowed at once (`maxConcurrent`). */
+  get maxConcurrent(): number {
+    return this.limit.size;
+  }
   private readonly argon2: Argon2Options;
   private readonly dummy: Promise<string>;
   private readonly bcrypt = new BcryptVerifier();
+  private readonly limit: ConcurrencyLimit;
 
   constructor(options: PasswordHasherOptions = {}) {
     // Lower bounds are argon2's own (RFC 9106 §3.1: m >= 8p); the defaults are the secure choice.
@@ -102,11 +119,12 @@ export class PasswordHasher {
     const timeCost = integer('timeCost', options.timeCost, OWASP_ARGON2ID.timeCost, 1, 1_000);
     const maxLength = integer('maxLength', options.maxLength, DEFAULT_PASSWORD_POLICY.maxLength, 1, 4_096);
     const minLength = integer('minLength', options.minLength, DEFAULT_PASSWORD_POLICY.minLength, 1, maxLength);
+    this.limit = new ConcurrencyLimit(integer('maxConcurrent', options.maxConcurrent, Math.max(1, availableParallelism() - 1), 1, 1_024));
     this.parameters = Object.freeze({ memoryCost, timeCost, parallelism });
     this.policy = Object.freeze({ minLength, maxLength });
     this.argon2 = { algorithm: ARGON2ID, version: VERSION_0x13, memoryCost, timeCost, parallelism, outputLen: OUTPUT_LENGTH };
     // Made now, in the background, so the first unknown-account sign-in is not slower than the rest.
-    this.dummy = argon2Hash(randomBytes(32).toString('base64url'), this.argon2);
+    this.dummy = this.limit.run(() => argon2Hash(randomBytes(32).toString('base64url'), this.argon2));
     this.dummy.catch(() => {
       // Surfaces from verifyUnknown, which awaits the same promise.
     });
@@ -120,7 +138,8 @@ export class PasswordHasher {
   async hash(password: string): Promise<string> {
     const check = checkPassword(password, this.policy);
     if (!check.ok) throw new PasswordPolicyError(check.problem, check.message);
-    return argon2Hash(normalizePassword(password), this.argon2);
+    const normalized = normalizePassword(password);
+    return this.limit.run(() => argon2Hash(normalized, this.argon2));
   }
 
   /**
@@ -198,7 +217,7 @@ export class PasswordHasher {
 
   private async argon2Verify(hash: string, password: string): Promise<boolean> {
     try {
-      return await argon2Verify(hash, password);
+      return await this.limit.run(() => argon2Verify(hash, password));
     } catch (cause) {
       throw new UnsupportedHashError('stored argon2 hash could not be decoded', { cause });
     }
