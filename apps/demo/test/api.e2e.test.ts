@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { SessionManager, StoreUnavailableError } from 'keycard';
 import { PasswordHasher } from 'keycard/password';
 import { UsersRepository, type NewUser } from '../src/users/users.repository.js';
 import { PASSWORD, registerAccount, signInAgain, type Account } from './support/accounts.js';
@@ -453,6 +454,23 @@ for (const platform of PLATFORMS) {
         const fresh = new Client(base, 'test', uniqueIp());
         expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 401);
         expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: newPassword } }), 200);
+      });
+
+      it('503 when the session store fails before the new hash commits: the password and the other sessions are unchanged', async () => {
+        const account = await registerAccount(base);
+        const second = await signInAgain(base, account);
+        const manager = app.app.get(SessionManager);
+        // The store fails once, at the first revocation (an outage between loading the session and revoking).
+        manager.revokeUser = async () => {
+          delete (manager as { revokeUser?: unknown }).revokeUser;
+          throw new StoreUnavailableError('injected outage');
+        };
+        const reply = await account.client.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: 'never committed' } });
+        expectStatus(reply, 503);
+        expectStatus(await second.get('/api/auth/me'), 200);
+        const fresh = new Client(base, 'test', uniqueIp());
+        expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: 'never committed' } }), 401);
+        expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 200);
       });
 
       it('403 for a wrong current password; nothing changes', async () => {

@@ -63,12 +63,22 @@ export class AccountService {
    * one moves to a new id carrying the new auth version. False when
    * `currentPassword` is wrong (nothing changes then). The new hash has
    * committed before the revocation starts, so a sign-in racing this one
-   * either sees the new auth version or has its session revoked.
+   * either sees the new auth version or has its session revoked. When the
+   * revocation fails the change is undone before the error (503) is thrown.
    */
   async changePassword(session: Session, userId: string, currentPassword: string, newPassword: string): Promise<boolean> {
-    const user = await this.users.changePassword(userId, currentPassword, newPassword);
-    if (!user) return false;
-    await this.manager.revokeUser(user.id, session);
+    const changed = await this.users.changePassword(userId, currentPassword, newPassword);
+    if (!changed) return false;
+    const { user } = changed;
+    try {
+      await this.manager.revokeUser(user.id, session);
+    } catch (error) {
+      // The session store failed (503): the old password comes back, so the
+      // answer means "not changed" rather than "changed, while the sessions
+      // it should end live on".
+      await this.users.undoPasswordChange(user, changed.previousHash);
+      throw error;
+    }
     await session.signIn(principalOf(user), { remember: session.remember });
     return true;
   }

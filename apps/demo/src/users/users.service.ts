@@ -60,12 +60,22 @@ export class UsersService {
    * wrong, including when the password was changed elsewhere while it was
    * being checked (the update applies only to the hash that was checked).
    */
-  async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<UserRow | null> {
+  async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<{ user: UserRow; previousHash: string } | null> {
     const user = await this.users.findById(userId);
     if (!user) return null;
     const check = await this.hasher.verify(user.passwordHash, currentPassword);
     if (!check.ok) return null;
-    return this.users.replacePasswordHash(user.id, user.passwordHash, await this.hasher.hash(newPassword), true);
+    const changed = await this.users.replacePasswordHash(user.id, user.passwordHash, await this.hasher.hash(newPassword), true);
+    return changed && { user: changed, previousHash: user.passwordHash };
+  }
+
+  /**
+   * Puts back the hash a password change replaced, if nothing replaced it
+   * since; the auth version moves on again, so a sign-in that used the
+   * undone password is refused by its own re-check.
+   */
+  async undoPasswordChange(changed: UserRow, previousHash: string): Promise<boolean> {
+    return (await this.users.replacePasswordHash(changed.id, changed.passwordHash, previousHash, true)) !== null;
   }
 
   findById(id: string): Promise<UserRow | null> {
