@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { indexScale, type IndexScaleData } from '../src/reliability/index-scale.js';
-
-/** The experiment starts its own redis-server: skip without the binary, fail with REQUIRE_SERVICES=1. */
-function redisServerSkip(): string | false {
-  if (!spawnSync('redis-server', ['--version']).error) return false;
-  const reason = 'redis-server is not installed';
-  if (process.env['REQUIRE_SERVICES'] === '1') throw new Error(`REQUIRE_SERVICES=1 but ${reason}`);
-  process.stderr.write(`SKIPPED (${reason}); set REQUIRE_SERVICES=1 to make this an error\n`);
-  return reason;
-}
+import { redisServerSkip } from './support/services.js';
 
 describe('reliability: index-scale (quick)', { skip: redisServerSkip() }, () => {
   it('run — listing and revoking run the same Redis commands among 1 000 and 20 000 sessions', async () => {

@@ -64,6 +64,17 @@ export class ServerProcess {
     this.child.send(message);
   }
 
+  /** Sends `message` and waits for the server's next message of type `reply`. */
+  async ask<M extends { type: string }, T extends M['type']>(
+    message: { readonly type: string; readonly [field: string]: unknown },
+    reply: T,
+    timeoutMs = 10_000,
+  ): Promise<Extract<M, { type: T }>> {
+    const answer = nextMessage<M, T>(this.child, reply, timeoutMs, () => `server ${this.name}`);
+    this.child.send(message);
+    return answer;
+  }
+
   /** Listens to every message the server sends; returns the function that stops listening. */
   onMessage(listener: (message: { readonly type: string }) => void): () => void {
     this.child.on('message', listener);

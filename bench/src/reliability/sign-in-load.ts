@@ -8,22 +8,20 @@
  *
  * Reported, not asserted: read p50/p99 and event-loop delay p99 before and
  * during, sign-in latency and rate. Checked: every sign-in answers 200 with a
- * working cookie and every read answers 200. On a 2-core machine the argon2
- * threads (UV_THREADPOOL_SIZE, 4 by default) compete with everything else for
- * the cores, so reads slow down during sign-ins even with a free event loop:
- * the event-loop delay is the figure that tells the two apart.
+ * working cookie and every read answers 200. The argon2 computations compete
+ * with the event loop for the cores; PasswordHasher runs at most cores − 1
+ * at once (its `maxConcurrent`), which on 2 cores leaves one to the loop.
+ * Reads can still slow down during sign-ins with a free event loop: the
+ * event-loop delay and the per-thread CPU tell the two apart.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { track, waitForExit } from '../harness/children.js';
-import { nextMessage } from '../harness/ipc.js';
 import { LatencyRecorder } from '../harness/latency.js';
 import { LoadGenerator } from '../harness/load.js';
 import type { LoadResult } from '../harness/load-protocol.js';
 import { PrivateRedis } from '../harness/redis-server.js';
 import { cookieHeader } from '../harness/sign-in.js';
-import { SERVER_CONFIG_ENV, type FromServer, type Platform, type ServerConfig, type ToServer } from '../servers/protocol.js';
+import { ServerProcess } from '../harness/server-process.js';
+import type { Platform, ServerConfig } from '../servers/protocol.js';
 import { result, type Experiment, type ExperimentResult, type Figure, type Scale } from './experiment.js';
 import {
   ELD_RESOLUTION_MS,
@@ -37,63 +35,34 @@ import {
 
 const CONCURRENT_SIGN_INS = 20;
 const READERS = 10;
-const START_TIMEOUT_MS = 60_000;
-const TAIL_BYTES = 4096;
 
-/** The sign-in server in its own process. */
+/** The sign-in server in its own process, with the event-loop delay windows of its own protocol. */
 class SignInServer {
-  private constructor(
-    readonly port: number,
-    private readonly child: ChildProcess,
-    private readonly tail: () => string,
-  ) {}
-
-  get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
+  private constructor(private readonly server: ServerProcess) {}
 
   static async start(config: ServerConfig): Promise<SignInServer> {
-    const child = track(
-      fork(fileURLToPath(new URL('./sign-in-server.js', import.meta.url)), [], {
-        execArgv: [],
-        env: { ...process.env, [SERVER_CONFIG_ENV]: JSON.stringify(config) },
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      }),
-    );
-    let output = '';
-    const keep = (chunk: Buffer): void => {
-      output = (output + chunk.toString('utf8')).slice(-TAIL_BYTES);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    const tail = (): string => output.trim();
-    try {
-      const ready = await nextMessage<FromServer, 'ready'>(child, 'ready', START_TIMEOUT_MS, () => `sign-in server (${config.platform})`);
-      return new SignInServer(ready.port, child, tail);
-    } catch (error) {
-      child.kill('SIGKILL');
-      throw new Error(`${(error as Error).message}\n${tail()}`);
-    }
+    return new SignInServer(await ServerProcess.start(`sign-in server (${config.platform})`, '../reliability/sign-in-server.js', config));
+  }
+
+  get baseUrl(): string {
+    return this.server.baseUrl;
   }
 
   startWindow(): void {
-    this.child.send({ type: 'eld-start' } satisfies ToSignInServer);
+    this.server.post({ type: 'eld-start' } satisfies ToSignInServer);
   }
 
   async stopWindow(): Promise<{ delay: EventLoopDelay; cpu: WindowCpu }> {
-    const reply = nextMessage<FromSignInServer, 'eld'>(this.child, 'eld', 10_000, () => 'sign-in server');
-    this.child.send({ type: 'eld-stop' } satisfies ToSignInServer);
-    const { delay, cpu } = await reply;
+    const { delay, cpu } = await this.server.ask<FromSignInServer, 'eld'>({ type: 'eld-stop' } satisfies ToSignInServer, 'eld');
     return { delay, cpu };
   }
 
   output(): string {
-    return this.tail();
+    return this.server.output();
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.connected) this.child.send({ type: 'stop' } satisfies ToServer);
-    await waitForExit(this.child, 5_000);
+  stop(): Promise<void> {
+    return this.server.stop();
   }
 }
 
