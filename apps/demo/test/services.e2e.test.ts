@@ -75,6 +75,10 @@ describe('on PostgreSQL and Redis', { skip }, () => {
       assert.equal(health.json.store, 'down');
       const me = await account.client.get('/api/auth/me');
       assert.equal(me.status, 503, me.text);
+      // The session's CSRF token cannot be made without the session; a signed-out client still gets one.
+      const csrf = await account.client.get('/api/auth/csrf');
+      assert.equal(csrf.status, 503, csrf.text);
+      assert.equal((await new Client(app.url).get('/api/auth/csrf')).status, 200);
       const login = await new Client(app.url, 'test', uniqueIp()).post('/api/auth/login', {
         json: { email: account.email, password: PASSWORD },
       });

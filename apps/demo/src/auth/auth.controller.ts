@@ -12,7 +12,7 @@ import {
   Req,
   UnauthorizedException,
 } from '@nestjs/common';
-import type { Principal, Session as KeycardSession } from 'keycard';
+import { StoreUnavailableError, type Principal, type Session as KeycardSession } from 'keycard';
 import { INVALID_CREDENTIALS, TooManyAttemptsException } from '../http/errors.js';
 import { header, type AnyRequest } from '../http/platform-request.js';
 import { CurrentUser, Public, Session, SkipCsrf } from 'keycard/nest';
@@ -32,9 +32,16 @@ export class AuthController {
     private readonly account: AccountService,
   ) {}
 
+  /**
+   * A client that presents a session gets that session's token. While the
+   * store is down that session cannot be read: 503, as for any request that
+   * needs it, rather than a pre-session token its next request would be
+   * refused with (403 "invalid for this session").
+   */
   @Public()
   @Get('csrf')
-  csrf(@Req() request: AnyRequest) {
+  csrf(@Req() request: AnyRequest, @Session() session: KeycardSession) {
+    if (session.transport !== null && !session.available) throw new StoreUnavailableError('the session store is down');
     return { token: csrfToken(request) };
   }
 
