@@ -181,6 +181,59 @@ describe('SessionManager', () => {
       assert.equal(store.writes() - writesBefore, 0);
     });
 
+    it('needsCommit — false for a read that wrote nothing, so bindings skip the commit', async () => {
+      const { manager } = setup();
+      const { cookie } = await signedIn(manager);
+      const session = await manager.load({ secure: false, cookieHeader: cookie });
+      assert.equal(session.principal?.id, 'alice');
+      assert.equal(session.get('missing'), undefined);
+      assert.equal(session.needsCommit(), false);
+      assert.deepEqual(await manager.commit(session, false), []);
+    });
+
+    it('needsCommit — true after a write, a sign-out, or handing out an object value (it may be changed in place)', async () => {
+      const { manager } = setup();
+      const { cookie } = await signedIn(manager);
+      const written = await manager.load({ secure: false, cookieHeader: cookie });
+      written.set('cart', { items: [] });
+      assert.equal(written.needsCommit(), true);
+      await manager.commit(written, false);
+      const read = await manager.load({ secure: false, cookieHeader: cookie });
+      read.get('cart');
+      assert.equal(read.needsCommit(), true);
+      const ended = await manager.load({ secure: false, cookieHeader: cookie });
+      await ended.signOut();
+      assert.equal(ended.needsCommit(), true);
+      assert.equal((await manager.load({ secure: false })).needsCommit(), false);
+    });
+
+    it('load — reads the client address and user agent only when a session records them', async () => {
+      // Regression: Express computes req.ip (X-Forwarded-For under trust proxy) on every read otherwise.
+      const { manager } = setup();
+      const { cookie } = await signedIn(manager);
+      const reads: string[] = [];
+      const request = {
+        secure: false,
+        cookieHeader: cookie,
+        get userAgent() {
+          reads.push('userAgent');
+          return 'UA';
+        },
+        get ip() {
+          reads.push('ip');
+          return '10.0.0.1';
+        },
+      };
+      const session = await manager.load(request);
+      assert.equal(session.principal?.id, 'alice');
+      await manager.commit(session, false);
+      assert.deepEqual(reads, []);
+      await session.signIn({ ...alice, authVersion: 2 });
+      assert.deepEqual(session.client, { userAgent: 'UA', ip: '10.0.0.1' });
+      assert.equal(session.snapshot?.ip, '10.0.0.1');
+      assert.deepEqual(reads, ['userAgent', 'ip']);
+    });
+
     it('load — activity keeps the session past its first idle expiry (touch)', async () => {
       const { manager, clock } = setup({ touchInterval: 60 });
       const { cookie } = await signedIn(manager);

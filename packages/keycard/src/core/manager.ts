@@ -9,7 +9,12 @@ import { Session, type ClientInfo, type Transport } from './session.js';
 import { sessionIdOf } from './token.js';
 import { VerifiedTokenCache } from './token-cache.js';
 
-/** What a binding reads off a request: strings and flags, never a framework object. */
+/**
+ * What a binding reads off a request: strings and flags, never a framework
+ * object. The fields may be getters: `userAgent` and `ip` are read only when
+ * the request's session records its device (a sign-in, a new session), which
+ * most requests never do.
+ */
 export interface RequestInfo {
   readonly cookieHeader?: string | undefined;
   readonly authorization?: string | undefined;
@@ -46,7 +51,6 @@ export interface IssuedToken {
   readonly expiresAt: number;
 }
 
-const USER_AGENT_MAX = 512;
 const BEARER = /^Bearer +(\S+)$/i;
 
 /**
@@ -84,29 +88,25 @@ export class SessionManager {
    * routes that do not use the session keep working.
    */
   async load(request: RequestInfo): Promise<Session> {
-    const client: ClientInfo = {
-      userAgent: request.userAgent ? request.userAgent.slice(0, USER_AGENT_MAX) : null,
-      ip: request.ip ?? null,
-    };
     const presented = this.presentedToken(request);
-    if (!presented) return new Session(this, null, client, null);
+    if (!presented) return new Session(this, null, request, null);
     const verified = this.verified.verify(presented.value);
-    if (!verified) return new Session(this, presented.transport, client, null);
+    if (!verified) return new Session(this, presented.transport, request, null);
     const now = this.now();
     let record: SessionRecord | null;
     try {
       record = await this.call(this.store.find(verified.id, now, this.options.touchIntervalMs), 'find');
     } catch (error) {
-      if (error instanceof StoreUnavailableError) return new Session(this, presented.transport, client, null, error);
+      if (error instanceof StoreUnavailableError) return new Session(this, presented.transport, request, null, error);
       throw error;
     }
-    if (!record) return new Session(this, presented.transport, client, null);
+    if (!record) return new Session(this, presented.transport, request, null);
     if (!isLive(record, now)) {
       this.emit('expired', record);
       void this.store.destroy(record.id).catch(() => undefined);
-      return new Session(this, presented.transport, client, null);
+      return new Session(this, presented.transport, request, null);
     }
-    const session = new Session(this, presented.transport, client, { record, token: verified.token });
+    const session = new Session(this, presented.transport, request, { record, token: verified.token });
     if (record.rotationDue) {
       await this.applyRefreshedPrincipal(session, record);
     } else if (verified.stale && presented.transport === 'cookie') {

@@ -23,6 +23,14 @@ export interface ClientInfo {
   readonly ip: string | null;
 }
 
+/** @internal Where `Session.client` comes from: the request's raw values, possibly getters (read on first use only). */
+export interface ClientSource {
+  readonly userAgent?: string | undefined;
+  readonly ip?: string | undefined;
+}
+
+const USER_AGENT_MAX = 512;
+
 /** What the response must do with the session cookie. */
 export type CookieAction =
   | { readonly kind: 'none' }
@@ -50,12 +58,15 @@ export class Session {
   private readonly watched = new Map<string, string>();
   private pendingCookie: PendingCookie = 'none';
 
+  /** Read from the request on first use: most requests never create a session that records it. */
+  private clientInfo: ClientInfo | null = null;
+
   /** @internal Sessions come from `SessionManager.load`. */
   constructor(
     private readonly manager: SessionManager,
     /** How the request presented the session; null when it presented none. */
     readonly transport: Transport | null,
-    readonly client: ClientInfo,
+    private readonly clientSource: ClientSource,
     state: { readonly record: SessionRecord; readonly token: string } | null,
     private readonly failure: StoreUnavailableError | null = null,
   ) {
@@ -65,9 +76,30 @@ export class Session {
     this.data = state ? { ...state.record.data } : {};
   }
 
+  /** The requesting device, as a new session records it (user agent truncated to 512 characters). */
+  get client(): ClientInfo {
+    if (this.clientInfo === null) {
+      const userAgent = this.clientSource.userAgent;
+      this.clientInfo = { userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null, ip: this.clientSource.ip ?? null };
+    }
+    return this.clientInfo;
+  }
+
   /** False when the store could not be reached; every read then throws StoreUnavailableError. */
   get available(): boolean {
     return this.failure === null;
+  }
+
+  /**
+   * @internal Whether `SessionManager.commit` has anything to store or a
+   * header to produce: a new session, explicit writes, object values handed
+   * out by `get` (they may have been changed in place), or a cookie to set or
+   * clear. False for the common authenticated read, which then skips the commit.
+   */
+  needsCommit(): boolean {
+    if (this.failure !== null) return false;
+    if (this.pendingCookie !== 'none') return true;
+    return this.record !== null && (!this.stored || this.changes.size > 0 || this.watched.size > 0);
   }
 
   /** Public handle for device lists; null while there is no session. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
-import { Logger } from '@nestjs/common';
+import { Logger, type ArgumentsHost } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
-import type { ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { RequestInfo, ResponseHeaders, SessionManager } from '../core/manager.js';
 import type { Session } from '../core/session.js';
 import { toHttpException } from './errors.js';
 
@@ -32,6 +32,21 @@ export class SessionNotLoadedError extends Error {
     );
     this.name = 'SessionNotLoadedError';
   }
+}
+
+/**
+ * The HTTP request of a guard's, interceptor's or decorator's context: what
+ * `switchToHttp().getRequest()` returns (argument 0 of an HTTP context),
+ * without the three closures `switchToHttp()` attaches to the context on
+ * every call.
+ */
+export function requestOf(context: ArgumentsHost): RequestLike {
+  return context.getArgByIndex<RequestLike>(0);
+}
+
+/** The HTTP response of a context, as `switchToHttp().getResponse()` returns it. */
+export function responseOf(context: ArgumentsHost): ResponseLike {
+  return context.getArgByIndex<ResponseLike>(1);
 }
 
 function carrierOf(request: RequestLike): Carrier {
@@ -140,13 +155,47 @@ function applyHeaders(response: ResponseLike, headers: ResponseHeaders): void {
 }
 
 /**
- * Whether committing can store anything or produce a header. False for a
- * session that failed to load and for an anonymous one that wrote nothing,
- * which is most traffic; a loaded session always commits, since an object
- * read from it may have been changed in place.
+ * What the core reads off an Express request. Getters, so that `req.ip`
+ * (proxy-addr walking X-Forwarded-For under `trust proxy`) and the user agent
+ * are only computed when a session records its device.
  */
-function needsCommit(session: Session): boolean {
-  return session.available && (session.handle !== null || session.cookieAction().kind !== 'none');
+class ExpressRequestInfo implements RequestInfo {
+  constructor(private readonly req: ExpressRequestLike) {}
+  get cookieHeader(): string | undefined {
+    return this.req.headers.cookie;
+  }
+  get authorization(): string | undefined {
+    return this.req.headers.authorization;
+  }
+  get secure(): boolean {
+    return this.req.secure;
+  }
+  get userAgent(): string | undefined {
+    return this.req.headers['user-agent'];
+  }
+  get ip(): string | undefined {
+    return this.req.ip;
+  }
+}
+
+/** The same for Fastify, whose `request.ip` also applies its trust-proxy setting. */
+class FastifyRequestInfo implements RequestInfo {
+  constructor(private readonly request: FastifyRequestLike) {}
+  get cookieHeader(): string | undefined {
+    return this.request.raw.headers.cookie;
+  }
+  get authorization(): string | undefined {
+    return this.request.raw.headers.authorization;
+  }
+  get secure(): boolean {
+    return this.request.protocol === 'https';
+  }
+  get userAgent(): string | undefined {
+    return this.request.raw.headers['user-agent'];
+  }
+  get ip(): string | undefined {
+    return this.request.ip;
+  }
 }
 
 function rawResponse(response: ResponseLike): ServerResponse {
@@ -172,13 +221,7 @@ export class SessionBinding {
   bindExpress(app: ExpressAppLike): void {
     const manager = this.manager;
     async function load(req: ExpressRequestLike, res: ServerResponse): Promise<void> {
-      const session = await manager.load({
-        cookieHeader: req.headers.cookie,
-        authorization: req.headers.authorization,
-        secure: req.secure,
-        userAgent: req.headers['user-agent'],
-        ip: req.ip,
-      });
+      const session = await manager.load(new ExpressRequestInfo(req));
       (req as Carrier)[SESSION] = session;
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
@@ -199,15 +242,7 @@ export class SessionBinding {
   bindFastify(instance: FastifyLike): void {
     const manager = this.manager;
     instance.addHook('onRequest', async function keycardLoad(request) {
-      const raw = request.raw;
-      const headers = raw.headers;
-      (raw as Carrier)[SESSION] = await manager.load({
-        cookieHeader: headers.cookie,
-        authorization: headers.authorization,
-        secure: request.protocol === 'https',
-        userAgent: headers['user-agent'],
-        ip: request.ip,
-      });
+      (request.raw as Carrier)[SESSION] = await manager.load(new FastifyRequestInfo(request));
     });
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {
@@ -228,8 +263,8 @@ export class SessionBinding {
     }
     instance.addHook('onSend', function keycardCommit(request, reply, payload, done) {
       const session = (request.raw as Carrier)[SESSION];
-      // Anonymous traffic that wrote nothing finishes here, without a promise.
-      if (session === undefined || !needsCommit(session)) return done(null, payload);
+      // Reads that wrote nothing (most traffic, signed in or not) finish here, without a promise.
+      if (session === undefined || !session.needsCommit()) return done(null, payload);
       void commit(request, reply, session, payload, done);
     });
     this.platform = 'fastify';
@@ -242,7 +277,7 @@ export class SessionBinding {
    */
   async commit(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = carrierOf(request)[SESSION];
-    if (session === undefined || !needsCommit(session)) return;
+    if (session === undefined || !session.needsCommit()) return;
     const headers = await this.manager.commit(session, isSecure(request));
     if (headers.length === 0) return;
     if (rawResponse(response).headersSent) {
@@ -250,6 +285,11 @@ export class SessionBinding {
       return;
     }
     applyHeaders(response, headers);
+  }
+
+  /** Whether `commit` has anything to do for this request (false for a read that wrote nothing). */
+  needsCommit(request: RequestLike): boolean {
+    return carrierOf(request)[SESSION]?.needsCommit() ?? false;
   }
 
   private warnLateSend(): void {

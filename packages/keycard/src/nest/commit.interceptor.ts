@@ -1,6 +1,6 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { SessionBinding, type RequestLike, type ResponseLike } from './binding.js';
+import { SessionBinding, requestOf, responseOf } from './binding.js';
 
 /**
  * Express only (Fastify commits in its `onSend` hook): stores the session
@@ -16,9 +16,8 @@ export class SessionCommitInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (this.binding.platform !== 'express' || context.getType() !== 'http') return next.handle();
-    const http = context.switchToHttp();
-    const request = http.getRequest<RequestLike>();
-    const response = http.getResponse<ResponseLike>();
+    const request = requestOf(context);
+    const response = responseOf(context);
     const binding = this.binding;
     const source = next.handle();
     // A hand-written operator (one subscriber per request rather than a chain of rxjs
@@ -26,6 +25,12 @@ export class SessionCommitInterceptor implements NestInterceptor {
     // completion and errors wait for the commit, and Nest replies on completion.
     return new Observable<unknown>((subscriber) => {
       const settle = (failure: { error: unknown } | null): void => {
+        // A read that wrote nothing (most traffic) settles at once, without a promise.
+        if (!binding.needsCommit(request)) {
+          if (failure) subscriber.error(failure.error);
+          else subscriber.complete();
+          return;
+        }
         binding.commit(request, response).then(
           () => (failure ? subscriber.error(failure.error) : subscriber.complete()),
           (commitError: unknown) => subscriber.error(commitError),

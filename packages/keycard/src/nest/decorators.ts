@@ -2,13 +2,9 @@ import { SetMetadata, UseGuards, applyDecorators, createParamDecorator, type Exe
 import { InvalidOptionsError } from '../core/errors.js';
 import type { Principal } from '../core/record.js';
 import type { Session as KeycardSession } from '../core/session.js';
-import { sessionOf, type RequestLike } from './binding.js';
+import { requestOf, sessionOf } from './binding.js';
 import { FreshAuthGuard, RolesGuard } from './guards.js';
 import { FRESH_AUTH_METADATA, PUBLIC_METADATA, ROLES_METADATA } from './metadata.js';
-
-function requestOf(context: ExecutionContext): RequestLike {
-  return context.switchToHttp().getRequest<RequestLike>();
-}
 
 /** The request's keycard `Session` (not Nest's `@Session()`, which reads `req.session`). */
 export const Session: () => ParameterDecorator = createParamDecorator(

@@ -3,13 +3,13 @@ import { Reflector } from '@nestjs/core';
 import { KeycardError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { Principal } from '../core/record.js';
-import { sessionOf, type RequestLike } from './binding.js';
+import { requestOf, sessionOf } from './binding.js';
 import { toHttpException } from './errors.js';
-import { FRESH_AUTH_METADATA, PUBLIC_METADATA, ROLES_METADATA } from './metadata.js';
+import { FRESH_AUTH_METADATA, PUBLIC_METADATA, ROLES_METADATA, RouteMetadata } from './metadata.js';
 
 /** The signed-in principal, or the HTTP error that says why there is none (401, or 503 when the store is down). */
 function signedInPrincipal(context: ExecutionContext): Principal {
-  const session = sessionOf(context.switchToHttp().getRequest<RequestLike>());
+  const session = sessionOf(requestOf(context));
   let principal: Principal | null;
   try {
     principal = session.principal;
@@ -31,13 +31,15 @@ function signedInPrincipal(context: ExecutionContext): Principal {
  */
 @Injectable()
 export class SessionGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector) {}
+  private readonly isPublic: RouteMetadata<boolean>;
+
+  constructor(reflector: Reflector) {
+    this.isPublic = new RouteMetadata(reflector, PUBLIC_METADATA);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
-    if (this.reflector.getAllAndOverride<boolean | undefined>(PUBLIC_METADATA, [context.getHandler(), context.getClass()])) {
-      return true;
-    }
+    if (this.isPublic.get(context)) return true;
     signedInPrincipal(context);
     return true;
   }
@@ -51,14 +53,15 @@ export class SessionGuard implements CanActivate {
  */
 @Injectable()
 export class RolesGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector) {}
+  private readonly roles: RouteMetadata<readonly string[]>;
+
+  constructor(reflector: Reflector) {
+    this.roles = new RouteMetadata(reflector, ROLES_METADATA);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
-    const roles = this.reflector.getAllAndOverride<readonly string[] | undefined>(ROLES_METADATA, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
+    const roles = this.roles.get(context);
     if (roles === undefined) return true;
     const principal = signedInPrincipal(context);
     if (roles.length > 0 && !roles.some((role) => principal.roles.includes(role))) {
@@ -75,20 +78,21 @@ export class RolesGuard implements CanActivate {
  */
 @Injectable()
 export class FreshAuthGuard implements CanActivate {
+  private readonly maxAgeMs: RouteMetadata<number>;
+
   constructor(
-    private readonly reflector: Reflector,
+    reflector: Reflector,
     private readonly manager: SessionManager,
-  ) {}
+  ) {
+    this.maxAgeMs = new RouteMetadata(reflector, FRESH_AUTH_METADATA);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
-    const maxAgeMs = this.reflector.getAllAndOverride<number | undefined>(FRESH_AUTH_METADATA, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
+    const maxAgeMs = this.maxAgeMs.get(context);
     if (maxAgeMs === undefined) return true;
     signedInPrincipal(context);
-    const authenticatedAt = sessionOf(context.switchToHttp().getRequest<RequestLike>()).authenticatedAt;
+    const authenticatedAt = sessionOf(requestOf(context)).authenticatedAt;
     if (authenticatedAt === null || this.manager.now() - authenticatedAt > maxAgeMs) {
       throw toHttpException('KEYCARD_REAUTHENTICATE');
     }

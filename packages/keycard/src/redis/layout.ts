@@ -63,21 +63,27 @@ export function encodeRecord(record: SessionRecord): string[] {
 
 /**
  * The record a hash holds, from HGETALL's flat reply. Null for an empty or
- * incomplete hash: a hash without its metadata is not a session anyone was given.
+ * incomplete hash (a hash without its metadata is not a session anyone was
+ * given) and for a reply that is not a flat list of strings. A field given
+ * twice counts once, with its last value. One pass, no intermediate map: this
+ * runs on every authenticated read.
  */
-export function decodeRecord(id: string, reply: readonly string[]): SessionRecord | null {
-  const fields = new Map<string, string>();
-  const data: [string, JsonValue][] = [];
-  for (const [field, value] of pairsOf(reply)) {
-    if (field.startsWith(DATA)) data.push([field.slice(DATA.length), JSON.parse(value) as JsonValue]);
-    else fields.set(field, value);
+export function decodeRecord(id: string, reply: readonly unknown[]): SessionRecord | null {
+  const meta = new Map<string, string>();
+  let data: [string, JsonValue][] | null = null;
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const field = reply[i];
+    const value = reply[i + 1];
+    if (typeof field !== 'string' || typeof value !== 'string') return null;
+    if (field.startsWith(DATA)) (data ??= []).push([field.slice(DATA.length), JSON.parse(value) as JsonValue]);
+    else meta.set(field, value);
   }
-  const handle = fields.get(FIELD.handle);
-  const createdAt = numberOf(fields.get(FIELD.createdAt));
-  const lastSeenAt = numberOf(fields.get(FIELD.lastSeenAt));
-  const idleTimeout = numberOf(fields.get(FIELD.idleTimeout));
-  const idleExpiresAt = numberOf(fields.get(FIELD.idleExpiresAt));
-  const absoluteExpiresAt = numberOf(fields.get(FIELD.absoluteExpiresAt));
+  const handle = meta.get(FIELD.handle);
+  const createdAt = numberOf(meta.get(FIELD.createdAt));
+  const lastSeenAt = numberOf(meta.get(FIELD.lastSeenAt));
+  const idleTimeout = numberOf(meta.get(FIELD.idleTimeout));
+  const idleExpiresAt = numberOf(meta.get(FIELD.idleExpiresAt));
+  const absoluteExpiresAt = numberOf(meta.get(FIELD.absoluteExpiresAt));
   if (
     handle === undefined ||
     createdAt === null ||
@@ -88,29 +94,24 @@ export function decodeRecord(id: string, reply: readonly string[]): SessionRecor
   ) {
     return null;
   }
-  const principal = fields.get(FIELD.principal);
-  // fromEntries defines own properties, so a data key named "__proto__" stays data.
-  const sessionData: SessionData = Object.fromEntries(data);
+  const principal = meta.get(FIELD.principal);
   return {
     id,
     handle,
     principal: principal === undefined ? null : (JSON.parse(principal) as Principal),
-    data: sessionData,
+    // fromEntries defines own properties, so a data key named "__proto__" stays data.
+    data: data === null ? {} : (Object.fromEntries(data) as SessionData),
     createdAt,
     lastSeenAt,
-    authenticatedAt: numberOf(fields.get(FIELD.authenticatedAt)),
+    authenticatedAt: numberOf(meta.get(FIELD.authenticatedAt)),
     idleTimeout,
     idleExpiresAt,
     absoluteExpiresAt,
-    remember: fields.get(FIELD.remember) === '1',
-    rotationDue: fields.get(FIELD.rotationDue) === '1',
-    userAgent: fields.get(FIELD.userAgent) ?? null,
-    ip: fields.get(FIELD.ip) ?? null,
+    remember: meta.get(FIELD.remember) === '1',
+    rotationDue: meta.get(FIELD.rotationDue) === '1',
+    userAgent: meta.get(FIELD.userAgent) ?? null,
+    ip: meta.get(FIELD.ip) ?? null,
   };
-}
-
-function* pairsOf(flat: readonly string[]): Generator<readonly [string, string]> {
-  for (let i = 0; i + 1 < flat.length; i += 2) yield [flat[i] as string, flat[i + 1] as string];
 }
 
 function numberOf(value: string | undefined): number | null {

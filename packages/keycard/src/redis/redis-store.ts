@@ -320,14 +320,12 @@ export class RedisStore implements SessionStore {
 
   /** EVALSHA, falling back to EVAL when this server does not have the script cached yet. */
   private run(script: LuaScript, key: string, args: readonly (string | number)[], what: string): Promise<unknown> {
-    return this.call(what, async () => {
-      try {
-        return await this.client.evalsha(script.sha, 1, key, ...args);
-      } catch (error) {
+    return this.call(what, () =>
+      this.client.evalsha(script.sha, 1, key, ...args).catch((error: unknown) => {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return await this.client.eval(script.source, 1, key, ...args);
-      }
-    });
+        return this.client.eval(script.source, 1, key, ...args);
+      }),
+    );
   }
 
   /** Client failures become StoreUnavailableError (the contract's one failure), the original kept as `cause`. */
@@ -345,7 +343,7 @@ export class RedisStore implements SessionStore {
 function decodeFound(id: string, reply: unknown): SessionRecord | null {
   if (typeof reply !== 'string' || reply.length === 0) return null;
   const fields: unknown = JSON.parse(reply);
-  return isStringArray(fields) ? decodeRecord(id, fields) : null;
+  return Array.isArray(fields) ? decodeRecord(id, fields) : null;
 }
 
 function isCluster(client: RedisClient): client is Cluster {

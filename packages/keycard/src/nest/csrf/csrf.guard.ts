@@ -2,8 +2,9 @@ import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from
 import { Reflector } from '@nestjs/core';
 import type { CsrfFailure } from '../../core/csrf.js';
 import { KeycardError } from '../../core/errors.js';
-import type { RequestLike } from '../binding.js';
+import { requestOf } from '../binding.js';
 import { toHttpException, type SessionAccessCode } from '../errors.js';
+import { RouteMetadata } from '../metadata.js';
 import { CsrfService } from './csrf.service.js';
 
 const SKIP_CSRF_METADATA = Symbol('keycard:skip-csrf');
@@ -38,19 +39,21 @@ const CODES: Readonly<Record<CsrfFailure, SessionAccessCode>> = {
  */
 @Injectable()
 export class CsrfGuard implements CanActivate {
+  private readonly skip: RouteMetadata<boolean>;
+
   constructor(
-    private readonly reflector: Reflector,
+    reflector: Reflector,
     private readonly csrf: CsrfService,
-  ) {}
+  ) {
+    this.skip = new RouteMetadata(reflector, SKIP_CSRF_METADATA);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
-    if (this.reflector.getAllAndOverride<boolean | undefined>(SKIP_CSRF_METADATA, [context.getHandler(), context.getClass()])) {
-      return true;
-    }
+    if (this.skip.get(context)) return true;
     let failure: CsrfFailure | null;
     try {
-      failure = this.csrf.check(context.switchToHttp().getRequest<RequestLike>());
+      failure = this.csrf.check(requestOf(context));
     } catch (error) {
       if (error instanceof KeycardError) throw toHttpException(error);
       throw error;

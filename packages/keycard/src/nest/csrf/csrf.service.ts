@@ -4,7 +4,7 @@ import { CsrfTokens, isCrossSite, requestOrigin, type CsrfFailure } from '../../
 import { readCookie, serializeCookie } from '../../core/cookie.js';
 import { SessionManager } from '../../core/manager.js';
 import { findSession, sessionOf, type RequestLike } from '../binding.js';
-import { addCookie, requestFacts, type CsrfRequestFacts } from './http.js';
+import { addCookie, requestFacts, requestMethod, type CsrfRequestFacts } from './http.js';
 import { RESOLVED_CSRF_OPTIONS, type ResolvedCsrfOptions } from './csrf.options.js';
 
 /** Methods that must not change state (RFC 9110 §9.2.1); every other method is checked. */
@@ -138,8 +138,9 @@ export class CsrfService {
    * `StoreUnavailableError` when the session cannot be read.
    */
   check(request: RequestLike): CsrfFailure | null {
+    // Before the other facts: protocol and host are trust-proxy getters, not worth computing for a GET.
+    if (SAFE_METHODS.has(requestMethod(request))) return null;
     const facts = requestFacts(request);
-    if (SAFE_METHODS.has(facts.method)) return null;
     const session = sessionOf(request);
     if (session.transport === 'bearer') return null;
     const crossSite = isCrossSite(

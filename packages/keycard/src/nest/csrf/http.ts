@@ -45,6 +45,11 @@ function isFastifyRequest(request: RequestLike): request is FastifyRequestShape 
   return 'raw' in request;
 }
 
+/** The request's method alone, as `requestFacts` reads it. */
+export function requestMethod(request: RequestLike): string {
+  return isFastifyRequest(request) ? request.method : ((request as ExpressRequestShape).method ?? 'GET');
+}
+
 export function requestFacts(request: RequestLike): CsrfRequestFacts {
   if (isFastifyRequest(request)) {
     return {
@@ -57,7 +62,7 @@ export function requestFacts(request: RequestLike): CsrfRequestFacts {
   }
   const express = request as ExpressRequestShape;
   return {
-    method: express.method ?? 'GET',
+    method: requestMethod(request),
     headers: express.headers,
     body: express.body,
     // A raw IncomingMessage (no Express on it) can only tell from its socket.
