@@ -78,9 +78,11 @@ const DESTROY_ROUNDS = 3;
  *
  * Memory: a signed-in session's principal JSON (and a browser's user agent)
  * is longer than Redis' default `hash-max-listpack-value` of 64 bytes, which
- * turns its hash into a hashtable: about 1 KB per session, against about
- * 0.55 KB with `hash-max-listpack-value 256` (measured on Redis 7.0; see
- * test/redis-roundtrip.test.ts). Raise it on servers that hold many sessions.
+ * turns its hash into a hashtable: about 1.2 KB per session (plus its share
+ * of the per-user index), against about 0.6 KB with
+ * `hash-max-listpack-value 256` (measured on Redis 7.0; see
+ * test/redis-roundtrip.test.ts and the bench's `footprint` experiment).
+ * Raise it on servers that hold many sessions.
  */
 export class RedisStore implements SessionStore {
   private readonly client: RedisClient;
