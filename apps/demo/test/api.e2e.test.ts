@@ -456,22 +456,36 @@ for (const platform of PLATFORMS) {
         expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: newPassword } }), 200);
       });
 
-      it('503 when the session store fails before the new hash commits: the password and the other sessions are unchanged', async () => {
-        const account = await registerAccount(base);
-        const second = await signInAgain(base, account);
-        const manager = app.app.get(SessionManager);
-        // The store fails once, at the first revocation (an outage between loading the session and revoking).
-        manager.revokeUser = async () => {
-          delete (manager as { revokeUser?: unknown }).revokeUser;
-          throw new StoreUnavailableError('injected outage');
-        };
-        const reply = await account.client.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: 'never committed' } });
-        expectStatus(reply, 503);
-        expectStatus(await second.get('/api/auth/me'), 200);
-        const fresh = new Client(base, 'test', uniqueIp());
-        expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: 'never committed' } }), 401);
-        expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 200);
-      });
+      for (const step of ['revokeUser', 'rotateRecord'] as const) {
+        it(`503 when the session store fails after the new hash commits (${step}): the old password is back`, async () => {
+          const account = await registerAccount(base);
+          const second = await signInAgain(base, account);
+          const manager = app.app.get(SessionManager);
+          // The store fails once, at that step (an outage between loading the session and it).
+          const failOnce = async () => {
+            throw new StoreUnavailableError('injected outage');
+          };
+          let restore: () => void;
+          if (step === 'revokeUser') {
+            manager.revokeUser = failOnce;
+            restore = () => delete (manager as { revokeUser?: unknown }).revokeUser;
+          } else {
+            manager.rotateRecord = failOnce;
+            restore = () => delete (manager as { rotateRecord?: unknown }).rotateRecord;
+          }
+          let reply: Reply;
+          try {
+            reply = await account.client.post('/api/auth/password', { json: { currentPassword: PASSWORD, newPassword: 'never committed' } });
+          } finally {
+            restore();
+          }
+          expectStatus(reply, 503);
+          if (step === 'revokeUser') expectStatus(await second.get('/api/auth/me'), 200);
+          const fresh = new Client(base, 'test', uniqueIp());
+          expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: 'never committed' } }), 401);
+          expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 200);
+        });
+      }
 
       it('403 for a wrong current password; nothing changes', async () => {
         const account = await registerAccount(base);

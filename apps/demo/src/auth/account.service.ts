@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { SessionManager, type ClientInfo, type IssuedToken, type Principal, type Session } from 'keycard';
 import type { UserRow } from '../database/schema.js';
 import { principalOf } from '../users/user.js';
@@ -16,6 +16,8 @@ function sameRoles(a: readonly string[], b: readonly string[]): boolean {
 /** Session-side consequences of account actions, shared by the JSON API and the pages. */
 @Injectable()
 export class AccountService {
+  private readonly logger = new Logger('AccountService');
+
   constructor(
     private readonly manager: SessionManager,
     private readonly users: UsersService,
@@ -63,8 +65,14 @@ export class AccountService {
    * one moves to a new id carrying the new auth version. False when
    * `currentPassword` is wrong (nothing changes then). The new hash has
    * committed before the revocation starts, so a sign-in racing this one
-   * either sees the new auth version or has its session revoked. When the
-   * revocation fails the change is undone before the error (503) is thrown.
+   * either sees the new auth version or has its session revoked.
+   *
+   * When the session store fails after the commit (revocation or rotation),
+   * the old hash is put back before the error (503) goes out, so the answer
+   * means "not changed" rather than "changed, while the sessions it should
+   * end live on"; some other sessions may have been signed out by then, which
+   * is the safe side. If even the undo fails, that is logged and the store's
+   * error still answers.
    */
   async changePassword(session: Session, userId: string, currentPassword: string, newPassword: string): Promise<boolean> {
     const changed = await this.users.changePassword(userId, currentPassword, newPassword);
@@ -72,15 +80,22 @@ export class AccountService {
     const { user } = changed;
     try {
       await this.manager.revokeUser(user.id, session);
+      await session.signIn(principalOf(user), { remember: session.remember });
     } catch (error) {
-      // The session store failed (503): the old password comes back, so the
-      // answer means "not changed" rather than "changed, while the sessions
-      // it should end live on".
-      await this.users.undoPasswordChange(user, changed.previousHash);
+      await this.undoPasswordChange(user, changed.previousHash);
       throw error;
     }
-    await session.signIn(principalOf(user), { remember: session.remember });
     return true;
+  }
+
+  private async undoPasswordChange(user: UserRow, previousHash: string): Promise<void> {
+    try {
+      if (!(await this.users.undoPasswordChange(user, previousHash))) {
+        this.logger.warn(`password change of user ${user.id} not undone: the hash changed again meanwhile`);
+      }
+    } catch (undoError) {
+      this.logger.error(`password change of user ${user.id} could not be undone after a session store failure`, (undoError as Error).stack);
+    }
   }
 
   /**
