@@ -30,7 +30,7 @@ describe('the workload model', () => {
     assert.equal(wrong, 0, examples.join('\n'));
   });
 
-  for (const bug of ['sign-out-keeps-session', 'revoke-keeps-session', 'password-keeps-others'] as const) {
+  for (const bug of ['sign-out-keeps-session', 'revoke-keeps-session', 'password-keeps-others', 'rotation-keeps-old-id'] as const) {
     it(`counts wrong answers from a server whose ${bug}`, async () => {
       const { wrong } = await wrongAnswersAgainst(bug);
       assert.ok(wrong > 0, `the model did not notice: ${bug}`);

@@ -51,6 +51,8 @@ export class PrivateRedis {
   }
 
   async stop(): Promise<void> {
+    // A paused server would not act on SIGTERM.
+    this.child.kill('SIGCONT');
     this.child.kill('SIGTERM');
     await waitForExit(this.child, 5_000);
   }
@@ -59,6 +61,16 @@ export class PrivateRedis {
   async kill(): Promise<void> {
     this.child.kill('SIGKILL');
     await waitForExit(this.child, 5_000);
+  }
+
+  /** SIGSTOP: the server keeps its connections but answers nothing, as a hung or swapping host does. */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(): void {
+    this.child.kill('SIGCONT');
   }
 
   /** Starts it again on the same port (and append-only file) after `kill` or `stop`. */

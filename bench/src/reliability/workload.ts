@@ -3,9 +3,10 @@
  * devices, reading, listing, revoking, changing passwords and signing out,
  * against two instances of the reference app (Express and Fastify) on one
  * Redis, each answer checked against a model of what that client must see.
- * Redis is killed (SIGKILL) part-way and restarted: no instance may exit,
- * reads that need a session must answer 503 within the store timeout while it
- * is down, and service must be back within 2 s of Redis returning.
+ * Redis is killed (SIGKILL) part-way and restarted, and later hung (SIGSTOP,
+ * connections open, no answers) and resumed: no instance may exit, reads that
+ * need a session must answer within the store timeout (with 503) while it is
+ * down or hung, and service must be back within 2 s of Redis returning.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,11 +27,14 @@ interface Size {
   /** When Redis is killed, as a fraction of the run. */
   readonly killAt: number;
   readonly outageSeconds: number;
+  /** When Redis is hung (SIGSTOP), as a fraction of the run, and for how long. */
+  readonly hangAt: number;
+  readonly hangSeconds: number;
 }
 
 const SIZES: Record<Scale, Size> = {
-  quick: { users: 8, seconds: 14, killAt: 0.4, outageSeconds: 2 },
-  full: { users: 40, seconds: 90, killAt: 0.4, outageSeconds: 5 },
+  quick: { users: 8, seconds: 16, killAt: 0.25, outageSeconds: 2, hangAt: 0.65, hangSeconds: 2.5 },
+  full: { users: 40, seconds: 90, killAt: 0.3, outageSeconds: 5, hangAt: 0.7, hangSeconds: 5 },
 };
 
 /** keycard's default storeTimeout, which the demo keeps. */
@@ -53,24 +57,25 @@ export const workload: Experiment = {
     const size = SIZES[scale];
     const seed = Number(process.env.RELIABILITY_SEED ?? Date.now() % 2 ** 31);
     const dir = await mkdtemp(join(tmpdir(), 'keycard-workload-redis-'));
-    const redis = await PrivateRedis.start({ appendOnlyDir: dir });
+    let redis: PrivateRedis | undefined;
     let deployment: DemoDeployment | undefined;
     try {
+      redis = await PrivateRedis.start({ appendOnlyDir: dir });
       // LOGIN_MAX_ATTEMPTS: a 503 during a password change leaves the model two candidate passwords to try.
       deployment = await DemoDeployment.start({ redisUrl: redis.url, platforms: ['express', 'fastify'], env: { LOGIN_MAX_ATTEMPTS: '1000' } });
       const instances = deployment.instances.map((instance) => instance.url);
-      const clock = { killedAt: Infinity, restartedAt: Infinity };
+      const clock = { killedAt: Infinity, restartedAt: Infinity, pausedAt: Infinity, resumedAt: Infinity };
+      const within = (sentAt: number, doneAt: number, start: number, end: number) => doneAt >= start && sentAt <= end + RECOVERY_MS;
       const journal = new Journal({
-        allows503: (sentAt, doneAt) => doneAt >= clock.killedAt && sentAt <= clock.restartedAt + RECOVERY_MS,
+        allows503: (sentAt, doneAt) =>
+          within(sentAt, doneAt, clock.killedAt, clock.restartedAt) || within(sentAt, doneAt, clock.pausedAt, clock.resumedAt),
       });
       const probe = new Probe(instances);
       await probe.signIn();
       const requestsBefore = traffic.requests;
       const started = performance.now();
       const deadline = started + size.seconds * 1000;
-      const random = seeded(seed);
       const users = Array.from({ length: size.users }, (_, index) => new SimulatedUser({ instances, journal, random: seeded(seed + index + 1), deadline }));
-      void random;
       const crashes: string[] = [];
       const running = Promise.all([
         ...users.map((user) => user.run().catch((error: unknown) => void crashes.push(String(error)))),
@@ -84,19 +89,37 @@ export const workload: Experiment = {
       // "Redis returned" is when its process starts: the instances may reconnect before our own readiness check does.
       clock.restartedAt = performance.now();
       await redis.restart();
+      await delay(Math.max(0, started + size.seconds * 1000 * size.hangAt - performance.now()));
+      clock.pausedAt = performance.now();
+      redis.pause();
+      await delay(size.hangSeconds * 1000);
+      clock.resumedAt = performance.now();
+      redis.resume();
       await running;
       const seconds = (performance.now() - started) / 1000;
       const requests = traffic.requests - requestsBefore;
       for (const user of users) await user.verifyAll();
 
-      const windows = errorWindows(probe.samples, instances.length, clock.killedAt, clock.restartedAt);
+      // Each fault's probe samples: the kill's up to the hang, the hang's from 2 s after the restart.
+      const killSamples = probe.samples.filter((sample) => sample.at + sample.ms < clock.pausedAt);
+      const hangSamples = probe.samples.filter((sample) => sample.at > clock.restartedAt + RECOVERY_MS);
+      const windows = errorWindows(killSamples, instances.length, clock.killedAt, clock.restartedAt);
+      const hangWindows = errorWindows(hangSamples, instances.length, clock.pausedAt, clock.resumedAt);
       const problems = [...journal.wrong.map((line) => `wrong answer: ${line}`), ...crashes, ...deployment.exits()];
       if (journal.wrongCount > journal.wrong.length) problems.push(`… ${journal.wrongCount - journal.wrong.length} more wrong answers`);
-      problems.push(...windowProblems(windows));
+      problems.push(...windowProblems(windows, 'killed'), ...windowProblems(hangWindows, 'hung'));
+      const bound = STORE_TIMEOUT_MS + BOUND_SLACK_MS;
       const slowest503 = Math.max(0, ...journal.read503Ms, ...probe.samples.filter((sample) => sample.status === 503).map((sample) => sample.ms));
-      if (slowest503 > STORE_TIMEOUT_MS + BOUND_SLACK_MS) {
+      if (slowest503 > bound) {
         problems.push(`a read needing the session took ${slowest503.toFixed(0)} ms to answer 503 (bound ${STORE_TIMEOUT_MS} ms + ${BOUND_SLACK_MS} ms slack)`);
       }
+      // While Redis is hung nothing answers: every read sent then must still finish within the bound, whatever its status.
+      const hungReads = [...journal.sessionReads, ...probe.samples].filter(
+        (read) => read.at >= clock.pausedAt && read.at + bound <= clock.resumedAt,
+      );
+      const slowestHung = Math.max(0, ...hungReads.map((read) => read.ms));
+      if (hungReads.length === 0) problems.push('no read was sent while Redis was hung: the fault was not exercised');
+      if (slowestHung > bound) problems.push(`a read sent while Redis was hung took ${slowestHung.toFixed(0)} ms (bound ${bound} ms)`);
       if (journal.outageAnswers === 0) problems.push('no request saw the outage: the fault was not exercised');
 
       const figures: Figure[] = [
@@ -108,11 +131,19 @@ export const workload: Experiment = {
         { label: 'Redis down (SIGKILL → restarted)', value: `${(clock.restartedAt - clock.killedAt).toFixed(0)} ms` },
         { label: '503s while down or recovering', value: `${journal.outageAnswers + probe.samples.filter((s) => s.status === 503).length}; reads' 503 latency p50 ${quantile(journal.read503Ms, 0.5).toFixed(0)} ms, max ${slowest503.toFixed(0)} ms (store timeout ${STORE_TIMEOUT_MS} ms)` },
         ...windows.map((window) => ({
-          label: `instance ${window.instance + 1} (${deployment?.instances[window.instance]?.platform}) error window`,
+          label: `instance ${window.instance + 1} (${deployment?.instances[window.instance]?.platform}) error window, Redis killed`,
           value:
             window.backAfterRestartMs === undefined
               ? 'no error seen'
               : `first 503 ${window.firstErrorAfterKillMs?.toFixed(0)} ms after the kill, 200 again ${window.backAfterRestartMs.toFixed(0)} ms after Redis returned (window ${window.errorWindowMs.toFixed(0)} ms)`,
+        })),
+        { label: 'Redis hung (SIGSTOP → SIGCONT)', value: `${(clock.resumedAt - clock.pausedAt).toFixed(0)} ms; ${hungReads.length} reads sent while hung, slowest answered in ${slowestHung.toFixed(0)} ms (store timeout ${STORE_TIMEOUT_MS} ms)` },
+        ...hangWindows.map((window) => ({
+          label: `instance ${window.instance + 1} (${deployment?.instances[window.instance]?.platform}) error window, Redis hung`,
+          value:
+            window.backAfterRestartMs === undefined
+              ? 'no error seen'
+              : `first 503 ${window.firstErrorAfterKillMs?.toFixed(0)} ms after the hang began, 200 again ${window.backAfterRestartMs.toFixed(0)} ms after it ended (window ${window.errorWindowMs.toFixed(0)} ms)`,
         })),
       ];
       // The instances log unexpected errors with their stack: keep that evidence with a failed run.
@@ -121,19 +152,32 @@ export const workload: Experiment = {
         const errors = log.split('\n').filter((line) => /error/i.test(line)).slice(-5);
         if (errors.length > 0) problems.push(`instance ${index + 1} logged: ${errors.join(' ⏎ ')}`);
       }
-      return result(figures, problems, { seed, size, seconds, requests, operations: journal.operations, statuses: journal.statuses, windows, slowest503, wrong: journal.wrongCount, logs });
+      return result(figures, problems, {
+        seed,
+        size,
+        seconds,
+        requests,
+        operations: journal.operations,
+        statuses: journal.statuses,
+        windows,
+        hangWindows,
+        slowest503,
+        slowestHung,
+        wrong: journal.wrongCount,
+        logs,
+      });
     } finally {
       await deployment?.stop();
-      await redis.stop();
+      await redis?.stop();
       await rm(dir, { recursive: true, force: true });
     }
   },
 };
 
-function windowProblems(windows: readonly Window[]): string[] {
+function windowProblems(windows: readonly Window[], fault: 'killed' | 'hung'): string[] {
   const problems: string[] = [];
   for (const window of windows) {
-    const name = `instance ${window.instance + 1}`;
+    const name = `instance ${window.instance + 1} (Redis ${fault})`;
     if (window.unexpected.length > 0) problems.push(`${name}: the probe got ${[...new Set(window.unexpected)].join(', ')} (only 503 is acceptable)`);
     if (window.firstErrorAfterKillMs === undefined) problems.push(`${name}: the probe never saw the outage`);
     else if (window.backAfterRestartMs === undefined) problems.push(`${name}: never answered 200 again after Redis returned`);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeBug = 'none' | 'sign-out-keeps-session' | 'revoke-keeps-session' | 'password-keeps-others';
+export type FakeBug = 'none' | 'sign-out-keeps-session' | 'revoke-keeps-session' | 'password-keeps-others' | 'rotation-keeps-old-id';
 
 interface FakeSession {
   readonly handle: string;
@@ -83,8 +83,8 @@ export class FakeDemo {
       case 'POST /api/auth/password': {
         if (this.users.get(current.email) !== body.currentPassword) return reply(403);
         this.users.set(current.email, body.newPassword as string);
-        if (this.bug !== 'password-keeps-others') for (const [value] of mine) this.sessions.delete(value);
-        this.sessions.delete(token);
+        if (this.bug !== 'password-keeps-others') for (const [value] of mine) if (value !== token) this.sessions.delete(value);
+        if (this.bug !== 'rotation-keeps-old-id') this.sessions.delete(token);
         const value = randomUUID();
         this.sessions.set(value, { handle: randomUUID(), email: current.email });
         return reply(204, undefined, `sid=${value}; Path=/; HttpOnly`);

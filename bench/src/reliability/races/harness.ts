@@ -58,7 +58,8 @@ export class GateWatcher {
 }
 
 export async function send(base: string, method: string, path: string, cookie?: string): Promise<Reply & { cookie: string | undefined }> {
-  const response = await fetch(base + path, { method, headers: cookie === undefined ? {} : { cookie } });
+  // A hung server fails the trial instead of stalling the run.
+  const response = await fetch(base + path, { method, headers: cookie === undefined ? {} : { cookie }, signal: AbortSignal.timeout(15_000) });
   const body = await response.text();
   const pairs = response.headers.getSetCookie().map((line) => line.split(';', 1)[0] ?? '');
   return { status: response.status, body, cookie: pairs.length > 0 ? pairs.join('; ') : undefined };

@@ -6,6 +6,8 @@
  */
 
 const SESSION_COOKIE = 'sid';
+/** Far above any bound the experiment checks: a request that takes this long is a hung app. */
+const REQUEST_TIMEOUT_MS = 15_000;
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export interface Answer {
@@ -46,8 +48,20 @@ export class Device {
     if (cookie !== '') headers.cookie = cookie;
     const at = performance.now();
     traffic.requests++;
-    const response = await fetch(base + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
-    const text = await response.text();
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(base + path, {
+        method,
+        headers,
+        body: json === undefined ? undefined : JSON.stringify(json),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      text = await response.text();
+    } catch (error) {
+      // No answer in time (or a reset): status 0, which no expectation accepts.
+      return { status: 0, body: String(error), at, ms: performance.now() - at, stage: 'request' };
+    }
     const ms = performance.now() - at;
     this.keep(response.headers.getSetCookie());
     let body: unknown;

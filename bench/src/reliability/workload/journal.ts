@@ -24,6 +24,8 @@ export class Journal {
   outageAnswers = 0;
   /** Latency of every 503 to a request that needs a session (reads and lists), ms. */
   readonly read503Ms: number[] = [];
+  /** Every request that needed the session (reads and lists): when it was sent and how long it took. */
+  readonly sessionReads: { readonly at: number; readonly ms: number }[] = [];
 
   constructor(private readonly faults: FaultClock) {}
 
@@ -38,6 +40,7 @@ export class Journal {
    */
   check(what: string, answer: Answer, expected: readonly number[], sessionRead = false): 'ok' | 'outage' | 'wrong' {
     this.statuses[answer.status] = (this.statuses[answer.status] ?? 0) + 1;
+    if (sessionRead && answer.stage === 'request') this.sessionReads.push({ at: answer.at, ms: answer.ms });
     if (expected.includes(answer.status)) return 'ok';
     if (answer.status === 503 && this.faults.allows503(answer.at, answer.at + answer.ms)) {
       this.outageAnswers++;

@@ -50,7 +50,7 @@ export interface Window {
   /** The first 200 after the last non-200, ms after Redis answered again. */
   readonly backAfterRestartMs: number | undefined;
   readonly errorWindowMs: number;
-  /** Statuses other than 200 and 503 (must be none). */
+  /** Failures before the kill, and statuses other than 200 and 503 after it (must be none). */
   readonly unexpected: readonly number[];
 }
 
@@ -59,7 +59,9 @@ export function errorWindows(samples: readonly ProbeSample[], instances: number,
   const windows: Window[] = [];
   for (let instance = 0; instance < instances; instance++) {
     const mine = samples.filter((sample) => sample.instance === instance);
-    const failures = mine.filter((sample) => sample.status !== 200);
+    // Any failure before the kill is one nothing explains: reported, and kept out of the window.
+    const early = mine.filter((sample) => sample.status !== 200 && sample.at + sample.ms < killedAt);
+    const failures = mine.filter((sample) => sample.status !== 200 && sample.at + sample.ms >= killedAt);
     const first = failures[0];
     const last = failures[failures.length - 1];
     const back = last === undefined ? undefined : mine.find((sample) => sample.at > last.at && sample.status === 200);
@@ -68,7 +70,7 @@ export function errorWindows(samples: readonly ProbeSample[], instances: number,
       firstErrorAfterKillMs: first === undefined ? undefined : first.at - killedAt,
       backAfterRestartMs: back === undefined ? undefined : back.at + back.ms - restartedAt,
       errorWindowMs: first === undefined || back === undefined ? 0 : back.at + back.ms - first.at,
-      unexpected: failures.filter((sample) => sample.status !== 503).map((sample) => sample.status),
+      unexpected: [...early, ...failures.filter((sample) => sample.status !== 503)].map((sample) => sample.status),
     });
   }
   return windows;

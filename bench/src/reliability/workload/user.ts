@@ -201,15 +201,21 @@ export class SimulatedUser {
     if (this.passwords.length > 1) return this.signIn(this.addSeat());
     const currentPassword = this.passwords[0] as string;
     const newPassword = `pw-${randomUUID()}`;
+    const cookieBefore = seat.device.session;
     const answer = await seat.device.send(this.instance(), 'POST', '/api/auth/password', { currentPassword, newPassword });
     const outcome = this.check('password change', seat, answer, [204]);
     if (outcome === 'ok') {
       for (const other of this.seats) if (other !== seat) other.status = 'dead';
-      // Rotated: same device, a new session id.
+      // Rotated: same device, a new session id; the cookie it had before must be dead at once.
       seat.handle = undefined;
       this.passwords = [newPassword];
+      if (cookieBefore !== undefined && cookieBefore !== seat.device.session) {
+        const before = this.addSeat();
+        before.device.session = cookieBefore;
+      }
     } else if (answer.stage === 'request') {
-      // The new hash may have committed before the store failed: either password, any session.
+      // The store failed somewhere after the hash changed: the demo puts the old hash back, but
+      // this client cannot tell how far it got; either password, any session, this one included.
       this.passwords = [newPassword, currentPassword];
       for (const other of this.seats) if (other.status === 'live') other.status = 'unknown';
       seat.handle = undefined;
