@@ -26,12 +26,12 @@ export class ServerProcess {
   }
 
   /** Forks `file` (relative to `bench/dist/src/servers/`) with `config` and waits until it listens. */
-  static async start(name: string, file: string, config: ServerConfig): Promise<ServerProcess> {
+  static async start(name: string, file: string, config: ServerConfig, env: Readonly<Record<string, string>> = {}): Promise<ServerProcess> {
     const child = track(
       fork(fileURLToPath(new URL(`../servers/${file}`, import.meta.url)), [], {
         // The runner's own flags (--inspect, --enable-source-maps) would change what is measured.
         execArgv: [],
-        env: { ...process.env, [SERVER_CONFIG_ENV]: JSON.stringify(config) },
+        env: { ...process.env, ...env, [SERVER_CONFIG_ENV]: JSON.stringify(config) },
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       }),
     );

@@ -25,6 +25,7 @@ import type { Platform, ServerConfig } from '../servers/protocol.js';
 import { result, type Experiment, type ExperimentResult, type Figure, type Scale } from './experiment.js';
 import {
   ELD_RESOLUTION_MS,
+  MAX_CONCURRENT_ENV,
   SIGN_IN_PASSWORD,
   SIGN_IN_USERS,
   type EventLoopDelay,
@@ -34,14 +35,17 @@ import {
 } from './sign-in-protocol.js';
 
 const CONCURRENT_SIGN_INS = 20;
+/** libuv's default thread pool: as many hashes at once as there were before PasswordHasher limited them. */
+const UNLIMITED_BY_KEYCARD = 4;
 const READERS = 10;
 
 /** The sign-in server in its own process, with the event-loop delay windows of its own protocol. */
 class SignInServer {
   private constructor(private readonly server: ServerProcess) {}
 
-  static async start(config: ServerConfig): Promise<SignInServer> {
-    return new SignInServer(await ServerProcess.start(`sign-in server (${config.platform})`, '../reliability/sign-in-server.js', config));
+  static async start(config: ServerConfig, maxConcurrent: number | undefined): Promise<SignInServer> {
+    const env: Record<string, string> = maxConcurrent === undefined ? {} : { [MAX_CONCURRENT_ENV]: String(maxConcurrent) };
+    return new SignInServer(await ServerProcess.start(`sign-in server (${config.platform})`, '../reliability/sign-in-server.js', config, env));
   }
 
   get baseUrl(): string {
@@ -141,6 +145,8 @@ export interface Phase {
 
 export interface PlatformResult {
   readonly platform: Platform;
+  /** The hasher's `maxConcurrent`: undefined is the library default (cores − 1). */
+  readonly maxConcurrent: number | undefined;
   readonly before: Phase;
   readonly during: Phase;
   readonly signIns: number;
@@ -175,12 +181,13 @@ function phase(load: LoadResult, window: { delay: EventLoopDelay; cpu: WindowCpu
 
 async function measurePlatform(
   platform: Platform,
+  maxConcurrent: number | undefined,
   redisUrl: string,
   load: LoadGenerator,
   windowSeconds: number,
   problems: string[],
 ): Promise<PlatformResult> {
-  const server = await SignInServer.start({ platform, store: 'redis', redisUrl, namespace: `signin-${platform}` });
+  const server = await SignInServer.start({ platform, store: 'redis', redisUrl, namespace: `signin-${platform}-${maxConcurrent ?? 'default'}` }, maxConcurrent);
   try {
     const first = await signIn(server.baseUrl, 0);
     if (first.status !== 200 || first.cookie === '') throw new Error(`setup sign-in answered ${first.status}: ${server.output()}`);
@@ -225,6 +232,7 @@ async function measurePlatform(
     const [p50 = Number.NaN, p99 = Number.NaN] = signIns.latencies.percentiles(50, 99);
     return {
       platform,
+      maxConcurrent,
       before,
       during: duringPhase,
       signIns: signIns.count,
@@ -241,21 +249,29 @@ async function measurePlatform(
 
 const ms = (value: number): string => `${value.toFixed(1)} ms`;
 
+/** "fastify" for the library default, "fastify, 4 hashes at once" for an explicit maxConcurrent. */
+function labelOf(p: PlatformResult): string {
+  return p.maxConcurrent === undefined ? `${p.platform}, default maxConcurrent` : `${p.platform}, maxConcurrent ${p.maxConcurrent}`;
+}
+
 function figuresOf(platforms: readonly PlatformResult[]): Figure[] {
-  return platforms.flatMap((p): Figure[] => [
-    { label: `${p.platform}: read p50 / p99, before`, value: `${ms(p.before.readP50Ms)} / ${ms(p.before.readP99Ms)} (${p.before.reads} reads)` },
-    { label: `${p.platform}: read p50 / p99, during sign-ins`, value: `${ms(p.during.readP50Ms)} / ${ms(p.during.readP99Ms)} (${p.during.reads} reads)` },
-    { label: `${p.platform}: event-loop delay p99 (max), before`, value: `${ms(p.before.eventLoop.p99Ms)} (${ms(p.before.eventLoop.maxMs)})` },
-    { label: `${p.platform}: event-loop delay p99 (max), during sign-ins`, value: `${ms(p.during.eventLoop.p99Ms)} (${ms(p.during.eventLoop.maxMs)})` },
-    {
-      label: `${p.platform}: server CPU, event-loop thread / other threads, before → during`,
-      value: `${ms(p.before.cpu.mainThreadMs)} / ${ms(p.before.cpu.otherThreadsMs)} → ${ms(p.during.cpu.mainThreadMs)} / ${ms(p.during.cpu.otherThreadsMs)}`,
-    },
-    {
-      label: `${p.platform}: sign-in p50 / p99 (${CONCURRENT_SIGN_INS} concurrent, argon2id)`,
-      value: `${ms(p.signInP50Ms)} / ${ms(p.signInP99Ms)}, ${p.signInsPerSecond.toFixed(1)} sign-ins/s (${p.signIns} in all)`,
-    },
-  ]);
+  return platforms.flatMap((result): Figure[] => {
+    const p = { ...result, platform: labelOf(result) };
+    return [
+      { label: `${p.platform}: read p50 / p99, before`, value: `${ms(p.before.readP50Ms)} / ${ms(p.before.readP99Ms)} (${p.before.reads} reads)` },
+      { label: `${p.platform}: read p50 / p99, during sign-ins`, value: `${ms(p.during.readP50Ms)} / ${ms(p.during.readP99Ms)} (${p.during.reads} reads)` },
+      { label: `${p.platform}: event-loop delay p99 (max), before`, value: `${ms(p.before.eventLoop.p99Ms)} (${ms(p.before.eventLoop.maxMs)})` },
+      { label: `${p.platform}: event-loop delay p99 (max), during sign-ins`, value: `${ms(p.during.eventLoop.p99Ms)} (${ms(p.during.eventLoop.maxMs)})` },
+      {
+        label: `${p.platform}: server CPU, event-loop thread / other threads, before → during`,
+        value: `${ms(p.before.cpu.mainThreadMs)} / ${ms(p.before.cpu.otherThreadsMs)} → ${ms(p.during.cpu.mainThreadMs)} / ${ms(p.during.cpu.otherThreadsMs)}`,
+      },
+      {
+        label: `${p.platform}: sign-in p50 / p99 (${CONCURRENT_SIGN_INS} concurrent, argon2id)`,
+        value: `${ms(p.signInP50Ms)} / ${ms(p.signInP99Ms)}, ${p.signInsPerSecond.toFixed(1)} sign-ins/s (${p.signIns} in all)`,
+      },
+    ];
+  });
 }
 
 export const signInLoad: Experiment = {
@@ -271,7 +287,12 @@ export const signInLoad: Experiment = {
       throw error;
     });
     try {
-      for (const platform of ['fastify', 'express'] as const) platforms.push(await measurePlatform(platform, redis.url, load, windowSeconds, problems));
+      // The library default next to 4 at once (libuv's pool size, what every hash got before the limit), in one run.
+      for (const platform of ['fastify', 'express'] as const) {
+        for (const maxConcurrent of [undefined, UNLIMITED_BY_KEYCARD]) {
+          platforms.push(await measurePlatform(platform, maxConcurrent, redis.url, load, windowSeconds, problems));
+        }
+      }
     } finally {
       await load.stop();
       await redis.stop();

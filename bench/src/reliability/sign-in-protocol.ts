@@ -37,3 +37,6 @@ export interface WindowCpu {
 }
 
 export type FromSignInServer = { readonly type: 'eld'; readonly delay: EventLoopDelay; readonly cpu: WindowCpu };
+
+/** Environment variable: the server's PasswordHasher `maxConcurrent`; unset keeps the library default. */
+export const MAX_CONCURRENT_ENV = 'KEYCARD_BENCH_HASHER_MAX_CONCURRENT';

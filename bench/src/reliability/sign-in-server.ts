@@ -20,7 +20,7 @@ import { openStore } from '../servers/keycard-stores.js';
 import { BENCH_SECRET, type BenchUser } from '../servers/user.js';
 import {
   ELD_RESOLUTION_MS,
-  SIGN_IN_PASSWORD,
+  MAX_CONCURRENT_ENV, SIGN_IN_PASSWORD,
   SIGN_IN_USERS,
   type FromSignInServer,
   type ToSignInServer,
@@ -120,7 +120,8 @@ function signInModule(store: SessionStore, hasher: PasswordHasher, accounts: Rea
 }
 
 runServer(async (config) => {
-  const hasher = new PasswordHasher();
+  const maxConcurrent = process.env[MAX_CONCURRENT_ENV];
+  const hasher = new PasswordHasher(maxConcurrent === undefined ? {} : { maxConcurrent: Number(maxConcurrent) });
   // One hash for every account: verification costs the same whatever the salt, and start-up stays short.
   const hash = await hasher.hash(SIGN_IN_PASSWORD);
   const accounts = new Map<string, Account>();
