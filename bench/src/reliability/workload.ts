@@ -52,7 +52,7 @@ function quantile(values: readonly number[], q: number): number {
 
 export const workload: Experiment = {
   name: 'workload',
-  title: 'Mixed workload on two instances and one Redis, checked against a model; Redis killed and restarted mid-run',
+  title: 'Mixed workload on two instances and one Redis, checked against a model; Redis killed, then hung, mid-run',
   async run(scale) {
     const size = SIZES[scale];
     const seed = Number(process.env.RELIABILITY_SEED ?? Date.now() % 2 ** 31);

@@ -1,4 +1,8 @@
-/** mulberry32: a seeded generator, so a failing workload can be replayed with its seed. */
+/**
+ * mulberry32: a seeded generator, so a run's operation choices can be drawn
+ * again from its seed (the interleaving with other users and the faults'
+ * timing are not replayed: they depend on the machine).
+ */
 export function seeded(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
