@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { InvalidOptionsError } from '../src/index.js';
 import { ConcurrencyLimit } from '../src/password/limit.js';
+import { defaultMaxConcurrent } from '../src/password/hasher.js';
 import { PasswordHasher } from '../src/password/index.js';
 
 /** Lets every settled promise's continuation run. */
@@ -59,8 +60,19 @@ describe('ConcurrencyLimit', () => {
 });
 
 describe('PasswordHasher maxConcurrent', () => {
-  it('defaults to the cores minus one, at least one', () => {
-    assert.equal(new PasswordHasher().maxConcurrent, Math.max(1, availableParallelism() - 1));
+  it('defaults to the cores minus one, at most the thread pool minus one, at least one', () => {
+    const saved = process.env.UV_THREADPOOL_SIZE;
+    try {
+      delete process.env.UV_THREADPOOL_SIZE;
+      assert.equal(new PasswordHasher().maxConcurrent, Math.max(1, Math.min(availableParallelism() - 1, 3)));
+      process.env.UV_THREADPOOL_SIZE = '2';
+      assert.equal(defaultMaxConcurrent(), 1);
+      process.env.UV_THREADPOOL_SIZE = '128';
+      assert.equal(defaultMaxConcurrent(), Math.max(1, availableParallelism() - 1));
+    } finally {
+      if (saved === undefined) delete process.env.UV_THREADPOOL_SIZE;
+      else process.env.UV_THREADPOOL_SIZE = saved;
+    }
   });
 
   it('takes an explicit value and refuses one below 1', () => {

@@ -33,10 +33,12 @@ export const OWASP_ARGON2ID: Argon2Parameters = Object.freeze({ memoryCost: 19_4
 export interface PasswordHasherOptions extends Partial<Argon2Parameters>, Partial<PasswordPolicy> {
   /**
    * argon2 computations (hash or verify) running at once; the rest queue.
-   * Default: the number of cores minus one (at least 1), so a burst of
-   * sign-ins leaves a core to the event loop and authenticated reads stay
-   * fast. libuv's thread pool (4 threads) would otherwise run 4 at once and,
-   * on a 2-core machine, starve the main thread (bench: sign-in-load).
+   * Default: the number of cores minus one, and at most libuv's thread pool
+   * minus one (at least 1), so a burst of sign-ins leaves a core to the
+   * event loop (authenticated reads stay fast) and a pool thread to file
+   * and DNS work. Without it libuv's 4 threads run 4 at once and, on a
+   * 2-core machine, starve the main thread (bench: sign-in-load). In a
+   * container with a CPU quota, set it to the quota's cores minus one.
    */
   readonly maxConcurrent?: number;
 }
@@ -119,7 +121,7 @@ export class PasswordHasher {
     const timeCost = integer('timeCost', options.timeCost, OWASP_ARGON2ID.timeCost, 1, 1_000);
     const maxLength = integer('maxLength', options.maxLength, DEFAULT_PASSWORD_POLICY.maxLength, 1, 4_096);
     const minLength = integer('minLength', options.minLength, DEFAULT_PASSWORD_POLICY.minLength, 1, maxLength);
-    this.limit = new ConcurrencyLimit(integer('maxConcurrent', options.maxConcurrent, Math.max(1, availableParallelism() - 1), 1, 1_024));
+    this.limit = new ConcurrencyLimit(integer('maxConcurrent', options.maxConcurrent, defaultMaxConcurrent(), 1, 1_024));
     this.parameters = Object.freeze({ memoryCost, timeCost, parallelism });
     this.policy = Object.freeze({ minLength, maxLength });
     this.argon2 = { algorithm: ARGON2ID, version: VERSION_0x13, memoryCost, timeCost, parallelism, outputLen: OUTPUT_LENGTH };
@@ -222,6 +224,16 @@ export class PasswordHasher {
       throw new UnsupportedHashError('stored argon2 hash could not be decoded', { cause });
     }
   }
+}
+
+/**
+ * Cores − 1, and at most libuv's thread pool − 1 (`UV_THREADPOOL_SIZE`,
+ * default 4): hashing leaves a core to the event loop and a pool thread to
+ * file system and DNS work; at least 1.
+ */
+export function defaultMaxConcurrent(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism() - 1, pool - 1));
 }
 
 /** The NFKC form, then the input as typed when it differs (see `verify`). */
