@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createConnection } from 'node:net';
+import pg from 'pg';
 
 /**
  * Why a reliability test cannot run here, or false when it can. With
@@ -20,19 +20,16 @@ export function redisServerSkip(): string | false {
 
 /** The demo deployments keep their users in PostgreSQL (BENCH_DATABASE_URL, default 127.0.0.1:5432). */
 export async function postgresSkip(): Promise<string | false> {
-  const url = new URL(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
-  const up = await new Promise<boolean>((resolve) => {
-    const socket = createConnection({ host: url.hostname, port: Number(url.port || 5432) });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-  return skipOrFail(up ? undefined : `PostgreSQL is not reachable at ${url.host}`);
+  const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  // A real connection, not just an open port: the experiments need to create schemas there.
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return false;
+  } catch (error) {
+    return skipOrFail(`PostgreSQL at ${new URL(url).host} cannot be used (${(error as Error).message})`);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
