@@ -35,13 +35,41 @@ const START_TIMEOUT_MS = 20_000;
  * Starts one application instance in a child process, as a deployment with
  * several instances behind a load balancer runs them: nothing is shared with
  * the test process or the other instances but the store. Resolves once it
- * listens. Like `spawnInstance` (ws-instance.ts), the child ends when its
- * stdin closes, so it cannot outlive the test process.
+ * listens. The child ends when its stdin closes, so it cannot outlive the
+ * test process.
  */
-export function spawnAppProcess(spec: AppProcessSpec): Promise<AppProcess> {
-  const child = spawn(process.execPath, ['--enable-source-maps', SCRIPT, JSON.stringify(spec)], {
+export async function spawnAppProcess(spec: AppProcessSpec): Promise<AppProcess> {
+  const started = await spawnListeningScript(SCRIPT, [JSON.stringify(spec)], `app process on ${spec.platform}`, START_TIMEOUT_MS);
+  return {
+    platform: spec.platform,
+    url: started.url,
+    pid: started.pid,
+    get alive() {
+      return started.child.exitCode === null && started.child.signalCode === null;
+    },
+    stop: started.stop,
+  };
+}
+
+/** A child Node process that printed `{"url": …}` on its first line once it listened. */
+export interface ListeningScript {
+  readonly url: string;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Closes its stdin (a clean shutdown) and waits for the exit; kills it after 5 s. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `script` with `args` in a child Node process and resolves with the URL
+ * it prints as JSON on its first stdout line; rejects when it exits first or
+ * says nothing within `timeoutMs`. Shared by the app and WebSocket instances.
+ */
+export function spawnListeningScript(script: string, args: readonly string[], what: string, timeoutMs: number): Promise<ListeningScript> {
+  const child = spawn(process.execPath, ['--enable-source-maps', script, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  // If the test process dies first, the closed stdin ends the child too; this covers a hard exit.
   const reap = (): void => {
     child.kill('SIGKILL');
   };
@@ -49,11 +77,11 @@ export function spawnAppProcess(spec: AppProcessSpec): Promise<AppProcess> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`app process on ${spec.platform} did not start within ${START_TIMEOUT_MS} ms`));
-    }, START_TIMEOUT_MS);
+      reject(new Error(`${what} did not start within ${timeoutMs} ms`));
+    }, timeoutMs);
     const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       clearTimeout(timer);
-      reject(new Error(`app process on ${spec.platform} exited (${signal ?? code}) before it listened`));
+      reject(new Error(`${what} exited (${signal ?? code}) before it listened`));
     };
     child.once('exit', onEarlyExit);
     const lines = createInterface({ input: child.stdout as NonNullable<ChildProcess['stdout']> });
@@ -61,15 +89,7 @@ export function spawnAppProcess(spec: AppProcessSpec): Promise<AppProcess> {
       clearTimeout(timer);
       child.off('exit', onEarlyExit);
       const { url } = JSON.parse(line) as { url: string };
-      resolve({
-        platform: spec.platform,
-        url,
-        pid: child.pid as number,
-        get alive() {
-          return child.exitCode === null && child.signalCode === null;
-        },
-        stop: () => stop(child, reap),
-      });
+      resolve({ url, pid: child.pid as number, child, stop: () => stop(child, reap) });
     });
   });
 }
