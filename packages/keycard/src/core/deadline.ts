@@ -44,12 +44,13 @@ function track(call: Pending): void {
  * full offline queue) becomes a fast StoreUnavailableError, so requests answer
  * 503 within the bound (plus at most one sweeper tick) instead of piling up.
  * Non-keycard errors from a store are wrapped, keeping the original as `cause`.
+ * `subject` names the store in the messages.
  */
-export function withDeadline<T>(operation: Promise<T>, ms: number, what: string): Promise<T> {
+export function withDeadline<T>(operation: Promise<T>, ms: number, what: string, subject = 'session store'): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const call: Pending = {
       expiresAt: performance.now() + ms,
-      expire: () => reject(new StoreUnavailableError(`session store did not answer ${what} within ${ms} ms`)),
+      expire: () => reject(new StoreUnavailableError(`${subject} did not answer ${what} within ${ms} ms`)),
     };
     track(call);
     operation.then(
@@ -59,7 +60,7 @@ export function withDeadline<T>(operation: Promise<T>, ms: number, what: string)
       },
       (error: unknown) => {
         pending.delete(call);
-        reject(error instanceof KeycardError ? error : new StoreUnavailableError(`session store failed during ${what}`, { cause: error }));
+        reject(error instanceof KeycardError ? error : new StoreUnavailableError(`${subject} failed during ${what}`, { cause: error }));
       },
     );
   });

@@ -65,8 +65,8 @@ export function encodeRecord(record: SessionRecord): string[] {
  * The record a hash holds, from HGETALL's flat reply. Null for an empty or
  * incomplete hash (a hash without its metadata is not a session anyone was
  * given) and for a reply that is not a flat list of strings. A field given
- * twice counts once, with its last value. One pass, no intermediate map: this
- * runs on every authenticated read.
+ * twice counts once, with its last value. One pass over the reply, checking
+ * types as it goes: this runs on every authenticated read.
  */
 export function decodeRecord(id: string, reply: readonly unknown[]): SessionRecord | null {
   const meta = new Map<string, string>();

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../throttle/rate-limit-store.js';
 import type { RedisClient } from './redis-store.js';
+import { evalLua, lua, type LuaScript } from './scripts.js';
 
 export interface RedisRateLimitStoreOptions {
   /**
@@ -55,16 +56,7 @@ end
 return 0
 `;
 
-interface Script {
-  readonly source: string;
-  readonly sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
-
-const SCRIPTS = { consume: script(CONSUME), peek: script(PEEK), release: script(RELEASE) } as const;
+const SCRIPTS = { consume: lua(CONSUME), peek: lua(PEEK), release: lua(RELEASE) } as const;
 
 /**
  * Rate-limit counters in Redis: one sorted set per key (score = time of the
@@ -110,14 +102,9 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   async close(): Promise<void> {}
 
-  /** EVALSHA, falling back to EVAL once when the server has not cached the script (restart, failover, new node). */
-  private async run(script: Script, key: string, args: readonly (string | number)[]): Promise<unknown> {
-    const argv = args.map(String);
-    try {
-      return await this.client.evalsha(script.sha, 1, this.prefix + key, ...argv);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.client.eval(script.source, 1, this.prefix + key, ...argv);
-    }
+  /** One script on one key (evalLua: EVALSHA, EVAL when the server has not cached it). */
+  private run(script: LuaScript, key: string, args: readonly (string | number)[]): Promise<unknown> {
+    return evalLua(this.client, script, this.prefix + key, args.map(String));
   }
+
 }

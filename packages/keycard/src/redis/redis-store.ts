@@ -4,7 +4,7 @@ import { InvalidOptionsError, KeycardError, SessionExistsError, StoreUnavailable
 import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
-import { CREATE, FIND, INDEX, REFRESH, TAKE, UPDATE, type LuaScript } from './scripts.js';
+import { CREATE, evalLua, FIND, INDEX, REFRESH, TAKE, UPDATE, type LuaScript } from './scripts.js';
 
 /** What the store accepts: a standalone (or Sentinel-backed) client or a Cluster client. */
 export type RedisClient = Redis | Cluster;
@@ -322,12 +322,7 @@ export class RedisStore implements SessionStore {
 
   /** EVALSHA, falling back to EVAL when this server does not have the script cached yet. */
   private run(script: LuaScript, key: string, args: readonly (string | number)[], what: string): Promise<unknown> {
-    return this.call(what, () =>
-      this.client.evalsha(script.sha, 1, key, ...args).catch((error: unknown) => {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return this.client.eval(script.source, 1, key, ...args);
-      }),
-    );
+    return this.call(what, () => evalLua(this.client, script, key, args));
   }
 
   /** Client failures become StoreUnavailableError (the contract's one failure), the original kept as `cause`. */

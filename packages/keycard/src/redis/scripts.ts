@@ -9,14 +9,30 @@ import { FIELD } from './layout.js';
  * nil; empty tables and integers read the same on both.
  */
 export interface LuaScript {
-  readonly name: string;
   readonly source: string;
   /** SHA-1 of the source, for EVALSHA. */
   readonly sha: string;
 }
 
-function lua(name: string, source: string): LuaScript {
-  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+export function lua(source: string): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/** The part of an ioredis client (Redis or Cluster) that runs scripts. */
+interface ScriptRunner {
+  evalsha(sha: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(source: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
+}
+
+/**
+ * EVALSHA on one key, falling back to EVAL when the server does not have the
+ * script cached (first use, restart, failover, SCRIPT FLUSH, a new node).
+ */
+export function evalLua(client: ScriptRunner, script: LuaScript, key: string, args: readonly (string | number)[]): Promise<unknown> {
+  return client.evalsha(script.sha, 1, key, ...args).catch((error: unknown) => {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return client.eval(script.source, 1, key, ...args);
+  });
 }
 
 const q = (field: string): string => `'${field}'`;
@@ -40,7 +56,6 @@ end
  * as it is, never touched back to life.
  */
 export const FIND = lua(
-  'find',
   `
 -- One JSON string instead of HGETALL's flat array: decoding one bulk string and
 -- JSON.parse costs the client far less than one JS string per field (measured).
@@ -77,7 +92,6 @@ return reply(redis.call('HGETALL', key))
  * Returns 1, or 0 when the key is taken (nothing written).
  */
 export const CREATE = lua(
-  'create',
   `${HSET_FROM}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 hsetFrom(KEYS[1], 2)
@@ -93,7 +107,6 @@ return 1
  * destroyed or rotated session. Expiry is left alone.
  */
 export const UPDATE = lua(
-  'update',
   `${HSET_FROM}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return 0 end
@@ -113,7 +126,6 @@ return 1
  * was it" are answered atomically with the delete.
  */
 export const TAKE = lua(
-  'take',
   `
 local meta = redis.call('HMGET', KEYS[1], ${q(FIELD.handle)}, ${q(FIELD.userId)})
 if not meta[1] then return {} end
@@ -130,7 +142,6 @@ return {meta[1]}
  * (so the caller can prune the index entry).
  */
 export const REFRESH = lua(
-  'refresh',
   `
 local meta = redis.call('HMGET', KEYS[1], ${q(FIELD.userId)}, ${q(FIELD.idleExpiresAt)}, ${q(FIELD.absoluteExpiresAt)})
 if not meta[2] then return -1 end
@@ -150,7 +161,6 @@ return 1
  * ids that remain.
  */
 export const INDEX = lua(
-  'index',
   `
 local key = KEYS[1]
 local n = tonumber(ARGV[2])

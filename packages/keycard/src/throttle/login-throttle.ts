@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { systemClock, type Clock } from '../core/clock.js';
-import { InvalidOptionsError, KeycardError, SignInThrottledError, StoreUnavailableError } from '../core/errors.js';
+import { InvalidOptionsError, SignInThrottledError } from '../core/errors.js';
+import { withDeadline } from '../core/deadline.js';
 import type { SessionEvents } from '../core/events.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
 import type { RateLimitRule, RateLimitState, RateLimitStore } from './rate-limit-store.js';
@@ -218,23 +219,8 @@ export class LoginThrottle {
   }
 
   /** A deadline and a typed error: a hung store answers 503 quickly instead of admitting or piling up. */
-  private async guard<T>(operation: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreUnavailableError(`rate-limit store did not answer ${what} within ${this.storeTimeoutMs} ms`)),
-        this.storeTimeoutMs,
-      );
-    });
-    const guarded = operation.catch((error: unknown) => {
-      if (error instanceof KeycardError) throw error;
-      throw new StoreUnavailableError(`rate-limit store failed during ${what}`, { cause: error });
-    });
-    try {
-      return await Promise.race([guarded, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private guard<T>(operation: Promise<T>, what: string): Promise<T> {
+    return withDeadline(operation, this.storeTimeoutMs, what, 'rate-limit store');
   }
 }
 
