@@ -31,8 +31,8 @@ export class AdminController {
 
   @Put(':id/roles')
   async setRoles(@Param('id') id: string, @Body({ schema: RolesBody }) body: RolesBody) {
-    const user = await this.existing(id);
-    const updated = await this.account.setRoles(user.id, body.roles);
+    // setRoles reads the user itself (null when there is none): no second lookup here.
+    const updated = UserId.safeParse(id).success ? await this.account.setRoles(id, body.roles) : null;
     if (!updated) throw new NotFoundException('no such user');
     return { user: publicUser(updated) };
   }

@@ -10,7 +10,7 @@ export type GateFromServer = { readonly type: 'held'; readonly id: string };
 
 const waiting = new Map<string, () => void>();
 
-process.on('message', (message: { type?: string; id?: string }) => {
+process.on('message', (message: Partial<GateToServer>) => {
   if (message.type !== 'release' || typeof message.id !== 'string') return;
   waiting.get(message.id)?.();
   waiting.delete(message.id);

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerProcess } from '../../harness/server-process.js';
+import type { GateToServer } from './gate.js';
 
 const HELD_TIMEOUT_MS = 10_000;
 
@@ -49,7 +50,7 @@ export class GateWatcher {
   }
 
   release(id: string): void {
-    this.server.post({ type: 'release', id });
+    this.server.post({ type: 'release', id } satisfies GateToServer);
   }
 
   close(): void {

@@ -66,8 +66,3 @@ export function serializeCookie(name: string, value: string, attributes: CookieA
   out += `; SameSite=${attributes.sameSite}`;
   return out;
 }
-
-/** Whether a `Cookie` header carries `name` at all (cheap pre-check before parsing). */
-export function mentionsCookie(header: string | undefined | null, name: string): boolean {
-  return typeof header === 'string' && header.includes(name);
-}

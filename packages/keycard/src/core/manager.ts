@@ -4,7 +4,7 @@ import { withDeadline } from './deadline.js';
 import { SessionLimitError, StoreUnavailableError } from './errors.js';
 import { SessionEvents, type SessionEventType } from './events.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
-import { isLive, type Principal, type SessionPatch, type SessionRecord } from './record.js';
+import { expiresAt, isLive, type Principal, type SessionPatch, type SessionRecord } from './record.js';
 import { Session, type ClientInfo, type Transport } from './session.js';
 import { sessionIdOf } from './token.js';
 import { VerifiedTokenCache } from './token-cache.js';
@@ -349,7 +349,7 @@ function toInfo(record: SessionRecord): SessionInfo {
     createdAt: record.createdAt,
     lastSeenAt: record.lastSeenAt,
     authenticatedAt: record.authenticatedAt,
-    expiresAt: Math.min(record.idleExpiresAt, record.absoluteExpiresAt),
+    expiresAt: expiresAt(record),
     remember: record.remember,
     userAgent: record.userAgent,
     ip: record.ip,

@@ -286,11 +286,6 @@ export class Session {
     }
   }
 
-  /** @internal The signed token of the stored session (bearer issuance). */
-  signedToken(): string | null {
-    return this.stored && this.token !== null ? this.manager.sign(this.token) : null;
-  }
-
   /** @internal The cookie was signed with an older secret: send it again under the current one. */
   reissueCookie(): void {
     this.pendingCookie = 'set';

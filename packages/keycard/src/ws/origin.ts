@@ -1,3 +1,4 @@
+import { normalizeOrigin } from '../core/csrf.js';
 import { InvalidOptionsError } from '../core/errors.js';
 
 /**
@@ -29,7 +30,7 @@ export function resolveOriginCheck(allowedOrigins: readonly string[] = []): Orig
   }
   const allowed = new Set<string>();
   for (const entry of allowedOrigins as readonly unknown[]) {
-    const origin = typeof entry === 'string' ? parseOrigin(entry) : null;
+    const origin = typeof entry === 'string' ? normalizeOrigin(entry) : null;
     if (origin === null || origin !== (entry as string).toLowerCase()) {
       throw new InvalidOptionsError(
         `keycard: allowedOrigins entry ${JSON.stringify(entry)} is not an origin; write it as the browser sends it, e.g. "https://app.example.com" (scheme, host and port only)`,
@@ -39,23 +40,9 @@ export function resolveOriginCheck(allowedOrigins: readonly string[] = []): Orig
   }
   return (origin, host) => {
     if (origin === undefined) return true;
-    const parsed = parseOrigin(origin);
+    const parsed = normalizeOrigin(origin);
     if (parsed === null) return false;
     if (allowed.has(parsed)) return true;
     return host !== undefined && new URL(parsed).host === host.toLowerCase();
   };
-}
-
-/** The serialised origin of an http(s) URL with nothing after the authority, or null (also for "null"). */
-function parseOrigin(value: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return null;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
-  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) return null;
-  if (value.endsWith('/')) return null;
-  return url.origin;
 }
