@@ -122,7 +122,7 @@ export class SessionManager {
    */
   async commit(session: Session, requestSecure: boolean): Promise<ResponseHeaders> {
     await session.flush();
-    const action = session.cookieAction();
+    const action = session.takeCookieAction();
     if (action.kind === 'none') return [];
     const secure = this.cookieSecure(requestSecure);
     const attributes = {

@@ -270,6 +270,18 @@ export class Session {
     if (!(await this.manager.updateRecord(record.id, patch))) this.forget();
   }
 
+  /**
+   * @internal What the response must do with the cookie, after `flush`, once:
+   * the headers go out with this commit, so a later commit of the same
+   * request (an explicit `save()`, then the end of the request) does not
+   * produce them again.
+   */
+  takeCookieAction(): CookieAction {
+    const action = this.cookieAction();
+    this.pendingCookie = 'none';
+    return action;
+  }
+
   /** @internal What the response must do with the cookie, after `flush`. */
   cookieAction(): CookieAction {
     switch (this.pendingCookie) {
