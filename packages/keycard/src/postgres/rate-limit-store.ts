@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
-import { InvalidOptionsError } from '../core/errors.js';
 import { windowState, type RateLimitResult, type RateLimitRule, type RateLimitState, type RateLimitStore } from '../throttle/rate-limit-store.js';
+import { InvalidOptionsError } from '../core/errors.js';
+import { createSchemaStatement, identifier } from './schema.js';
 import type { SqlClient, SqlRow } from './sql-client.js';
 
 export interface PostgresRateLimitStoreOptions {
@@ -16,19 +17,6 @@ export interface PostgresRateLimitStoreOptions {
   readonly clock?: Clock;
   /** Background failures (a sweep that failed). Default: ignored; rows only linger until the next sweep. */
   readonly onError?: (error: unknown) => void;
-}
-
-const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
-
-/** Same rule as the session table's: lowercase identifiers mean the same quoted and unquoted; 40 leaves room for index names. */
-function identifier(option: string, value: unknown, max: number): string {
-  if (typeof value !== 'string' || !IDENTIFIER.test(value) || value.length > max) {
-    throw new InvalidOptionsError(
-      `keycard/postgres: rate-limit ${option} must be a lowercase SQL identifier (letters, digits, _; not starting with a digit) ` +
-        `of at most ${max} characters, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
 }
 
 interface HitsRow extends SqlRow {
@@ -63,8 +51,8 @@ export class PostgresRateLimitStore implements RateLimitStore {
       throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool) or pgliteClient(db)');
     }
     this.client = options.client;
-    this.tableName = identifier('table', options.table ?? 'keycard_rate_limits', 40);
-    this.schema = options.schema === undefined ? undefined : identifier('schema', options.schema, 63);
+    this.tableName = identifier('rate-limit table', options.table ?? 'keycard_rate_limits', 40);
+    this.schema = options.schema === undefined ? undefined : identifier('rate-limit schema', options.schema, 63);
     this.table = this.schema === undefined ? `"${this.tableName}"` : `"${this.schema}"."${this.tableName}"`;
     this.clock = options.clock ?? systemClock;
     const onError = options.onError ?? (() => undefined);
@@ -109,7 +97,7 @@ export class PostgresRateLimitStore implements RateLimitStore {
     const lockKey = `keycard:${this.schema ?? ''}.${this.tableName}`;
     await this.client.query(`DO $migrate$ BEGIN
       PERFORM pg_advisory_xact_lock(hashtext('${lockKey}'));
-      ${this.schema === undefined ? '' : `CREATE SCHEMA IF NOT EXISTS "${this.schema}";`}
+      ${this.schema === undefined ? '' : createSchemaStatement(this.schema)}
       CREATE TABLE IF NOT EXISTS ${this.table} (
         key text PRIMARY KEY,
         hits bigint[] NOT NULL,

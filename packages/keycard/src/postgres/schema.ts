@@ -27,7 +27,8 @@ function fail(message: string): never {
   throw new InvalidOptionsError(`keycard/postgres: ${message}`);
 }
 
-function identifier(option: string, value: unknown, max: number): string {
+/** A lowercase SQL identifier (the same quoted and unquoted) of at most `max` characters, or InvalidOptionsError naming `option`. */
+export function identifier(option: string, value: unknown, max: number): string {
   if (typeof value !== 'string' || !IDENTIFIER.test(value) || value.length > max) {
     fail(
       `${option} must be a lowercase SQL identifier (letters, digits, _; not starting with a digit) ` +
@@ -75,9 +76,7 @@ BEGIN
   ${
     names.schema === undefined
       ? ''
-      : // The advisory lock does not refresh the catalog cache, so a schema created by the
-        // process we waited for may still look missing here: its duplicate error means done.
-        `BEGIN CREATE SCHEMA IF NOT EXISTS "${names.schema}"; EXCEPTION WHEN duplicate_schema OR unique_violation THEN NULL; END;`
+      : createSchemaStatement(names.schema)
   }
   CREATE TABLE IF NOT EXISTS ${t} (
     id text PRIMARY KEY,
@@ -107,4 +106,14 @@ $keycard$`;
 /** The migration SQL for a table (one statement), for teams that apply migrations with their own tool. */
 export function migrationSql(options: { table?: string; schema?: string } = {}): string {
   return buildMigration(tableNames(options));
+}
+
+/**
+ * `CREATE SCHEMA IF NOT EXISTS` for a migration's DO block, run under its
+ * advisory lock. The lock does not refresh the catalog cache, so a schema
+ * created by the process we waited for may still look missing here: its
+ * duplicate error means done.
+ */
+export function createSchemaStatement(schema: string): string {
+  return `BEGIN CREATE SCHEMA IF NOT EXISTS "${schema}"; EXCEPTION WHEN duplicate_schema OR unique_violation THEN NULL; END;`;
 }
