@@ -104,6 +104,16 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
   }
 }
 
+/** Runs `read`, turning a KeycardError it throws into its HTTP exception (401, 403, 503, …); other errors pass. */
+export function httpErrorsOf<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof KeycardError) throw toHttpException(error);
+    throw error;
+  }
+}
+
 /**
  * Answers every `KeycardError` that reaches Nest's exception layer (a store
  * outage while a handler reads the session, a refused sign-in, a throttled

@@ -1,22 +1,20 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { KeycardError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { Principal } from '../core/record.js';
+import type { Session } from '../core/session.js';
 import { requestOf, sessionOf } from './binding.js';
-import { toHttpException } from './errors.js';
+import { httpErrorsOf, toHttpException } from './errors.js';
 import { FRESH_AUTH_METADATA, PUBLIC_METADATA, ROLES_METADATA, RouteMetadata } from './metadata.js';
 
+/** The request's session. */
+function sessionIn(context: ExecutionContext): Session {
+  return sessionOf(requestOf(context));
+}
+
 /** The signed-in principal, or the HTTP error that says why there is none (401, or 503 when the store is down). */
-function signedInPrincipal(context: ExecutionContext): Principal {
-  const session = sessionOf(requestOf(context));
-  let principal: Principal | null;
-  try {
-    principal = session.principal;
-  } catch (error) {
-    if (error instanceof KeycardError) throw toHttpException(error);
-    throw error;
-  }
+function signedInPrincipal(session: Session): Principal {
+  const principal = httpErrorsOf(() => session.principal);
   if (principal === null) throw toHttpException('KEYCARD_UNAUTHENTICATED');
   return principal;
 }
@@ -40,7 +38,7 @@ export class SessionGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     if (this.isPublic.get(context)) return true;
-    signedInPrincipal(context);
+    signedInPrincipal(sessionIn(context));
     return true;
   }
 }
@@ -63,7 +61,7 @@ export class RolesGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     const roles = this.roles.get(context);
     if (roles === undefined) return true;
-    const principal = signedInPrincipal(context);
+    const principal = signedInPrincipal(sessionIn(context));
     if (roles.length > 0 && !roles.some((role) => principal.roles.includes(role))) {
       throw toHttpException('KEYCARD_FORBIDDEN_ROLE');
     }
@@ -91,8 +89,9 @@ export class FreshAuthGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     const maxAgeMs = this.maxAgeMs.get(context);
     if (maxAgeMs === undefined) return true;
-    signedInPrincipal(context);
-    const authenticatedAt = sessionOf(requestOf(context)).authenticatedAt;
+    const session = sessionIn(context);
+    signedInPrincipal(session);
+    const authenticatedAt = session.authenticatedAt;
     if (authenticatedAt === null || this.manager.now() - authenticatedAt > maxAgeMs) {
       throw toHttpException('KEYCARD_REAUTHENTICATE');
     }

@@ -1,9 +1,8 @@
 import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { CsrfFailure } from '../../core/csrf.js';
-import { KeycardError } from '../../core/errors.js';
 import { requestOf } from '../binding.js';
-import { toHttpException, type SessionAccessCode } from '../errors.js';
+import { httpErrorsOf, toHttpException, type SessionAccessCode } from '../errors.js';
 import { RouteMetadata } from '../metadata.js';
 import { CsrfService } from './csrf.service.js';
 
@@ -51,13 +50,7 @@ export class CsrfGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     if (this.skip.get(context)) return true;
-    let failure: CsrfFailure | null;
-    try {
-      failure = this.csrf.check(requestOf(context));
-    } catch (error) {
-      if (error instanceof KeycardError) throw toHttpException(error);
-      throw error;
-    }
+    const failure = httpErrorsOf(() => this.csrf.check(requestOf(context)));
     if (failure !== null) throw toHttpException(CODES[failure]);
     return true;
   }
