@@ -323,7 +323,8 @@ export class SessionManager {
     }
   }
 
-  private cookieSecure(requestSecure: boolean): boolean {
+  /** @internal Whether cookies get `Secure` for a request over `requestSecure` (the `cookie.secure` option, `'auto'` resolved). */
+  cookieSecure(requestSecure: boolean): boolean {
     const setting = this.options.cookie.secure;
     return setting === 'auto' ? requestSecure : setting;
   }

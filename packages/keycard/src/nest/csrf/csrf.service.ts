@@ -164,8 +164,7 @@ export class CsrfService {
   }
 
   private cookieSecure(facts: CsrfRequestFacts): boolean {
-    const setting = this.manager.options.cookie.secure;
-    return setting === 'auto' ? facts.protocol === 'https' : setting;
+    return this.manager.cookieSecure(facts.protocol === 'https');
   }
 
   private cookieName(facts: CsrfRequestFacts): string {
