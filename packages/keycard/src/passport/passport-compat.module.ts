@@ -18,7 +18,7 @@ import { Observable } from 'rxjs';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { JsonValue, Principal } from '../core/record.js';
-import { sessionOf } from '../nest/binding.js';
+import { requestOf, sessionOf } from '../nest/binding.js';
 import { createSessionView, type ExpressSessionView, type SessionCallback } from './session-view.js';
 
 /** A connect-style middleware as passport builds them; typed loosely so that passport's Express types need not match ours. */
@@ -94,6 +94,9 @@ function resolveOptions(options: PassportCompatOptions | undefined): ResolvedPas
 // ——— per request ———
 
 /** The request's view operations, run one after another (see `ViewContext.enqueue`). */
+/** The tail of a queue nothing was put in: most requests, which the interceptor then finishes without a promise. */
+const IDLE: Promise<void> = Promise.resolve();
+
 interface Queue {
   tail: Promise<void>;
   /** The first failure nobody was called back about; the interceptor fails the request with it. */
@@ -151,7 +154,7 @@ export class PassportSessionMiddleware implements NestMiddleware {
 
   async use(req: ExpressRequestShape, res: ServerResponse, next: (error?: unknown) => void): Promise<void> {
     const session = sessionOf(req);
-    const queue: Queue = { tail: Promise.resolve(), failure: null };
+    const queue: Queue = { tail: IDLE, failure: null };
     req[QUEUE] = queue;
     // express-session's alias of req.session.id, read by logging and rate-limit code written for it.
     Object.defineProperty(req, 'sessionID', { configurable: true, enumerable: true, get: () => req.session?.id });
@@ -192,16 +195,18 @@ export class PassportSessionMiddleware implements NestMiddleware {
 export class PassportQueueInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
-    const queue = context.switchToHttp().getRequest<ExpressRequestShape>()[QUEUE];
+    const queue = (requestOf(context) as ExpressRequestShape)[QUEUE];
     if (queue === undefined) return next.handle();
     const source = next.handle();
     return new Observable<unknown>((subscriber) => {
       const settle = (failure: { readonly error: unknown } | null): void => {
-        void queue.tail.then(() => {
+        const finish = (): void => {
           const first = failure ?? queue.failure;
           if (first) subscriber.error(first.error);
           else subscriber.complete();
-        });
+        };
+        if (queue.tail === IDLE) finish();
+        else void queue.tail.then(finish);
       };
       return source.subscribe({
         next: (value) => subscriber.next(value),
