@@ -19,7 +19,7 @@ export class AdminController {
   @Get(':id/sessions')
   async sessions(@Param('id') id: string, @Session() session: KeycardSession) {
     const user = await this.existing(id);
-    return { sessions: await this.account.list(user.id, session.handle) };
+    return { sessions: await this.account.list(user.id, session) };
   }
 
   @Delete(':id/sessions')

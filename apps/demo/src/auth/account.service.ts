@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { SessionManager, type ClientInfo, type IssuedToken, type Principal, type Session } from 'keycard';
+import { SessionService } from 'keycard/nest';
 import type { UserRow } from '../database/schema.js';
 import { principalOf } from '../users/user.js';
 import { UsersService } from '../users/users.service.js';
@@ -20,6 +21,7 @@ export class AccountService {
 
   constructor(
     private readonly manager: SessionManager,
+    private readonly sessions: SessionService,
     private readonly users: UsersService,
   ) {}
 
@@ -128,9 +130,9 @@ export class AccountService {
     await session.signOut();
   }
 
-  async list(userId: string, currentHandle: string | null): Promise<SessionEntry[]> {
-    const sessions = await this.manager.listSessions(userId);
-    return sessions.map((info) => sessionEntry(info, currentHandle));
+  /** The user's sessions for the API, `current` marking the requester's own (keycard's SessionService decides). */
+  async list(userId: string, current: Session): Promise<SessionEntry[]> {
+    return (await this.sessions.listSessions(userId, current)).map(sessionEntry);
   }
 
   /** Ends one of the user's sessions; ending the current one signs this client out too. False when not theirs. */

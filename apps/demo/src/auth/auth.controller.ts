@@ -100,7 +100,7 @@ export class AuthController {
 
   @Get('sessions')
   async sessions(@CurrentUser() principal: Principal, @Session() session: KeycardSession) {
-    return { sessions: await this.account.list(principal.id, session.handle) };
+    return { sessions: await this.account.list(principal.id, session) };
   }
 
   @Delete('sessions/:id')

@@ -1,4 +1,4 @@
-import type { SessionInfo } from 'keycard';
+import type { ListedSession } from 'keycard/nest';
 
 /** A device-list entry as the API shows it; `id` is the public handle, useless as a cookie. */
 export interface SessionEntry {
@@ -10,10 +10,10 @@ export interface SessionEntry {
   readonly ip: string | null;
 }
 
-export function sessionEntry(info: SessionInfo, currentHandle: string | null): SessionEntry {
+export function sessionEntry(info: ListedSession): SessionEntry {
   return {
     id: info.handle,
-    current: info.handle === currentHandle,
+    current: info.current,
     createdAt: new Date(info.createdAt).toISOString(),
     lastSeenAt: new Date(info.lastSeenAt).toISOString(),
     userAgent: info.userAgent,

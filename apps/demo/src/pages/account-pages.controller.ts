@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
-import { SessionManager, type Principal, type Session as KeycardSession } from 'keycard';
+import type { Principal, Session as KeycardSession } from 'keycard';
 import { AccountService } from '../auth/account.service.js';
 import { PasswordChangeBody } from '../auth/schemas.js';
 import type { AnyRequest, AnyResponse } from '../http/platform-request.js';
 import { validateForm } from '../http/validation.js';
-import { CurrentUser, Public, Session } from 'keycard/nest';
+import { CurrentUser, Public, Session, SessionService } from 'keycard/nest';
 import { userOfPrincipal } from '../users/user.js';
 import { UsersService } from '../users/users.service.js';
 import { pageContextOf } from './page-context.js';
@@ -17,7 +17,7 @@ export class AccountPagesController {
   constructor(
     private readonly users: UsersService,
     private readonly account: AccountService,
-    private readonly manager: SessionManager,
+    private readonly sessionService: SessionService,
   ) {}
 
   @Public()
@@ -48,8 +48,8 @@ export class AccountPagesController {
     @CurrentUser() principal: Principal,
   ) {
     const ctx = pageContextOf(request, session);
-    const list = await this.manager.listSessions(principal.id);
-    const views = list.map((info) => ({ ...info, id: info.handle, current: info.handle === session.handle }));
+    const list = await this.sessionService.listSessions(principal.id, session);
+    const views = list.map((info) => ({ ...info, id: info.handle }));
     return sendPage(request, response, ctx, 200, sessionsPage(ctx, views));
   }
 
