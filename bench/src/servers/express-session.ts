@@ -20,13 +20,11 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
-import { RedisStore } from 'connect-redis';
 import type { Request } from 'express';
-import session from 'express-session';
 import passport from 'passport';
-import { createClient } from 'redis';
 import { createApp, runServer, serve } from './control.js';
-import { BENCH_SECRET, BENCH_USER, type BenchUser } from './user.js';
+import { BENCH_USER, type BenchUser } from './user.js';
+import { openConnectRedis, tutorialExpressSession } from './connect-redis.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -96,24 +94,14 @@ class SessionModule {}
 class PassportModule {}
 
 runServer(async (config) => {
-  if (config.redisUrl === undefined) throw new Error('the express-session variants need redisUrl');
-  const client = createClient({ url: config.redisUrl });
-  await client.connect();
+  const redis = await openConnectRedis(config, config.namespace, 'the express-session variants need redisUrl');
   const app = await createApp(config.passport === true ? PassportModule : SessionModule, 'express');
-  app.use(
-    session({
-      secret: BENCH_SECRET,
-      resave: false,
-      saveUninitialized: false,
-      store: new RedisStore({ client, prefix: config.namespace }),
-      cookie: { httpOnly: true, sameSite: 'lax', maxAge: 3_600_000 },
-    }),
-  );
+  app.use(tutorialExpressSession(redis.store));
   if (config.passport === true) {
     passport.serializeUser((user, done) => done(null, (user as BenchUser).id));
     passport.deserializeUser((id, done) => done(null, users.get(id as string) ?? false));
     app.use(passport.initialize());
     app.use(passport.session());
   }
-  await serve(app, () => client.close());
+  await serve(app, () => redis.close());
 });

@@ -22,11 +22,10 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { RedisStore } from 'connect-redis';
 import type { FastifyRequest } from 'fastify';
-import { createClient } from 'redis';
 import { createApp, runServer, serve } from './control.js';
 import { BENCH_SECRET, BENCH_USER, type BenchUser } from './user.js';
+import { openConnectRedis } from './connect-redis.js';
 
 declare module 'fastify' {
   interface Session {
@@ -63,16 +62,14 @@ class SessionController {
 class FastifySessionModule {}
 
 runServer(async (config) => {
-  if (config.redisUrl === undefined) throw new Error('the @fastify/session variants need redisUrl');
-  const client = createClient({ url: config.redisUrl });
-  await client.connect();
+  const redis = await openConnectRedis(config, config.namespace, 'the @fastify/session variants need redisUrl');
   const app = (await createApp(FastifySessionModule, 'fastify')) as NestFastifyApplication;
   await app.register(fastifyCookie);
   await app.register(fastifySession, {
     secret: BENCH_SECRET,
-    store: new RedisStore({ client, prefix: config.namespace }),
+    store: redis.store,
     cookie: { secure: false },
     ...(config.rolling === undefined ? {} : { rolling: config.rolling }),
   });
-  await serve(app, () => client.close());
+  await serve(app, () => redis.close());
 });

@@ -5,13 +5,11 @@
  */
 import 'reflect-metadata';
 import { Controller, Get, HttpCode, Module, Post, Query, Req, UnauthorizedException } from '@nestjs/common';
-import { RedisStore } from 'connect-redis';
 import type { Request } from 'express';
-import session from 'express-session';
-import { createClient } from 'redis';
 import { createApp, runServer, serve } from '../../servers/control.js';
-import { BENCH_SECRET, BENCH_USER } from '../../servers/user.js';
+import { BENCH_USER } from '../../servers/user.js';
 import { hold } from './gate.js';
+import { openConnectRedis, tutorialExpressSession } from '../../servers/connect-redis.js';
 
 type RaceSession = Request['session'] & Record<string, unknown>;
 
@@ -51,18 +49,8 @@ class RaceController {
 class ExpressSessionRaceModule {}
 
 runServer(async (config) => {
-  if (config.redisUrl === undefined) throw new Error('the express-session race server needs redisUrl');
-  const client = createClient({ url: config.redisUrl });
-  await client.connect();
+  const redis = await openConnectRedis(config, `${config.namespace}:`, 'the express-session race server needs redisUrl');
   const app = await createApp(ExpressSessionRaceModule, 'express');
-  app.use(
-    session({
-      secret: BENCH_SECRET,
-      resave: false,
-      saveUninitialized: false,
-      store: new RedisStore({ client, prefix: `${config.namespace}:` }),
-      cookie: { httpOnly: true, sameSite: 'lax', maxAge: 3_600_000 },
-    }),
-  );
-  await serve(app, () => client.close());
+  app.use(tutorialExpressSession(redis.store));
+  await serve(app, () => redis.close());
 });
