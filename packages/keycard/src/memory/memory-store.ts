@@ -3,6 +3,7 @@ import { expiresAt, isLive, touchDue, touched } from '../core/record.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { sweepEvery, sweepExpired } from '../core/sweep.js';
 
 export interface MemoryStoreOptions {
   /** Most records kept; past it the least recently written record is evicted. Default 100 000. */
@@ -37,14 +38,10 @@ export class MemoryStore implements SessionStore {
   constructor(options: MemoryStoreOptions = {}) {
     this.maxEntries = options.maxEntries ?? 100_000;
     this.clock = options.clock ?? systemClock;
-    const sweepSeconds = options.sweepInterval ?? 60;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
       throw new TypeError('MemoryStore: maxEntries must be a positive integer');
     }
-    if (sweepSeconds > 0) {
-      this.timer = setInterval(() => this.sweep(), sweepSeconds * 1000);
-      this.timer.unref();
-    }
+    this.timer = sweepEvery(options.sweepInterval ?? 60, () => this.sweep());
   }
 
   /** Number of records held, expired ones included until the next sweep. */
@@ -54,14 +51,7 @@ export class MemoryStore implements SessionStore {
 
   /** Removes every record expired at the clock's now; returns how many. */
   sweep(now = this.clock.now()): number {
-    let removed = 0;
-    for (const [id, entry] of this.entries) {
-      if (entry.expiresAt <= now) {
-        this.remove(id, entry);
-        removed++;
-      }
-    }
-    return removed;
+    return sweepExpired(this.entries, now, (id, entry) => this.remove(id, entry));
   }
 
   async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {

@@ -10,6 +10,7 @@ import type { Principal, SessionData, SessionPatch, SessionRecord } from '../cor
 import type { SessionStore } from '../core/store.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
+import { sweepEvery } from '../core/sweep.js';
 
 export interface PostgresStoreOptions {
   /** How to reach the database: `pgPoolClient(pool)` or `pgliteClient(db)`. The store never closes it. */
@@ -110,10 +111,7 @@ export class PostgresStore implements SessionStore {
     if (typeof sweepSeconds !== 'number' || !(sweepSeconds >= 0) || !Number.isFinite(sweepSeconds)) {
       throw new InvalidOptionsError(`keycard/postgres: sweepInterval must be a number of seconds >= 0, got ${String(sweepSeconds)}`);
     }
-    if (sweepSeconds > 0) {
-      this.timer = setInterval(() => this.backgroundSweep(), sweepSeconds * 1000);
-      this.timer.unref();
-    }
+    this.timer = sweepEvery(sweepSeconds, () => this.backgroundSweep());
   }
 
   /** Creates the table and indexes when missing; safe to run concurrently from several processes. */

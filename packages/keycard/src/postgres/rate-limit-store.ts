@@ -3,6 +3,7 @@ import { windowState, type RateLimitResult, type RateLimitRule, type RateLimitSt
 import { InvalidOptionsError } from '../core/errors.js';
 import { createSchemaStatement, identifier } from './schema.js';
 import type { SqlClient, SqlRow } from './sql-client.js';
+import { sweepEvery } from '../core/sweep.js';
 
 export interface PostgresRateLimitStoreOptions {
   /** How to reach the database: `pgPoolClient(pool)` or `pgliteClient(db)`. The store never closes it. */
@@ -75,14 +76,8 @@ export class PostgresRateLimitStore implements RateLimitStore {
       release: `UPDATE ${t} SET hits = hits[:array_position(hits, $2::bigint) - 1] || hits[array_position(hits, $2::bigint) + 1:]
         WHERE key = $1 AND $2::bigint = ANY(hits) RETURNING key`,
     };
-    const sweepSeconds = options.sweepInterval ?? 300;
-    if (sweepSeconds > 0) {
-      this.timer = setInterval(() => {
-        // A failed sweep is retried at the next tick; rows only linger.
-        this.sweep().catch(onError);
-      }, sweepSeconds * 1000);
-      this.timer.unref();
-    }
+    // A failed sweep is retried at the next tick; rows only linger.
+    this.timer = sweepEvery(options.sweepInterval ?? 300, () => this.sweep().catch(onError));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { windowState, type RateLimitResult, type RateLimitRule, type RateLimitState, type RateLimitStore } from './rate-limit-store.js';
+import { sweepEvery, sweepExpired } from '../core/sweep.js';
 
 export interface MemoryRateLimitStoreOptions {
   /** Most keys kept; past it the least recently written key is dropped. Default 100 000. */
@@ -37,11 +38,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     if (!Number.isInteger(this.maxKeys) || this.maxKeys < 1) {
       throw new TypeError('MemoryRateLimitStore: maxKeys must be a positive integer');
     }
-    const sweepSeconds = options.sweepInterval ?? 60;
-    if (sweepSeconds > 0) {
-      this.timer = setInterval(() => this.sweep(), sweepSeconds * 1000);
-      this.timer.unref();
-    }
+    this.timer = sweepEvery(options.sweepInterval ?? 60, () => this.sweep());
   }
 
   /** Keys held, dead ones included until the next sweep. */
@@ -51,14 +48,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   /** Removes every key whose entries have all left their window at `now`; returns how many. */
   sweep(now = this.clock.now()): number {
-    let removed = 0;
-    for (const [key, entry] of this.entries) {
-      if (entry.expiresAt <= now) {
-        this.entries.delete(key);
-        removed++;
-      }
-    }
-    return removed;
+    return sweepExpired(this.entries, now, (key) => this.entries.delete(key));
   }
 
   async consume(key: string, now: number, rule: RateLimitRule): Promise<RateLimitResult> {
