@@ -17,6 +17,7 @@ export type KeycardErrorCode =
   | 'KEYCARD_COOKIE_TOO_LARGE'
   // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
   | 'KEYCARD_NOT_LOADED'
+  | 'KEYCARD_RESPONSE_SENT'
   | 'KEYCARD_CSRF_NO_RESPONSE'
   | 'KEYCARD_CSRF_NOT_CONFIGURED'
   | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'

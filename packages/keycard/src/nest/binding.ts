@@ -1,7 +1,8 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { Logger, type ArgumentsHost } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
-import type { RequestInfo, ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { SessionManager } from '../core/manager.js';
+import type { RequestInfo, ResponseHeaders } from '../core/session-cookie.js';
 import type { Session } from '../core/session.js';
 import type { AppCookies, CookieJar } from '../core/cookie-jar.js';
 import { toHttpException } from './errors.js';
@@ -160,11 +161,12 @@ export function putSetCookie(response: ResponseLike, setCookie: string): void {
 }
 
 /** A Set-Cookie written after the response went out would be lost without a trace. */
-export class ResponseSentError extends Error {
-  readonly code = 'KEYCARD_RESPONSE_SENT';
+export class ResponseSentError extends KeycardError {
   constructor() {
-    super('keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending');
-    this.name = 'ResponseSentError';
+    super(
+      'KEYCARD_RESPONSE_SENT',
+      'keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending',
+    );
   }
 }
 
@@ -275,7 +277,7 @@ export class SessionBinding {
       (req as Carrier)[APP_COOKIES] = appCookies;
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
-      if (session.cookieAction().kind !== 'none') applyHeaders(res, await manager.commit(session, req.secure));
+      if (session.needsCommit()) applyHeaders(res, await manager.commit(session));
     }
     // `next` serves as both callbacks: no closure per request.
     app.use(function keycardSession(req, res, next) {
@@ -301,7 +303,7 @@ export class SessionBinding {
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {
       try {
-        const headers = await manager.commit(session, request.protocol === 'https');
+        const headers = await manager.commit(session);
         if (headers.length > 0) applyHeaders(reply, headers);
       } catch (error) {
         if (!(error instanceof KeycardError)) return done(error);
@@ -332,7 +334,7 @@ export class SessionBinding {
   async commit(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = carrierOf(request)[SESSION];
     if (session === undefined || !session.needsCommit()) return;
-    const headers = await this.manager.commit(session, isSecure(request));
+    const headers = await this.manager.commit(session);
     if (headers.length === 0) return;
     if (rawResponse(response).headersSent) {
       this.warnLateSend();
