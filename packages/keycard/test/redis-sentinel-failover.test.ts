@@ -159,6 +159,8 @@ describe('Sentinel failover', { skip }, () => {
     const failures = watchProcessFailures();
     const store = new RedisStore(client, { prefix: `http${randomBytes(3).toString('hex')}:` });
     const app = await startApp('express', healthApp({ store, storeTimeout: STORE_TIMEOUT }));
+    let stop = false;
+    let load: Promise<void>[] = [];
     try {
       const browsers: Client[] = [];
       for (let i = 0; i < 8; i++) {
@@ -175,10 +177,9 @@ describe('Sentinel failover', { skip }, () => {
       const { master, replica } = await roles();
       /** `at`: ms since the kill when the request was sent (negative before it). */
       const results: { sentAt: number; status: number; ms: number; result: HttpResult }[] = [];
-      let stop = false;
       let killedAt = Infinity;
       // Each browser keeps reading its session, one request at a time, until told to stop.
-      const load = browsers.map(async (browser) => {
+      load = browsers.map(async (browser) => {
         while (!stop) {
           const sentAt = performance.now();
           const result = await browser.get('/me');
@@ -221,6 +222,8 @@ describe('Sentinel failover', { skip }, () => {
       assert.equal((await roles()).master, replica);
       await heal(master, replica);
     } finally {
+      stop = true;
+      await Promise.allSettled(load);
       await app.close();
       await store.close();
     }
