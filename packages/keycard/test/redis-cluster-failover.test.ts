@@ -21,7 +21,6 @@ if (servers) console.log(`redis cluster (3 masters + 3 replicas) ready in ${(per
 const STORE_TIMEOUT = 1000;
 const MARGIN = 500;
 const FAILOVER_BOUND = 30_000;
-const SECRET = 'cluster-failover-secret-0123456789abcdef';
 
 /** The Cluster settings RedisStoreOptions recommends for fast failure. */
 async function clusterClient(): Promise<Cluster> {
