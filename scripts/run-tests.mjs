@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const roots = ['packages/keycard/dist/test', 'apps/demo/dist/test', 'bench/dist/test'];
+const roots = ['packages/keycard/dist-test/test', 'apps/demo/dist/test', 'bench/dist/test'];
 const only = process.argv.slice(2);
 
 function collect(dir, out) {

@@ -2,7 +2,7 @@
  * Rough server-CPU cost of keycard per request, on both platforms: the app
  * runs in a child process, which reports its own CPU time around N
  * sequential requests. Not a benchmark (see bench/), a quick regression
- * check:  node packages/keycard/dist/test/support/measure-overhead.js [N]
+ * check:  node packages/keycard/dist-test/test/support/measure-overhead.js [N]
  */
 import 'reflect-metadata';
 import { fork } from 'node:child_process';
