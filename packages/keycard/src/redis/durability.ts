@@ -145,8 +145,14 @@ export class Durability {
   async confirm(keys: readonly string[]): Promise<void> {
     if (!this.enabled || keys.length === 0) return;
     const writer = await this.writer();
-    const topology = this.required === 'auto' ? await this.currentTopology() : null;
     const targets = isCluster(writer) ? mastersOf(writer, keys) : new Map([['', writer as Redis]]);
+    let topology = this.required === 'auto' ? await this.currentTopology() : null;
+    // A master the last read did not list is news (a replica just promoted): read again rather than guess.
+    if (topology && isCluster(writer) && [...targets.keys()].some((address) => !topology?.byMaster.has(address))) {
+      this.topologyAt = -Infinity;
+      this.topology = null;
+      topology = await this.currentTopology();
+    }
     await Promise.all(
       [...targets].map(async ([address, node]) => {
         const required = this.requiredFor(address, topology);
@@ -204,7 +210,7 @@ export class Durability {
   }
 
   private async read(): Promise<Topology> {
-    if (isCluster(this.client)) return clusterTopology(String(await this.client.cluster('NODES')));
+    if (isCluster(this.client)) return clusterTopology(await clusterNodes(this.client));
     const sentinelCount = await this.askSentinels(this.client);
     const info = String(await this.client.info('replication'));
     for (const address of connectedReplicas(info)) this.seen.add(address);
@@ -245,6 +251,23 @@ export class Durability {
     }
     return null;
   }
+}
+
+/**
+ * CLUSTER NODES from the first node that answers: right after a failover the
+ * client may still list the dead master, and a keyless command sent to it
+ * would fail although the cluster is fine.
+ */
+async function clusterNodes(cluster: Cluster): Promise<string> {
+  let lastError: unknown = new Error('no cluster node connected');
+  for (const node of cluster.nodes('all').filter((n) => n.status === 'ready')) {
+    try {
+      return String(await node.cluster('NODES'));
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
 }
 
 /** The master connections holding `keys`, by master address. */
