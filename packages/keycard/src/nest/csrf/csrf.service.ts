@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import { CsrfTokens, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
 import { readCookie, serializeCookie } from '../../core/cookie.js';
+import { KeycardError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
 import { findSession, sessionOf, type RequestLike } from '../binding.js';
 import { addCookie, requestFacts, requestMethod, type CsrfRequestFacts } from './http.js';
@@ -18,14 +19,13 @@ export const CSRF_FIELD = '_csrf';
  * `tokenFor` needed to set the pre-session cookie but could not reach the
  * response (already sent, or not an HTTP request): a wiring mistake.
  */
-export class CsrfResponseError extends Error {
-  readonly code = 'KEYCARD_CSRF_NO_RESPONSE';
+export class CsrfResponseError extends KeycardError {
   constructor() {
     super(
+      'KEYCARD_CSRF_NO_RESPONSE',
       'keycard: the CSRF token needs a cookie on this response, which is already sent or out of reach; ' +
         'call tokenFor(request) while handling an HTTP request, before sending the response',
     );
-    this.name = 'CsrfResponseError';
   }
 }
 
@@ -34,17 +34,16 @@ export class CsrfResponseError extends Error {
  * no CSRF protection: turned off with `csrf: false`, or no `SessionModule` at
  * all. A wiring mistake (500), whose message says which.
  */
-export class CsrfNotConfiguredError extends Error {
-  readonly code = 'KEYCARD_CSRF_NOT_CONFIGURED';
+export class CsrfNotConfiguredError extends KeycardError {
   constructor(reason: 'off' | 'absent') {
     super(
+      'KEYCARD_CSRF_NOT_CONFIGURED',
       reason === 'off'
         ? 'keycard: CSRF protection is off (csrf: false in the SessionModule options), so there is no CSRF token to give ' +
             'and none to check. Remove csrf: false, or stop calling csrfTokenFor / CsrfService and using CsrfGuard.'
         : 'keycard: no CSRF protection on this request: SessionModule.forRoot() (which installs it) is not imported ' +
             'in the application module.',
     );
-    this.name = 'CsrfNotConfiguredError';
   }
 }
 
