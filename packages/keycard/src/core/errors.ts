@@ -14,7 +14,9 @@ export type KeycardErrorCode =
   | 'KEYCARD_UNSUPPORTED_HASH'
   | 'KEYCARD_THROTTLED'
   | 'KEYCARD_INVALID_COOKIE'
-  | 'KEYCARD_COOKIE_TOO_LARGE';
+  | 'KEYCARD_COOKIE_TOO_LARGE'
+  | 'KEYCARD_OIDC_FAILED'
+  | 'KEYCARD_OIDC_UNAVAILABLE';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;
