@@ -287,10 +287,15 @@ function isFlow(value: unknown): value is PendingFlow {
 
 /** A path on this site (one leading '/', no scheme, host, backslash or control character), else '/': no open redirect. */
 function localPath(path: unknown): string {
-  if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || path.includes('\\') || /[\u0000-\u001f]/.test(path)) {
+  if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || path.includes('\\') || hasControl(path)) {
     return '/';
   }
   return path;
+}
+
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20 || text.charCodeAt(i) === 0x7f) return true;
+  return false;
 }
 
 function urlOption(name: string, value: unknown, fail: (message: string) => never): URL {
