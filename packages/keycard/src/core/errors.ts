@@ -122,3 +122,22 @@ export class CookieTooLargeError extends KeycardError {
     this.bytes = bytes;
   }
 }
+
+/**
+ * A security write (sign-out, revocation, the rotation of a signed-in
+ * session, a role refresh) reached the Redis master but not the replicas it
+ * needs within the bound: a failover now could undo it, so it is not reported
+ * done. It is a StoreUnavailableError (HTTP 503): the client retries, and the
+ * retry succeeds once a replica acknowledges.
+ */
+export class WriteNotDurableError extends StoreUnavailableError {
+  /** Replicas that had to acknowledge. */
+  readonly required: number;
+  /** Replicas that did within the bound. */
+  readonly acknowledged: number;
+  constructor(required: number, acknowledged: number, timeoutMs: number) {
+    super(`session store: ${acknowledged} of ${required} replica(s) acknowledged the write within ${timeoutMs} ms`);
+    this.required = required;
+    this.acknowledged = acknowledged;
+  }
+}
