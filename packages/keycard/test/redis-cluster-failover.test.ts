@@ -113,7 +113,7 @@ describe('Cluster durability and failover', { skip }, () => {
     } finally {
       target.replica.resume();
     }
-    await store.destroyByUser(principal.id);
+    await store.revokeAll(principal.id);
     await store.close();
   });
 

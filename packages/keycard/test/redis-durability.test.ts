@@ -74,7 +74,7 @@ describe('RedisStore durability', { skip }, () => {
       const before = await waits(lone);
       assert.equal(await store.destroy(first.id), true);
       assert.equal(await store.refreshPrincipal({ ...principal, roles: [] }), 1);
-      assert.deepEqual(await store.destroyByUser(principal.id), [second.handle]);
+      assert.deepEqual(await store.revokeAll(principal.id), [second.handle]);
       assert.equal(await waits(lone), before);
       await store.close();
     });
@@ -115,7 +115,7 @@ describe('RedisStore durability', { skip }, () => {
       await store.close();
     });
 
-    it('destroyByUser, refreshPrincipal, signed-in rotate — refuse while the replica is stopped; create, update and anonymous rotate do not wait', async () => {
+    it('revokeAll, refreshPrincipal, signed-in rotate — refuse while the replica is stopped; create, update and anonymous rotate do not wait', async () => {
       const store = new RedisStore(client, { prefix: prefix(), durability: { timeout: 200 } });
       const principal = samplePrincipal();
       const signedIn = sampleRecord({ principal });
@@ -129,11 +129,11 @@ describe('RedisStore durability', { skip }, () => {
         assert.equal(await store.rotate(anonymous.id, sampleRecord({ principal })), true, 'a sign-in replacing an anonymous session');
         await assert.rejects(store.rotate(signedIn.id, sampleRecord({ principal, handle: signedIn.handle })), WriteNotDurableError);
         await assert.rejects(store.refreshPrincipal({ ...principal, roles: [] }), WriteNotDurableError);
-        await assert.rejects(store.destroyByUser(principal.id), WriteNotDurableError);
+        await assert.rejects(store.revokeAll(principal.id), WriteNotDurableError);
       } finally {
         replica.resume();
       }
-      assert.deepEqual(await store.destroyByUser(principal.id), []);
+      assert.deepEqual(await store.revokeAll(principal.id), []);
       await store.close();
     });
 
