@@ -4,6 +4,7 @@ import { KeycardError } from '../core/errors.js';
 import type { RequestInfo, ResponseHeaders, SessionManager } from '../core/manager.js';
 import type { Session } from '../core/session.js';
 import type { AppCookies, CookieJar } from '../core/cookie-jar.js';
+import type { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { toHttpException } from './errors.js';
 
 /**
@@ -258,7 +259,16 @@ export class SessionBinding {
     readonly manager: SessionManager,
     /** The application-cookie settings every request's `CookieJar` is made from. */
     private readonly appCookies?: AppCookies,
+    /** Signs express-session users in from their old cookie (`migrateFromExpressSession`). */
+    private readonly migration?: ExpressSessionMigration,
   ) {}
+
+  /** Runs the express-session migration for a request that carries the old cookie; adds its headers to the response. */
+  private async migrate(info: RequestInfo, session: Session, response: ResponseLike): Promise<void> {
+    if (this.migration === undefined || !this.migration.presented(info)) return;
+    const result = await this.migration.migrate(info, session);
+    for (const [, value] of result.headers) putSetCookie(response, value);
+  }
 
   /**
    * Express: one middleware, mounted before every Nest middleware and route,
@@ -267,10 +277,13 @@ export class SessionBinding {
   bindExpress(app: ExpressAppLike): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
+    const binding = this;
     async function load(req: ExpressRequestLike, res: ServerResponse): Promise<void> {
-      const session = await manager.load(new ExpressRequestInfo(req));
+      const info = new ExpressRequestInfo(req);
+      const session = await manager.load(info);
       (req as Carrier)[SESSION] = session;
       (req as Carrier)[APP_COOKIES] = appCookies;
+      await binding.migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
       if (session.cookieAction().kind !== 'none') applyHeaders(res, await manager.commit(session, req.secure));
@@ -290,11 +303,15 @@ export class SessionBinding {
   bindFastify(instance: FastifyLike): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
+    const binding = this;
     instance.addHook('onRequest', async function keycardLoad(request, reply) {
       const carrier = request.raw as Carrier;
       carrier[REPLY] = reply;
       carrier[APP_COOKIES] = appCookies;
-      carrier[SESSION] = await manager.load(new FastifyRequestInfo(request));
+      const info = new FastifyRequestInfo(request);
+      const session = await manager.load(info);
+      carrier[SESSION] = session;
+      await binding.migrate(info, session, reply);
     });
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {

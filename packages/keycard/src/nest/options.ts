@@ -2,6 +2,7 @@ import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { SessionOptions } from '../core/options.js';
 import type { AppCookieOptions } from '../core/cookie-jar.js';
+import type { ExpressSessionMigrationOptions } from '../connect/express-session-migration.js';
 import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
@@ -25,6 +26,12 @@ export interface SessionModuleOptions extends SessionOptions {
    * said otherwise. `Secure` follows `cookie.secure`, like the session cookie.
    */
   readonly appCookies?: AppCookieOptions;
+  /**
+   * Moving from express-session: requests with express-session's old cookie
+   * (and no keycard sign-in) are signed in from their old session once, which
+   * is then destroyed and its cookie cleared. See `ExpressSessionMigration`.
+   */
+  readonly migrateFromExpressSession?: ExpressSessionMigrationOptions;
 }
 
 export const {

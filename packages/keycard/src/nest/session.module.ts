@@ -4,6 +4,7 @@ import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
 import { CookieService } from './cookies.js';
+import { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { SessionBinding } from './binding.js';
 import { SessionCommitInterceptor } from './commit.interceptor.js';
 import { SessionExceptionFilter } from './errors.js';
@@ -25,6 +26,20 @@ import { CSRF_MODULE_OPTIONS, type CsrfModuleOptions } from './csrf/csrf.options
 /** CSRF is on unless the options say `csrf: false`. */
 function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule[] {
   return csrf === false ? [] : [CsrfModule.forRoot(csrf ?? {})];
+}
+
+/** The express-session migration, when `migrateFromExpressSession` is given (validated here, at startup). */
+function migrationOf(options: SessionModuleOptions, manager: SessionManager): ExpressSessionMigration | undefined {
+  const migrate = options.migrateFromExpressSession;
+  if (migrate === undefined) return undefined;
+  const old = migrate.cookieName ?? 'connect.sid';
+  if (old === manager.cookieName(false) || old === manager.cookieName(true)) {
+    // Clearing the old cookie would clear keycard's own.
+    throw new InvalidOptionsError(
+      `keycard: migrateFromExpressSession.cookieName ${JSON.stringify(old)} is also keycard's session cookie name: give keycard another cookie.name`,
+    );
+  }
+  return new ExpressSessionMigration({ clock: manager.options.clock, ...migrate });
 }
 
 /** The cookies keycard writes itself, which no application jar may read or overwrite. */
@@ -78,8 +93,9 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     },
     {
       provide: SessionBinding,
-      useFactory: (manager: SessionManager, cookies: AppCookies) => new SessionBinding(manager, cookies),
-      inject: [SessionManager, AppCookies],
+      useFactory: (manager: SessionManager, cookies: AppCookies, options: SessionModuleOptions) =>
+        new SessionBinding(manager, cookies, migrationOf(options, manager)),
+      inject: [SessionManager, AppCookies, SESSION_MODULE_OPTIONS],
     },
     SessionService,
     CookieService,
