@@ -9,7 +9,31 @@ export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } f
 export { expiresAt, isLive, touched, touchDue } from './core/record.js';
 export { TokenSigner, sessionIdOf } from './core/token.js';
 export type { VerifiedToken } from './core/token.js';
-export { readCookie, serializeCookie, MAX_COOKIE_AGE_SECONDS } from './core/cookie.js';
+export {
+  readCookie,
+  parseCookies,
+  serializeCookie,
+  checkCookieName,
+  checkCookieValue,
+  checkCookiePath,
+  checkCookieDomain,
+  checkMaxAge,
+  checkCookieRules,
+  MAX_COOKIE_AGE_SECONDS,
+  MAX_COOKIE_NAME_VALUE_BYTES,
+} from './core/cookie.js';
+export { CookieJar, AppCookies, resolveAppCookieOptions } from './core/cookie-jar.js';
+export type {
+  AppCookieOptions,
+  SetCookieOptions,
+  ProtectedCookieOptions,
+  ClearCookieOptions,
+  ResolvedAppCookies,
+  CookieRequest,
+  SetCookieSink,
+} from './core/cookie-jar.js';
+export { CookieCodec } from './core/cookie-codec.js';
+export type { CookieEnvelope, EnvelopeAttributes } from './core/cookie-codec.js';
 export type { CookieAttributes, SameSite } from './core/cookie.js';
 export { SessionEvents } from './core/events.js';
 export type { SessionEvent, SessionEventType, SessionEventListener } from './core/events.js';
@@ -24,6 +48,8 @@ export {
   InvalidSessionValueError,
   SessionLimitError,
   SignInThrottledError,
+  InvalidCookieError,
+  CookieTooLargeError,
 } from './core/errors.js';
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';

@@ -12,7 +12,9 @@ export type KeycardErrorCode =
   | 'KEYCARD_SESSION_LIMIT'
   | 'KEYCARD_PASSWORD_POLICY'
   | 'KEYCARD_UNSUPPORTED_HASH'
-  | 'KEYCARD_THROTTLED';
+  | 'KEYCARD_THROTTLED'
+  | 'KEYCARD_INVALID_COOKIE'
+  | 'KEYCARD_COOKIE_TOO_LARGE';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;
@@ -85,5 +87,29 @@ export class SignInThrottledError extends KeycardError {
     super('KEYCARD_THROTTLED', `too many sign-in attempts; retry after ${seconds} s`);
     this.retryAfterSeconds = seconds;
     this.scope = scope;
+  }
+}
+
+/**
+ * An application cookie that cannot be written as asked (a name that is not a
+ * token, a `;` in a path, Max-Age past 400 days, a name keycard itself uses,
+ * SameSite=None without Secure). A programming error: it maps to HTTP 500.
+ */
+export class InvalidCookieError extends KeycardError {
+  constructor(message: string) {
+    super('KEYCARD_INVALID_COOKIE', message);
+  }
+}
+
+/**
+ * A cookie whose name and value exceed the 4096 bytes browsers keep
+ * (rfc6265bis §5.6): a browser would drop it silently, so keycard refuses to
+ * send it. Maps to HTTP 500; `bytes` says by how much it is over.
+ */
+export class CookieTooLargeError extends KeycardError {
+  readonly bytes: number;
+  constructor(name: string, bytes: number, limit: number) {
+    super('KEYCARD_COOKIE_TOO_LARGE', `cookie "${name}" would be ${bytes} bytes; browsers keep at most ${limit} (name and value)`);
+    this.bytes = bytes;
   }
 }
