@@ -1,7 +1,7 @@
 export { SessionManager } from './core/manager.js';
 export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
 export { Session } from './core/session.js';
-export type { SignInOptions, RegenerateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
+export type { SignInOptions, RotateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
 export { resolveOptions } from './core/options.js';
 export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
 export type { SessionStore } from './core/store.js';

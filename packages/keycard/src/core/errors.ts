@@ -15,7 +15,13 @@ export type KeycardErrorCode =
   | 'KEYCARD_UNSUPPORTED_HASH'
   | 'KEYCARD_THROTTLED'
   | 'KEYCARD_INVALID_COOKIE'
-  | 'KEYCARD_COOKIE_TOO_LARGE';
+  | 'KEYCARD_COOKIE_TOO_LARGE'
+  // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
+  | 'KEYCARD_NOT_LOADED'
+  | 'KEYCARD_CSRF_NO_RESPONSE'
+  | 'KEYCARD_CSRF_NOT_CONFIGURED'
+  | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'
+  | 'KEYCARD_SESSION_GONE';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;

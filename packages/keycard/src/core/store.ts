@@ -69,7 +69,7 @@ export interface SessionStore {
    * Destroys every session of `userId` except `exceptId` (when given) and
    * returns the destroyed records' handles. Publishes them to `onRevoked`.
    */
-  destroyByUser(userId: string, exceptId?: string): Promise<string[]>;
+  revokeAll(userId: string, exceptId?: string): Promise<string[]>;
 
   /**
    * Replaces the principal of every live session of `principal.id` and sets

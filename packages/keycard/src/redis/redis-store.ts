@@ -56,7 +56,7 @@ export interface RedisStoreOptions {
 
 type RevocationListener = (handles: readonly string[]) => void;
 
-/** Rounds of `destroyByUser`: a sign-in racing a "sign out everywhere" is caught by the next round. */
+/** Rounds of `revokeAll`: a sign-in racing a "sign out everywhere" is caught by the next round. */
 const DESTROY_ROUNDS = 3;
 
 /**
@@ -69,7 +69,7 @@ const DESTROY_ROUNDS = 3;
  * operation spans the session and its user's index, the session is written
  * first and the index second, and removed in the opposite order: an index
  * entry without a session is harmless garbage (pruned by `listByUser` and
- * `destroyByUser`), and a session missing from its index can only come from
+ * `revokeAll`), and a session missing from its index can only come from
  * a call that failed, whose token the client therefore never received.
  *
  * An authenticated read is one EVALSHA (EVAL once per server after a restart
@@ -181,10 +181,10 @@ export class RedisStore implements SessionStore {
     return live.sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  async destroyByUser(userId: string, exceptId?: string): Promise<string[]> {
+  async revokeAll(userId: string, exceptId?: string): Promise<string[]> {
     const handles: string[] = [];
     const seen = new Set<string>(exceptId === undefined ? [] : [exceptId]);
-    let members = await this.call('destroyByUser', () => this.client.zrange(this.userKey(userId), 0, '-1'));
+    let members = await this.call('revokeAll', () => this.client.zrange(this.userKey(userId), 0, '-1'));
     for (let round = 0; round < DESTROY_ROUNDS; round++) {
       const targets = members.filter((id) => !seen.has(id));
       if (targets.length === 0) break;
