@@ -155,19 +155,18 @@ export function httpRequestOf(context: ArgumentsHost): RequestLike {
 // ——— the caller's session, on every transport ———
 
 /** A context that should carry a session but keycard finds none: a wiring mistake, never a pass. */
-export class ContextSessionNotFoundError extends Error {
-  readonly code = 'KEYCARD_NOT_LOADED';
+export class ContextSessionNotFoundError extends KeycardError {
   constructor(transport: Transport) {
     super(
+      'KEYCARD_NOT_LOADED',
       transport === 'graphql'
-        ? 'keycard: no session in this GraphQL context. Keep the driver\'s default context (it carries `req`), or return `req` ' +
-            'from your own context function; serve subscriptions through keycard\'s graphql-ws hooks.'
+        ? "keycard: no session in this GraphQL context. Keep the driver's default context (it carries `req`), or return `req` " +
+            "from your own context function; serve subscriptions through keycard's graphql-ws hooks."
         : transport === 'ws'
-          ? 'keycard: this socket has no session. Serve the gateway with keycard\'s adapter ' +
+          ? "keycard: this socket has no session. Serve the gateway with keycard's adapter " +
               '(`app.useWebSocketAdapter(new KeycardWsAdapter(app))`, or `KeycardIoAdapter` for socket.io) before `app.listen()`.'
           : `keycard: a ${transport} context carries no session.`,
     );
-    this.name = 'ContextSessionNotFoundError';
   }
 }
 
