@@ -1,15 +1,39 @@
 export { SessionManager } from './core/manager.js';
 export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
 export { Session } from './core/session.js';
-export type { SignInOptions, RegenerateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
+export type { SignInOptions, RotateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
 export { resolveOptions } from './core/options.js';
 export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
-export type { SessionStore } from './core/store.js';
+export type { SessionStore, StoreSettings } from './core/store.js';
 export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } from './core/record.js';
 export { expiresAt, isLive, touched, touchDue } from './core/record.js';
 export { TokenSigner, sessionIdOf } from './core/token.js';
 export type { VerifiedToken } from './core/token.js';
-export { readCookie, serializeCookie, MAX_COOKIE_AGE_SECONDS } from './core/cookie.js';
+export {
+  readCookie,
+  parseCookies,
+  serializeCookie,
+  checkCookieName,
+  checkCookieValue,
+  checkCookiePath,
+  checkCookieDomain,
+  checkMaxAge,
+  checkCookieRules,
+  MAX_COOKIE_AGE_SECONDS,
+  MAX_COOKIE_NAME_VALUE_BYTES,
+} from './core/cookie.js';
+export { CookieJar, AppCookies, resolveAppCookieOptions } from './core/cookie-jar.js';
+export type {
+  AppCookieOptions,
+  SetCookieOptions,
+  ProtectedCookieOptions,
+  ClearCookieOptions,
+  ResolvedAppCookies,
+  CookieRequest,
+  SetCookieSink,
+} from './core/cookie-jar.js';
+export { CookieCodec } from './core/cookie-codec.js';
+export type { CookieEnvelope, EnvelopeAttributes } from './core/cookie-codec.js';
 export type { CookieAttributes, SameSite } from './core/cookie.js';
 export { SessionEvents } from './core/events.js';
 export type { SessionEvent, SessionEventType, SessionEventListener } from './core/events.js';
@@ -19,11 +43,14 @@ export {
   KeycardError,
   InvalidOptionsError,
   StoreUnavailableError,
+  WriteNotDurableError,
   SessionExistsError,
   UnsupportedOperationError,
   InvalidSessionValueError,
   SessionLimitError,
   SignInThrottledError,
+  InvalidCookieError,
+  CookieTooLargeError,
 } from './core/errors.js';
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';

@@ -12,7 +12,15 @@ export type KeycardErrorCode =
   | 'KEYCARD_SESSION_LIMIT'
   | 'KEYCARD_PASSWORD_POLICY'
   | 'KEYCARD_UNSUPPORTED_HASH'
-  | 'KEYCARD_THROTTLED';
+  | 'KEYCARD_THROTTLED'
+  | 'KEYCARD_INVALID_COOKIE'
+  | 'KEYCARD_COOKIE_TOO_LARGE'
+  // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
+  | 'KEYCARD_NOT_LOADED'
+  | 'KEYCARD_CSRF_NO_RESPONSE'
+  | 'KEYCARD_CSRF_NOT_CONFIGURED'
+  | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'
+  | 'KEYCARD_SESSION_GONE';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;
@@ -85,5 +93,48 @@ export class SignInThrottledError extends KeycardError {
     super('KEYCARD_THROTTLED', `too many sign-in attempts; retry after ${seconds} s`);
     this.retryAfterSeconds = seconds;
     this.scope = scope;
+  }
+}
+
+/**
+ * An application cookie that cannot be written as asked (a name that is not a
+ * token, a `;` in a path, Max-Age past 400 days, a name keycard itself uses,
+ * SameSite=None without Secure). A programming error: it maps to HTTP 500.
+ */
+export class InvalidCookieError extends KeycardError {
+  constructor(message: string) {
+    super('KEYCARD_INVALID_COOKIE', message);
+  }
+}
+
+/**
+ * A cookie whose name and value exceed the 4096 bytes browsers keep
+ * (rfc6265bis §5.6): a browser would drop it silently, so keycard refuses to
+ * send it. Maps to HTTP 500; `bytes` says by how much it is over.
+ */
+export class CookieTooLargeError extends KeycardError {
+  readonly bytes: number;
+  constructor(name: string, bytes: number, limit: number) {
+    super('KEYCARD_COOKIE_TOO_LARGE', `cookie "${name}" would be ${bytes} bytes; browsers keep at most ${limit} (name and value)`);
+    this.bytes = bytes;
+  }
+}
+
+/**
+ * A security write (sign-out, revocation, the rotation of a signed-in
+ * session, a role refresh) reached the Redis master but not the replicas it
+ * needs within the bound: a failover now could undo it, so it is not reported
+ * done. It is a StoreUnavailableError (HTTP 503): the client retries, and the
+ * retry succeeds once a replica acknowledges.
+ */
+export class WriteNotDurableError extends StoreUnavailableError {
+  /** Replicas that had to acknowledge. */
+  readonly required: number;
+  /** Replicas that did within the bound. */
+  readonly acknowledged: number;
+  constructor(required: number, acknowledged: number, timeoutMs: number) {
+    super(`session store: ${acknowledged} of ${required} replica(s) acknowledged the write within ${timeoutMs} ms`);
+    this.required = required;
+    this.acknowledged = acknowledged;
   }
 }

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { RandomSource } from './clock.js';
 
 /** 256 bits of randomness, base64url: 43 characters. */
@@ -67,6 +67,15 @@ export class TokenSigner {
     const given = Buffer.from(mac, 'base64url');
     if (given.length !== 32) return false;
     return this.keys.some((key) => timingSafeEqual(given, this.mac(key, message)));
+  }
+
+  /**
+   * One 256-bit key per secret, in the same order (the first is current),
+   * derived with HKDF-SHA256 for `purpose`: app cookies and sealed sessions
+   * get keys of their own, so no value made for one use verifies as another.
+   */
+  deriveKeys(purpose: string): readonly Buffer[] {
+    return this.keys.map((key) => Buffer.from(hkdfSync('sha256', key, 'keycard', purpose, 32)));
   }
 
   private mac(key: Buffer, message: string): Buffer {

@@ -3,6 +3,7 @@ import { Logger, type ArgumentsHost } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
 import type { RequestInfo, ResponseHeaders, SessionManager } from '../core/manager.js';
 import type { Session } from '../core/session.js';
+import type { AppCookies, CookieJar } from '../core/cookie-jar.js';
 import { toHttpException } from './errors.js';
 
 /**
@@ -11,9 +12,16 @@ import { toHttpException } from './errors.js';
  * which stays free for an express-session-compatible view (passport).
  */
 const SESSION = Symbol.for('keycard.session');
+/** The request's response (Fastify's reply is not reachable from its request otherwise) and its app-cookie jar. */
+const REPLY = Symbol.for('keycard.reply');
+const JAR = Symbol.for('keycard.cookies');
+const APP_COOKIES = Symbol.for('keycard.app-cookies');
 
 interface Carrier {
   [SESSION]?: Session;
+  [REPLY]?: FastifyReplyLike;
+  [JAR]?: CookieJar;
+  [APP_COOKIES]?: AppCookies;
 }
 
 /** Anything a handler, guard or gateway may hold: Express `req`, Fastify `request`, or a raw `IncomingMessage`. */
@@ -23,14 +31,13 @@ export type RequestLike = IncomingMessage | { readonly raw: IncomingMessage };
 export type ResponseLike = ServerResponse | FastifyReplyLike;
 
 /** A request that reached a handler without passing through keycard's request hook: a wiring mistake. */
-export class SessionNotLoadedError extends Error {
-  readonly code = 'KEYCARD_NOT_LOADED';
+export class SessionNotLoadedError extends KeycardError {
   constructor() {
     super(
+      'KEYCARD_NOT_LOADED',
       'keycard: no session on this request. Import SessionModule.forRoot() in the application module; ' +
         'on Fastify, Nest middleware runs before the session is loaded (use a guard or interceptor instead).',
     );
-    this.name = 'SessionNotLoadedError';
   }
 }
 
@@ -49,8 +56,8 @@ export function responseOf(context: ArgumentsHost): ResponseLike {
   return context.getArgByIndex<ResponseLike>(1);
 }
 
-function carrierOf(request: RequestLike): Carrier {
-  return ('raw' in request ? request.raw : request) as Carrier;
+function carrierOf(request: RequestLike): Carrier & IncomingMessage {
+  return ('raw' in request ? request.raw : request) as Carrier & IncomingMessage;
 }
 
 /** The request's keycard Session, or undefined when keycard did not load one (not an HTTP request keycard saw). */
@@ -130,28 +137,65 @@ function withoutCookie(previous: OutgoingHttpHeader | undefined, name: string): 
  * (Cache-Control, Clear-Site-Data) are ours to decide.
  */
 function applyHeaders(response: ResponseLike, headers: ResponseHeaders): void {
+  for (const [name, value] of headers) {
+    if (name === 'Set-Cookie') putSetCookie(response, value);
+    else if (isFastifyReply(response)) response.header(name, value);
+    else response.setHeader(name, value);
+  }
+}
+
+/** Adds one Set-Cookie to the response, replacing an earlier one for the same cookie name and keeping the others. */
+export function putSetCookie(response: ResponseLike, setCookie: string): void {
+  const name = cookieNameOf(setCookie);
   if (isFastifyReply(response)) {
-    for (const [name, value] of headers) {
-      if (name === 'Set-Cookie') {
-        const others = withoutCookie(response.getHeader('set-cookie'), cookieNameOf(value));
-        response.removeHeader('set-cookie');
-        for (const other of others) response.header('set-cookie', other);
-        response.header('set-cookie', value);
-      } else {
-        response.header(name, value);
-      }
-    }
+    const others = withoutCookie(response.getHeader('set-cookie'), name);
+    response.removeHeader('set-cookie');
+    for (const other of others) response.header('set-cookie', other);
+    response.header('set-cookie', setCookie);
     return;
   }
-  for (const [name, value] of headers) {
-    if (name === 'Set-Cookie') {
-      const list = withoutCookie(response.getHeader('set-cookie'), cookieNameOf(value));
-      list.push(value);
-      response.setHeader('Set-Cookie', list);
-    } else {
-      response.setHeader(name, value);
-    }
+  const list = withoutCookie(response.getHeader('set-cookie'), name);
+  list.push(setCookie);
+  response.setHeader('Set-Cookie', list);
+}
+
+/** A Set-Cookie written after the response went out would be lost without a trace. */
+export class ResponseSentError extends Error {
+  readonly code = 'KEYCARD_RESPONSE_SENT';
+  constructor() {
+    super('keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending');
+    this.name = 'ResponseSentError';
   }
+}
+
+/** The response of a request keycard loaded: Express's `res`, or the Fastify reply recorded by keycard's hook. */
+function responseFor(request: RequestLike): ResponseLike | undefined {
+  const carrier = carrierOf(request);
+  return carrier[REPLY] ?? ('raw' in request ? undefined : (request as { res?: ServerResponse }).res);
+}
+
+/**
+ * The request's application cookies (`CookieJar`), created on first use.
+ * Writes go straight onto the request's response, merged with keycard's own
+ * Set-Cookie headers. Throws `SessionNotLoadedError` when keycard never saw
+ * the request.
+ */
+export function cookiesOf(request: RequestLike): CookieJar {
+  const carrier = carrierOf(request);
+  const existing = carrier[JAR];
+  if (existing !== undefined) return existing;
+  const cookies = carrier[APP_COOKIES];
+  if (cookies === undefined) throw new SessionNotLoadedError();
+  const jar = cookies.jar(
+    { cookieHeader: carrier.headers.cookie, requestSecure: isSecure(request) },
+    (_name, setCookie) => {
+      const response = responseFor(request);
+      if (response === undefined || rawResponse(response).headersSent) throw new ResponseSentError();
+      putSetCookie(response, setCookie);
+    },
+  );
+  carrier[JAR] = jar;
+  return jar;
 }
 
 /**
@@ -212,7 +256,11 @@ export class SessionBinding {
   /** Which platform's hooks are installed; the commit interceptor only acts for Express. */
   platform: 'express' | 'fastify' | null = null;
 
-  constructor(readonly manager: SessionManager) {}
+  constructor(
+    readonly manager: SessionManager,
+    /** The application-cookie settings every request's `CookieJar` is made from. */
+    private readonly appCookies?: AppCookies,
+  ) {}
 
   /**
    * Express: one middleware, mounted before every Nest middleware and route,
@@ -220,9 +268,11 @@ export class SessionBinding {
    */
   bindExpress(app: ExpressAppLike): void {
     const manager = this.manager;
+    const appCookies = this.appCookies;
     async function load(req: ExpressRequestLike, res: ServerResponse): Promise<void> {
       const session = await manager.load(new ExpressRequestInfo(req));
       (req as Carrier)[SESSION] = session;
+      (req as Carrier)[APP_COOKIES] = appCookies;
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
       if (session.cookieAction().kind !== 'none') applyHeaders(res, await manager.commit(session, req.secure));
@@ -241,8 +291,12 @@ export class SessionBinding {
    */
   bindFastify(instance: FastifyLike): void {
     const manager = this.manager;
-    instance.addHook('onRequest', async function keycardLoad(request) {
-      (request.raw as Carrier)[SESSION] = await manager.load(new FastifyRequestInfo(request));
+    const appCookies = this.appCookies;
+    instance.addHook('onRequest', async function keycardLoad(request, reply) {
+      const carrier = request.raw as Carrier;
+      carrier[REPLY] = reply;
+      carrier[APP_COOKIES] = appCookies;
+      carrier[SESSION] = await manager.load(new FastifyRequestInfo(request));
     });
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {
@@ -273,7 +327,7 @@ export class SessionBinding {
   /**
    * Stores the request's session and copies the commit's headers onto the
    * response. The Express interceptor calls it; handlers that send the
-   * response themselves (`@Res()`) call it through `SessionService.save`.
+   * response themselves (`@Res()`) call it through `SessionService.commit`.
    */
   async commit(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = carrierOf(request)[SESSION];
@@ -297,7 +351,7 @@ export class SessionBinding {
     this.warnedLateSend = true;
     this.logger.warn(
       'a response was sent before its session was saved, so its Set-Cookie was lost; ' +
-        'handlers that send the response themselves (@Res()) must `await sessionService.save(req, res)` first',
+        'handlers that send the response themselves (@Res()) must `await sessionService.commit(req, res)` first',
     );
   }
 }

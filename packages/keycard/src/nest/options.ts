@@ -1,6 +1,7 @@
 import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { SessionOptions } from '../core/options.js';
+import type { AppCookieOptions } from '../core/cookie-jar.js';
 import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
@@ -18,6 +19,12 @@ export interface SessionModuleOptions extends SessionOptions {
    * import `CsrfModule` themselves.
    */
   readonly csrf?: CsrfModuleOptions | false;
+  /**
+   * Defaults for the application's own cookies (`@Cookies()`, `CookieService`):
+   * HttpOnly, SameSite=Lax, Path=/, host-only and `__Host-` when Secure unless
+   * said otherwise. `Secure` follows `cookie.secure`, like the session cookie.
+   */
+  readonly appCookies?: AppCookieOptions;
 }
 
 export const {

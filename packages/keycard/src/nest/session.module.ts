@@ -2,6 +2,8 @@ import { Inject, Module, type DynamicModule, type NestModule, type OnModuleDestr
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
+import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
+import { CookieService } from './cookies.js';
 import { SessionBinding } from './binding.js';
 import { SessionCommitInterceptor } from './commit.interceptor.js';
 import { SessionExceptionFilter } from './errors.js';
@@ -18,11 +20,21 @@ import {
 } from './options.js';
 import { SessionService } from './session.service.js';
 import { CsrfModule } from './csrf/csrf.module.js';
-import type { CsrfModuleOptions } from './csrf/csrf.options.js';
+import { CSRF_MODULE_OPTIONS, type CsrfModuleOptions } from './csrf/csrf.options.js';
 
 /** CSRF is on unless the options say `csrf: false`. */
 function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule[] {
   return csrf === false ? [] : [CsrfModule.forRoot(csrf ?? {})];
+}
+
+/** The cookies keycard writes itself, which no application jar may read or overwrite. */
+function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | undefined): ReadonlySet<string> {
+  const names = new Set([manager.cookieName(true), manager.cookieName(false)]);
+  if (csrf !== undefined) {
+    const base = csrf.cookieName ?? 'csrf';
+    names.add(base).add(`__Host-${base}`);
+  }
+  return names;
 }
 
 /**
@@ -37,7 +49,7 @@ function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule
  * still delivers them; Fastify: an `onSend` hook). That covers returned
  * values, thrown exceptions, `@Redirect()` and `@Render()`. A handler that
  * sends the response itself (`@Res()` without passthrough, `res.redirect()`)
- * must `await sessionService.save(req, res)` first.
+ * must `await sessionService.commit(req, res)` first.
  *
  * Options are validated when the application is created, so bad options fail
  * the bootstrap with an `InvalidOptionsError` that says what to change.
@@ -51,8 +63,26 @@ function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule
       useFactory: (options: SessionModuleOptions, _resolved: ResolvedModuleOptions) => new SessionManager(options),
       inject: [SESSION_MODULE_OPTIONS, RESOLVED_MODULE_OPTIONS],
     },
-    { provide: SessionBinding, useFactory: (manager: SessionManager) => new SessionBinding(manager), inject: [SessionManager] },
+    {
+      provide: AppCookies,
+      useFactory: (options: SessionModuleOptions, manager: SessionManager, csrf: CsrfModuleOptions | undefined) =>
+        new AppCookies(
+          resolveAppCookieOptions(options.appCookies),
+          manager.options.signer,
+          manager.options.clock,
+          manager.options.random,
+          reservedCookieNames(manager, options.csrf === false ? undefined : csrf),
+          (requestSecure) => manager.cookieSecure(requestSecure),
+        ),
+      inject: [SESSION_MODULE_OPTIONS, SessionManager, { token: CSRF_MODULE_OPTIONS, optional: true }],
+    },
+    {
+      provide: SessionBinding,
+      useFactory: (manager: SessionManager, cookies: AppCookies) => new SessionBinding(manager, cookies),
+      inject: [SessionManager, AppCookies],
+    },
     SessionService,
+    CookieService,
     {
       provide: APP_GUARD,
       // A factory that returns null registers no guard.
@@ -71,7 +101,7 @@ function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule
     },
     { provide: APP_FILTER, useClass: SessionExceptionFilter },
   ],
-  exports: [SessionManager, SessionService, SESSION_MODULE_OPTIONS],
+  exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS],
 })
 export class SessionModule extends ConfigurableSessionModule implements NestModule, OnModuleDestroy {
   constructor(

@@ -139,9 +139,15 @@ export function request(url: string, options: RequestOptions = {}): Promise<Http
  * Path and domain are ignored: every test cookie has Path=/ and no Domain.
  */
 export class Client {
-  private readonly jar = new Map<string, string>();
+  constructor(
+    readonly baseUrl: string,
+    private readonly jar = new Map<string, string>(),
+  ) {}
 
-  constructor(readonly baseUrl: string) {}
+  /** This client (the same cookie jar) talking to another server: a second instance, a restarted app. */
+  at(baseUrl: string): Client {
+    return new Client(baseUrl, this.jar);
+  }
 
   async fetch(path: string, options: RequestOptions = {}): Promise<HttpResult> {
     const result = await send(`${this.baseUrl}${path}`, options, options.cookies === false ? null : this.cookieHeader());

@@ -1,0 +1,68 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SessionModule } from '../src/nest/index.js';
+import { CookiesController } from './readme/app-cookies.example.js';
+import { PLATFORMS, expectCookie, expectStatus, startApp, type RunningApp } from './support/http.js';
+import { SECRET } from './support/session-app.js';
+
+/**
+ * The README's examples are files under test/readme, compiled with the tests
+ * and run here; the README must show each one exactly, with the import paths
+ * as a user writes them.
+ */
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const README = readFileSync(`${ROOT}README.md`, 'utf8');
+
+function exampleSource(name: string): string {
+  return readFileSync(`${ROOT}packages/keycard/test/readme/${name}.example.ts`, 'utf8')
+    .replaceAll("'../../src/nest/index.js'", "'keycard/nest'")
+    .replaceAll("'../../src/index.js'", "'keycard'");
+}
+
+/** The ```ts block right after `<!-- example: name -->` in the README. */
+function readmeBlock(name: string): string {
+  const marker = `<!-- example: ${name} -->`;
+  const at = README.indexOf(marker);
+  assert.notEqual(at, -1, `README has no ${marker}`);
+  const match = /```ts\n([\s\S]*?)```/.exec(README.slice(at));
+  assert.ok(match, `README has no ts block after ${marker}`);
+  return match[1] as string;
+}
+
+describe('README examples', () => {
+  it('app-cookies: the README shows the compiled example exactly', () => {
+    assert.equal(readmeBlock('app-cookies'), exampleSource('app-cookies'));
+  });
+
+  for (const platform of PLATFORMS) {
+    describe(`app-cookies runs on ${platform}`, () => {
+      let running: RunningApp;
+      before(async () => {
+        running = await startApp(platform, {
+          imports: [SessionModule.forRoot({ secrets: SECRET, csrf: false })],
+          controllers: [CookiesController],
+        });
+      });
+      after(() => running.close());
+
+      it('sets, reads, signs and seals as its comments say', async () => {
+        const client = running.client();
+        assert.deepEqual((await client.get('/theme')).body, { theme: 'light' });
+        const set = await client.post('/set-cookie');
+        expectStatus(set, 201);
+        assert.equal(set.text, 'Cookie set');
+        expectCookie(set, 'theme', { httpOnly: true, sameSite: 'Lax', maxAge: 60 });
+        assert.deepEqual((await client.get('/theme')).body, { theme: 'dark' });
+        assert.deepEqual((await client.get('/cookies')).body, { theme: 'dark' });
+        await client.post('/cart');
+        assert.deepEqual((await client.get('/cart')).body, { cart: 'item-42', checkout: { coupon: 'WELCOME10' } });
+        client.setCookie('cart', (client.cookie('cart') ?? '').replace('42', '43'));
+        client.setCookie('checkout', `x${client.cookie('checkout') ?? ''}`);
+        assert.deepEqual((await client.get('/cart')).body, { cart: null, checkout: null });
+      });
+    });
+  }
+});
