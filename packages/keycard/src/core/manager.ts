@@ -66,6 +66,7 @@ export class SessionManager {
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
     this.verified = new VerifiedTokenCache(this.options.signer);
+    this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
   }
 
   get store() {
