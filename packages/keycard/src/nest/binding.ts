@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
-import { Logger, type ArgumentsHost } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
 import type { RequestInfo, ResponseHeaders, SessionManager } from '../core/manager.js';
 import type { Session } from '../core/session.js';
@@ -40,21 +40,6 @@ export class SessionNotLoadedError extends KeycardError {
         'on Fastify, Nest middleware runs before the session is loaded (use a guard or interceptor instead).',
     );
   }
-}
-
-/**
- * The HTTP request of a guard's, interceptor's or decorator's context: what
- * `switchToHttp().getRequest()` returns (argument 0 of an HTTP context),
- * without the three closures `switchToHttp()` attaches to the context on
- * every call.
- */
-export function requestOf(context: ArgumentsHost): RequestLike {
-  return context.getArgByIndex<RequestLike>(0);
-}
-
-/** The HTTP response of a context, as `switchToHttp().getResponse()` returns it. */
-export function responseOf(context: ArgumentsHost): ResponseLike {
-  return context.getArgByIndex<ResponseLike>(1);
 }
 
 function carrierOf(request: RequestLike): Carrier & IncomingMessage {

@@ -8,9 +8,13 @@ import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
 export interface SessionModuleOptions extends SessionOptions {
   /**
-   * 'global' (default, secure by default): every HTTP route needs a signed-in
-   * session unless it is `@Public()`. 'none': no global guard; protect routes
-   * with `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
+   * 'global' (default, secure by default): every handler needs a signed-in
+   * session unless it is `@Public()` — HTTP routes, GraphQL resolvers,
+   * WebSocket and socket.io message handlers; microservice handlers carry no
+   * session and are refused unless `@Public()` (keycard puts the guard on
+   * them itself, so a hybrid microservice without `inheritAppConfig` is
+   * covered too). 'none': no global guard; protect handlers with
+   * `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
    */
   readonly guard?: 'global' | 'none';
   /**

@@ -1,5 +1,5 @@
 import { Inject, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, Reflector } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
@@ -7,8 +7,9 @@ import { CookieService } from './cookies.js';
 import { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { SessionBinding } from './binding.js';
 import { SessionCommitInterceptor } from './commit.interceptor.js';
-import { SessionExceptionFilter } from './errors.js';
+import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
+import { guardRpcHandlers } from './rpc.js';
 import {
   ConfigurableSessionModule,
   RESOLVED_MODULE_OPTIONS,
@@ -101,10 +102,15 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     CookieService,
     {
       provide: APP_GUARD,
-      // A factory that returns null registers no guard.
-      useFactory: (resolved: ResolvedModuleOptions, reflector: Reflector) =>
-        resolved.guard === 'global' ? new SessionGuard(reflector) : null,
-      inject: [RESOLVED_MODULE_OPTIONS, Reflector],
+      // A factory that returns null registers no guard. The same guard goes on every microservice
+      // handler too, which a hybrid app's microservice runs without global guards unless inheritAppConfig.
+      useFactory: (resolved: ResolvedModuleOptions, reflector: Reflector, modules: ModulesContainer, host: HttpAdapterHost) => {
+        if (resolved.guard !== 'global') return null;
+        const guard = new SessionGuard(reflector);
+        guardRpcHandlers(modules, guard, new SessionExceptionFilter(host));
+        return guard;
+      },
+      inject: [RESOLVED_MODULE_OPTIONS, Reflector, ModulesContainer, HttpAdapterHost],
     },
     {
       provide: APP_INTERCEPTOR,
