@@ -8,6 +8,7 @@ import { SessionBinding } from './binding.js';
 import { SessionCommitInterceptor } from './commit.interceptor.js';
 import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
+import { GraphqlCommitPlugin } from './graphql-commit.js';
 import { guardRpcHandlers } from './rpc.js';
 import {
   ConfigurableSessionModule,
@@ -83,6 +84,7 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
       inject: [SessionManager, AppCookies],
     },
     SessionService,
+    GraphqlCommitPlugin,
     CookieService,
     {
       provide: APP_GUARD,
