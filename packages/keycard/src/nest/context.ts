@@ -98,7 +98,7 @@ function isRequestLike(value: unknown): value is RequestLike {
  * drivers: `req` (Nest's Apollo driver on Express and Fastify, Nest's
  * Mercurius driver), `reply.request` (Mercurius' own context).
  */
-function graphqlRequestIn(graphqlContext: unknown): RequestLike | undefined {
+export function graphqlRequestIn(graphqlContext: unknown): RequestLike | undefined {
   if (!isObject(graphqlContext)) return undefined;
   const reply = graphqlContext['reply'];
   for (const candidate of [graphqlContext['req'], graphqlContext['request'], isObject(reply) ? reply['request'] : undefined]) {

@@ -9,6 +9,7 @@ import { SessionBinding } from './binding.js';
 import { SessionCommitInterceptor } from './commit.interceptor.js';
 import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
+import { GraphqlCommitPlugin } from './graphql-commit.js';
 import { guardRpcHandlers } from './rpc.js';
 import {
   ConfigurableSessionModule,
@@ -99,6 +100,7 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
       inject: [SessionManager, AppCookies, SESSION_MODULE_OPTIONS],
     },
     SessionService,
+    GraphqlCommitPlugin,
     CookieService,
     {
       provide: APP_GUARD,
