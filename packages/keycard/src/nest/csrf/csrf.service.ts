@@ -192,10 +192,11 @@ export class CsrfService {
    * the content-type rule is all they need.
    */
   checkGraphql(request: RequestLike, operation: 'query' | 'mutation' | 'subscription' | undefined): CsrfFailure | null {
+    const options = this.enabled();
     if (sessionOf(request).transport === 'bearer') return null;
     const facts = requestFacts(request);
     const contentType = facts.headers['content-type'];
-    const failure = graphqlCsrfFailure({ method: facts.method, contentType, operation }, this.options.graphqlMultipart);
+    const failure = graphqlCsrfFailure({ method: facts.method, contentType, operation }, options.graphqlMultipart);
     if (failure !== null || operation === 'query') return failure;
     return this.check(request);
   }
