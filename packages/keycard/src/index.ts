@@ -6,7 +6,7 @@ export type { ClientInfo } from './core/records.js';
 export type { RequestInfo, ResponseHeaders, Transport, CookieAction } from './core/session-cookie.js';
 export { resolveOptions } from './default-store.js';
 export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
-export type { SessionStore } from './core/store.js';
+export type { SessionStore, StoreSettings } from './core/store.js';
 export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } from './core/record.js';
 export { expiresAt, isLive, touched, touchDue } from './core/record.js';
 export { TokenSigner, sessionIdOf } from './core/token.js';
@@ -45,6 +45,7 @@ export {
   KeycardError,
   InvalidOptionsError,
   StoreUnavailableError,
+  WriteNotDurableError,
   SessionExistsError,
   UnsupportedOperationError,
   InvalidSessionValueError,
@@ -62,4 +63,6 @@ export { MemoryRateLimitStore } from './throttle/memory-rate-limit-store.js';
 export type { MemoryRateLimitStoreOptions } from './throttle/memory-rate-limit-store.js';
 export type { RateLimitStore, RateLimitRule, RateLimitState, RateLimitResult } from './throttle/rate-limit-store.js';
 export { ConnectStoreAdapter } from './connect/connect-store-adapter.js';
+export { ExpressSessionMigration } from './connect/express-session-migration.js';
+export type { ExpressSessionMigrationOptions, LegacySession, MigrationOutcome, MigrationResult } from './connect/express-session-migration.js';
 export type { ConnectStore, ConnectSession, ConnectCookie, ConnectStoreAdapterOptions } from './connect/connect-store-adapter.js';

@@ -48,12 +48,13 @@ export class SessionManager {
   private readonly cookie: SessionCookie;
   private readonly context: SessionContext;
 
-  /** `options.store` defaults to none here: give one (`keycard` exports `MemoryStore`), or use `createSessionManager`. */
+  /** `options.store` is required here (e.g. `new MemoryStore()` from 'keycard'); `SessionModule` defaults it. */
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
     this.records = new SessionRecords(this.options, this.events);
     this.cookie = new SessionCookie(this.options);
     this.context = { records: this.records, cookie: this.cookie };
+    this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
   }
 
   get store() {

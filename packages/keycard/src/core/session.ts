@@ -292,22 +292,42 @@ export class Session {
     return action;
   }
 
+  /**
+   * @internal Whether a commit now would put a cookie on the response (a
+   * rotation or re-signing while loading), without signing anything.
+   */
+  hasCookieToSend(): boolean {
+    return this.pendingCookieKind() !== 'none';
+  }
+
   private cookieAction(): CookieAction {
-    switch (this.pendingCookie) {
+    switch (this.pendingCookieKind()) {
       case 'set':
-        return this.stored && this.token !== null && this.record && this.transport !== 'bearer'
-          ? {
-              kind: 'set',
-              signedToken: this.cookie.sign(this.token),
-              maxAgeSeconds: this.cookie.maxAge(this.record, this.records.now()),
-            }
-          : { kind: 'none' };
+        return {
+          kind: 'set',
+          signedToken: this.cookie.sign(this.token as string),
+          maxAgeSeconds: this.cookie.maxAge(this.record as SessionRecord, this.records.now()),
+        };
       case 'clear':
-        return this.transport === 'cookie' ? { kind: 'clear', clearSiteData: false } : { kind: 'none' };
-      case 'sign-out':
+        return { kind: 'clear', clearSiteData: false };
+      case 'clear-site-data':
         return { kind: 'clear', clearSiteData: true };
       default:
         return { kind: 'none' };
+    }
+  }
+
+  /** What the pending cookie change amounts to for this session's transport. */
+  private pendingCookieKind(): 'none' | 'set' | 'clear' | 'clear-site-data' {
+    switch (this.pendingCookie) {
+      case 'set':
+        return this.stored && this.token !== null && this.record && this.transport !== 'bearer' ? 'set' : 'none';
+      case 'clear':
+        return this.transport === 'cookie' ? 'clear' : 'none';
+      case 'sign-out':
+        return 'clear-site-data';
+      default:
+        return 'none';
     }
   }
 
