@@ -1,7 +1,8 @@
 import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { CsrfFailure } from '../../core/csrf.js';
-import { requestOf } from '../binding.js';
+import { SessionManager } from '../../core/manager.js';
+import { requestOf, sessionOf, type RequestLike } from '../binding.js';
 import { httpErrorsOf, toHttpException, type SessionAccessCode } from '../errors.js';
 import { RouteMetadata } from '../metadata.js';
 import { CsrfService } from './csrf.service.js';
@@ -43,6 +44,7 @@ export class CsrfGuard implements CanActivate {
   constructor(
     reflector: Reflector,
     private readonly csrf: CsrfService,
+    private readonly manager: SessionManager,
   ) {
     this.skip = new RouteMetadata(reflector, SKIP_CSRF_METADATA);
   }
@@ -50,8 +52,33 @@ export class CsrfGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     if (this.skip.get(context)) return true;
-    const failure = httpErrorsOf(() => this.csrf.check(requestOf(context)));
-    if (failure !== null) throw toHttpException(CODES[failure]);
+    const request = requestOf(context);
+    const failure = httpErrorsOf(() => this.csrf.check(request));
+    if (failure !== null) {
+      this.report(request, CODES[failure]);
+      throw toHttpException(CODES[failure]);
+    }
     return true;
+  }
+
+  /** The `csrfRefused` audit event, with the device as the request's session sees it. */
+  private report(request: RequestLike, code: SessionAccessCode): void {
+    let session: ReturnType<typeof sessionOf> | null = null;
+    try {
+      session = sessionOf(request);
+    } catch {
+      // No session loaded on this request: the event still goes out, without the device.
+    }
+    const snapshot = session?.available ? session.snapshot : null;
+    this.manager.events.emit({
+      type: 'csrfRefused',
+      handle: snapshot?.handle ?? null,
+      userId: snapshot?.principal?.id ?? null,
+      at: this.manager.now(),
+      reason: code,
+      ...(session?.transport ? { transport: session.transport } : {}),
+      ip: snapshot?.ip ?? session?.client.ip ?? null,
+      userAgent: snapshot?.userAgent ?? session?.client.userAgent ?? null,
+    });
   }
 }

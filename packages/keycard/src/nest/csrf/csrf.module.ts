@@ -1,3 +1,4 @@
+import { SessionManager } from '../../core/manager.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Module, type DynamicModule, type NestModule } from '@nestjs/common';
 import { APP_GUARD, HttpAdapterHost, Reflector } from '@nestjs/core';
@@ -38,9 +39,9 @@ interface FastifyShape {
     {
       provide: APP_GUARD,
       // A factory that returns null registers no guard.
-      useFactory: (resolved: ResolvedCsrfOptions, reflector: Reflector, csrf: CsrfService) =>
-        resolved.guard === 'global' ? new CsrfGuard(reflector, csrf) : null,
-      inject: [RESOLVED_CSRF_OPTIONS, Reflector, CsrfService],
+      useFactory: (resolved: ResolvedCsrfOptions, reflector: Reflector, csrf: CsrfService, manager: SessionManager) =>
+        resolved.guard === 'global' ? new CsrfGuard(reflector, csrf, manager) : null,
+      inject: [RESOLVED_CSRF_OPTIONS, Reflector, CsrfService, SessionManager],
     },
   ],
   exports: [CsrfService, CSRF_MODULE_OPTIONS],
