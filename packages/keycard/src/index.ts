@@ -61,4 +61,6 @@ export { MemoryRateLimitStore } from './throttle/memory-rate-limit-store.js';
 export type { MemoryRateLimitStoreOptions } from './throttle/memory-rate-limit-store.js';
 export type { RateLimitStore, RateLimitRule, RateLimitState, RateLimitResult } from './throttle/rate-limit-store.js';
 export { ConnectStoreAdapter } from './connect/connect-store-adapter.js';
+export { ExpressSessionMigration } from './connect/express-session-migration.js';
+export type { ExpressSessionMigrationOptions, LegacySession, MigrationOutcome, MigrationResult } from './connect/express-session-migration.js';
 export type { ConnectStore, ConnectSession, ConnectCookie, ConnectStoreAdapterOptions } from './connect/connect-store-adapter.js';

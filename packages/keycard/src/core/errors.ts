@@ -8,6 +8,7 @@ export type KeycardErrorCode =
   | 'KEYCARD_STORE_UNAVAILABLE'
   | 'KEYCARD_SESSION_EXISTS'
   | 'KEYCARD_UNSUPPORTED'
+  | 'KEYCARD_UNSUPPORTED_CONTEXT'
   | 'KEYCARD_INVALID_VALUE'
   | 'KEYCARD_SESSION_LIMIT'
   | 'KEYCARD_PASSWORD_POLICY'
@@ -15,12 +16,15 @@ export type KeycardErrorCode =
   | 'KEYCARD_THROTTLED'
   | 'KEYCARD_INVALID_COOKIE'
   | 'KEYCARD_COOKIE_TOO_LARGE'
+  | 'KEYCARD_OIDC_FAILED'
+  | 'KEYCARD_OIDC_UNAVAILABLE'
   // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
   | 'KEYCARD_NOT_LOADED'
   | 'KEYCARD_CSRF_NO_RESPONSE'
   | 'KEYCARD_CSRF_NOT_CONFIGURED'
   | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'
-  | 'KEYCARD_SESSION_GONE';
+  | 'KEYCARD_SESSION_GONE'
+  | 'KEYCARD_RESPONSE_SENT';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;

@@ -2,14 +2,19 @@ import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { SessionOptions } from '../core/options.js';
 import type { AppCookieOptions } from '../core/cookie-jar.js';
+import type { ExpressSessionMigrationOptions } from '../connect/express-session-migration.js';
 import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
 export interface SessionModuleOptions extends SessionOptions {
   /**
-   * 'global' (default, secure by default): every HTTP route needs a signed-in
-   * session unless it is `@Public()`. 'none': no global guard; protect routes
-   * with `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
+   * 'global' (default, secure by default): every handler needs a signed-in
+   * session unless it is `@Public()` — HTTP routes, GraphQL resolvers,
+   * WebSocket and socket.io message handlers; microservice handlers carry no
+   * session and are refused unless `@Public()` (keycard puts the guard on
+   * them itself, so a hybrid microservice without `inheritAppConfig` is
+   * covered too). 'none': no global guard; protect handlers with
+   * `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
    */
   readonly guard?: 'global' | 'none';
   /**
@@ -25,6 +30,12 @@ export interface SessionModuleOptions extends SessionOptions {
    * said otherwise. `Secure` follows `cookie.secure`, like the session cookie.
    */
   readonly appCookies?: AppCookieOptions;
+  /**
+   * Moving from express-session: requests with express-session's old cookie
+   * (and no keycard sign-in) are signed in from their old session once, which
+   * is then destroyed and its cookie cleared. See `ExpressSessionMigration`.
+   */
+  readonly migrateFromExpressSession?: ExpressSessionMigrationOptions;
 }
 
 export const {

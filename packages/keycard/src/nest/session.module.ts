@@ -1,13 +1,16 @@
 import { Inject, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, Reflector } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
 import { CookieService } from './cookies.js';
+import { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { SessionBinding } from './binding.js';
 import { SessionCommitInterceptor } from './commit.interceptor.js';
-import { SessionExceptionFilter } from './errors.js';
+import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
+import { GraphqlCommitPlugin } from './graphql-commit.js';
+import { guardRpcHandlers } from './rpc.js';
 import {
   ConfigurableSessionModule,
   RESOLVED_MODULE_OPTIONS,
@@ -25,6 +28,20 @@ import { CSRF_MODULE_OPTIONS, type CsrfModuleOptions } from './csrf/csrf.options
 /** CSRF is on unless the options say `csrf: false`. */
 function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule[] {
   return csrf === false ? [] : [CsrfModule.forRoot(csrf ?? {})];
+}
+
+/** The express-session migration, when `migrateFromExpressSession` is given (validated here, at startup). */
+function migrationOf(options: SessionModuleOptions, manager: SessionManager): ExpressSessionMigration | undefined {
+  const migrate = options.migrateFromExpressSession;
+  if (migrate === undefined) return undefined;
+  const old = migrate.cookieName ?? 'connect.sid';
+  if (old === manager.cookieName(false) || old === manager.cookieName(true)) {
+    // Clearing the old cookie would clear keycard's own.
+    throw new InvalidOptionsError(
+      `keycard: migrateFromExpressSession.cookieName ${JSON.stringify(old)} is also keycard's session cookie name: give keycard another cookie.name`,
+    );
+  }
+  return new ExpressSessionMigration({ clock: manager.options.clock, ...migrate });
 }
 
 /** The cookies keycard writes itself, which no application jar may read or overwrite. */
@@ -78,17 +95,24 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     },
     {
       provide: SessionBinding,
-      useFactory: (manager: SessionManager, cookies: AppCookies) => new SessionBinding(manager, cookies),
-      inject: [SessionManager, AppCookies],
+      useFactory: (manager: SessionManager, cookies: AppCookies, options: SessionModuleOptions) =>
+        new SessionBinding(manager, cookies, migrationOf(options, manager)),
+      inject: [SessionManager, AppCookies, SESSION_MODULE_OPTIONS],
     },
     SessionService,
+    GraphqlCommitPlugin,
     CookieService,
     {
       provide: APP_GUARD,
-      // A factory that returns null registers no guard.
-      useFactory: (resolved: ResolvedModuleOptions, reflector: Reflector) =>
-        resolved.guard === 'global' ? new SessionGuard(reflector) : null,
-      inject: [RESOLVED_MODULE_OPTIONS, Reflector],
+      // A factory that returns null registers no guard. The same guard goes on every microservice
+      // handler too, which a hybrid app's microservice runs without global guards unless inheritAppConfig.
+      useFactory: (resolved: ResolvedModuleOptions, reflector: Reflector, modules: ModulesContainer, host: HttpAdapterHost) => {
+        if (resolved.guard !== 'global') return null;
+        const guard = new SessionGuard(reflector);
+        guardRpcHandlers(modules, guard, new SessionExceptionFilter(host));
+        return guard;
+      },
+      inject: [RESOLVED_MODULE_OPTIONS, Reflector, ModulesContainer, HttpAdapterHost],
     },
     {
       provide: APP_INTERCEPTOR,

@@ -43,6 +43,8 @@ export interface SocketSession {
   readonly principal: Principal;
   /** Milliseconds since the epoch (manager clock), as of the last check. */
   readonly expiresAt: number;
+  /** Milliseconds since the epoch (manager clock): the last sign-in or re-authentication, as of the last check. */
+  readonly authenticatedAt: number | null;
   /** The session ended (the socket is closing): handlers must not act for it any more. */
   readonly ended: boolean;
 }
@@ -78,6 +80,7 @@ class Entry<S extends ClosableSocket> implements SocketSession {
     readonly userId: string,
     public principal: Principal,
     public expiresAt: number,
+    public authenticatedAt: number | null,
   ) {}
 }
 
@@ -178,7 +181,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
   track(session: AuthenticatedSession, socket: S): SocketSession {
     let entry = this.entries.get(session.handle);
     if (!entry) {
-      entry = new Entry<S>(session.handle, session.principal.id, session.principal, session.expiresAt);
+      entry = new Entry<S>(session.handle, session.principal.id, session.principal, session.expiresAt, session.authenticatedAt);
       if (this.closed) {
         entry.ended = true;
         this.closeSocket(socket, WS_CLOSE_GOING_AWAY, WS_CLOSE_REASONS.shutdown);
@@ -300,6 +303,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     }
     entry.principal = record.principal;
     entry.expiresAt = expiresAt(record);
+    entry.authenticatedAt = record.authenticatedAt;
     this.schedule(entry);
   }
 

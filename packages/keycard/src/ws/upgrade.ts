@@ -23,6 +23,8 @@ export interface AuthenticatedSession {
   readonly principal: Principal;
   /** Milliseconds since the epoch (manager clock): when the session ends unless used over HTTP meanwhile. */
   readonly expiresAt: number;
+  /** Milliseconds since the epoch: the principal's last sign-in or re-authentication (`@RequireFreshAuth`). */
+  readonly authenticatedAt: number | null;
 }
 
 /** Why a handshake was refused; the codes match the HTTP API's error bodies. */
@@ -107,7 +109,7 @@ export async function authenticateUpgrade(
   // A commit can find the session ended meanwhile (signed out elsewhere during the rotation).
   const current = session.snapshot;
   if (current === null || current.principal === null) return refuse('KEYCARD_UNAUTHENTICATED');
-  return { ok: true, session: { handle: current.handle, principal: current.principal, expiresAt: expiresAt(current) }, headers };
+  return { ok: true, session: { handle: current.handle, principal: current.principal, expiresAt: expiresAt(current), authenticatedAt: current.authenticatedAt }, headers };
 }
 
 export interface UpgradeRequestOptions {

@@ -29,6 +29,13 @@ export interface CsrfModuleOptions {
    * global guard; protect routes with `@UseGuards(CsrfGuard)`.
    */
   readonly guard?: 'global' | 'none';
+  /**
+   * Accept GraphQL requests sent as `multipart/form-data` (file uploads with
+   * graphql-upload). Default false: a cross-site form can send multipart, so
+   * it is refused like `text/plain` and urlencoded bodies. Mutations sent
+   * this way still need the token and a same-site Origin.
+   */
+  readonly graphqlMultipart?: boolean;
 }
 
 export const {
@@ -44,6 +51,7 @@ export const InjectCsrfModuleOptions = (): PropertyDecorator & ParameterDecorato
 /** @internal Every default applied and validated; per-request code reads only this. */
 export interface ResolvedCsrfOptions extends CsrfOriginPolicy {
   readonly guard: 'global' | 'none';
+  readonly graphqlMultipart: boolean;
   /** The cookie's name for a request that is (or is not) secure. */
   cookieNameFor(secure: boolean): string;
 }
@@ -64,6 +72,9 @@ export function resolveCsrfOptions(options: CsrfModuleOptions | undefined): Reso
   if (typeof given !== 'object' || given === null) fail('options must be an object');
   const guard = given.guard ?? 'global';
   if (guard !== 'global' && guard !== 'none') fail(`guard must be 'global' or 'none', got ${JSON.stringify(guard)}`);
+
+  const graphqlMultipart = given.graphqlMultipart ?? false;
+  if (typeof graphqlMultipart !== 'boolean') fail(`graphqlMultipart must be true or false, got ${JSON.stringify(graphqlMultipart)}`);
 
   const origins = given.allowedOrigins ?? [];
   if (!Array.isArray(origins)) fail('allowedOrigins must be an array of origins');
@@ -96,6 +107,7 @@ export function resolveCsrfOptions(options: CsrfModuleOptions | undefined): Reso
 
   return {
     guard,
+    graphqlMultipart,
     allowedOrigins,
     allowedFetchSites: new Set(sites),
     cookieNameFor: (secure) => (secure ? secureName : base),

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
-import { CsrfTokens, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
+import { CsrfTokens, graphqlCsrfFailure, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
 import { readCookie, serializeCookie } from '../../core/cookie.js';
 import { KeycardError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
@@ -162,6 +162,23 @@ export class CsrfService {
     }
     const nonce = this.tokens.nonceOf(readCookie(facts.headers.cookie, this.cookieName(facts)));
     return nonce !== null && this.tokens.verifyNonce(token, nonce) ? null : 'invalid';
+  }
+
+  /**
+   * The same check for a GraphQL operation over HTTP. Bearer requests pass.
+   * Otherwise no operation runs from a body a cross-site form could send
+   * (`text/plain`, urlencoded, multipart unless `graphqlMultipart`) and no
+   * mutation from a GET; a mutation then needs what any unsafe request
+   * needs (same-site Origin / Sec-Fetch-Site, the token). Queries are reads:
+   * the content-type rule is all they need.
+   */
+  checkGraphql(request: RequestLike, operation: 'query' | 'mutation' | 'subscription' | undefined): CsrfFailure | null {
+    if (sessionOf(request).transport === 'bearer') return null;
+    const facts = requestFacts(request);
+    const contentType = facts.headers['content-type'];
+    const failure = graphqlCsrfFailure({ method: facts.method, contentType, operation }, this.options.graphqlMultipart);
+    if (failure !== null || operation === 'query') return failure;
+    return this.check(request);
   }
 
   private cookieSecure(facts: CsrfRequestFacts): boolean {
