@@ -15,7 +15,6 @@ export { transportOf, callerSessionOf, findSocketSession, ContextSessionNotFound
 export type { Transport } from './context.js';
 export type { SessionErrorBody, SessionErrorCode, SessionAccessCode } from './errors.js';
 export { CsrfModule } from './csrf/csrf.module.js';
-export { CSRF_MODULE_OPTIONS, InjectCsrfModuleOptions } from './csrf/csrf.options.js';
 export type { CsrfModuleOptions } from './csrf/csrf.options.js';
 export { CsrfService, csrfTokenFor, CsrfResponseError, CsrfNotConfiguredError, CSRF_HEADER, CSRF_FIELD } from './csrf/csrf.service.js';
 export { CsrfGuard, SkipCsrf } from './csrf/csrf.guard.js';

@@ -18,10 +18,11 @@ export interface SessionModuleOptions extends SessionOptions {
    */
   readonly guard?: 'global' | 'none';
   /**
-   * CSRF protection (see `CsrfModule`), on by default: the options of the
-   * `CsrfModule` the session module installs. `false` turns it off — an
-   * explicit relaxation, for APIs reached only with bearer tokens or apps that
-   * import `CsrfModule` themselves.
+   * CSRF protection, on by default (`{}`): its options (see `CsrfModuleOptions`).
+   * `false` turns it off — an explicit relaxation, for APIs reached only with
+   * bearer tokens. With `forRootAsync`, return it from the factory like every
+   * other option. This is the only place CSRF is configured: `CsrfModule.forRoot()`
+   * is refused.
    */
   readonly csrf?: CsrfModuleOptions | false;
   /**

@@ -29,12 +29,20 @@ export class CsrfResponseError extends KeycardError {
   }
 }
 
-/** `csrfTokenFor` was called on a request of an application without `CsrfModule`. */
+/**
+ * A CSRF token was asked for, or a request was to be checked, where there is
+ * no CSRF protection: turned off with `csrf: false`, or no `SessionModule` at
+ * all. A wiring mistake (500), whose message says which.
+ */
 export class CsrfNotConfiguredError extends KeycardError {
-  constructor() {
+  constructor(reason: 'off' | 'absent') {
     super(
       'KEYCARD_CSRF_NOT_CONFIGURED',
-      'keycard: no CSRF protection on this request. Import CsrfModule.forRoot() in the application module.',
+      reason === 'off'
+        ? 'keycard: CSRF protection is off (csrf: false in the SessionModule options), so there is no CSRF token to give ' +
+            'and none to check. Remove csrf: false, or stop calling csrfTokenFor / CsrfService and using CsrfGuard.'
+        : 'keycard: no CSRF protection on this request: SessionModule.forRoot() (which installs it) is not imported ' +
+            'in the application module.',
     );
   }
 }
@@ -66,7 +74,8 @@ export function attachCsrfService(raw: IncomingMessage, service: CsrfService): v
  */
 export function csrfTokenFor(request: RequestLike): string {
   const service = carrierOf(request)[SERVICE];
-  if (service === undefined) throw new CsrfNotConfiguredError();
+  // A session without the service: SessionModule is there, with csrf: false.
+  if (service === undefined) throw new CsrfNotConfiguredError(findSession(request) === undefined ? 'absent' : 'off');
   return service.tokenFor(request);
 }
 
@@ -97,12 +106,20 @@ function submittedToken(facts: CsrfRequestFacts): string | null {
 @Injectable()
 export class CsrfService {
   private readonly tokens: CsrfTokens;
+  private readonly resolved: ResolvedCsrfOptions | null;
 
   constructor(
     private readonly manager: SessionManager,
-    @Inject(RESOLVED_CSRF_OPTIONS) private readonly options: ResolvedCsrfOptions,
+    @Inject(RESOLVED_CSRF_OPTIONS) resolved: ResolvedCsrfOptions | null,
   ) {
     this.tokens = new CsrfTokens(manager.options.signer, manager.options.random);
+    this.resolved = resolved;
+  }
+
+  /** The options, or the refusal when CSRF protection is off (`csrf: false`): nothing here runs without them. */
+  private enabled(): ResolvedCsrfOptions {
+    if (this.resolved === null) throw new CsrfNotConfiguredError('off');
+    return this.resolved;
   }
 
   /**
@@ -112,6 +129,7 @@ export class CsrfService {
    * response when the request has none (at most once per request).
    */
   tokenFor(request: RequestLike): string {
+    this.enabled();
     const session = findSession(request);
     // A store outage renders pages as signed out (their forms fail later, as any write would).
     const principal = session?.available ? session.principal : null;
@@ -139,6 +157,7 @@ export class CsrfService {
    * `StoreUnavailableError` when the session cannot be read.
    */
   check(request: RequestLike): CsrfFailure | null {
+    this.enabled();
     // Before the other facts: protocol and host are trust-proxy getters, not worth computing for a GET.
     if (SAFE_METHODS.has(requestMethod(request))) return null;
     const facts = requestFacts(request);
@@ -150,7 +169,7 @@ export class CsrfService {
         fetchSite: firstHeader(facts.headers['sec-fetch-site']),
         self: requestOrigin(facts.protocol, facts.host),
       },
-      this.options,
+      this.enabled(),
     );
     if (crossSite) return 'cross-site';
     const token = submittedToken(facts);
@@ -173,10 +192,11 @@ export class CsrfService {
    * the content-type rule is all they need.
    */
   checkGraphql(request: RequestLike, operation: 'query' | 'mutation' | 'subscription' | undefined): CsrfFailure | null {
+    const options = this.enabled();
     if (sessionOf(request).transport === 'bearer') return null;
     const facts = requestFacts(request);
     const contentType = facts.headers['content-type'];
-    const failure = graphqlCsrfFailure({ method: facts.method, contentType, operation }, this.options.graphqlMultipart);
+    const failure = graphqlCsrfFailure({ method: facts.method, contentType, operation }, options.graphqlMultipart);
     if (failure !== null || operation === 'query') return failure;
     return this.check(request);
   }
@@ -186,7 +206,7 @@ export class CsrfService {
   }
 
   private cookieName(facts: CsrfRequestFacts): string {
-    return this.options.cookieNameFor(this.cookieSecure(facts));
+    return this.enabled().cookieNameFor(this.cookieSecure(facts));
   }
 
   private serialize(facts: CsrfRequestFacts, value: string): string {
