@@ -1,5 +1,7 @@
 import { StoreUnavailableError } from './errors.js';
 import { SessionEvents } from './events.js';
+import { Observers } from './observe.js';
+import { traced } from './tracing.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { expiresAt, isLive, type Principal, type SessionRecord } from './record.js';
 import { SessionRecords, type ClientInfo } from './records.js';
@@ -44,6 +46,8 @@ export interface IssuedToken {
 export class SessionManager {
   readonly options: ResolvedOptions;
   readonly events = new SessionEvents();
+  /** Store calls and cache lookups, for metrics (see `keycard/metrics`). */
+  readonly observers = new Observers();
   private readonly records: SessionRecords;
   private readonly cookie: SessionCookie;
   private readonly context: SessionContext;
@@ -51,7 +55,7 @@ export class SessionManager {
   /** `options.store` is required here (e.g. `new MemoryStore()` from 'keycard'); `SessionModule` defaults it. */
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
-    this.records = new SessionRecords(this.options, this.events);
+    this.records = new SessionRecords(this.options, this.events, this.observers);
     this.cookie = new SessionCookie(this.options);
     this.context = { records: this.records, cookie: this.cookie };
     this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
@@ -81,25 +85,32 @@ export class SessionManager {
    * outage gives a session whose reads throw StoreUnavailableError, so that
    * routes that do not use the session keep working.
    */
-  async load(request: RequestInfo): Promise<Session> {
+  load(request: RequestInfo): Promise<Session> {
+    return traced('keycard.session.load', {}, () => this.loadSession(request));
+  }
+
+  private async loadSession(request: RequestInfo): Promise<Session> {
     const secure = request.secure === true;
     const presented = this.cookie.read(request, secure);
     const transport = presented?.transport ?? null;
     const anonymous = (failure: StoreUnavailableError | null = null): Session =>
       new Session(this.context, { transport, secure, client: request }, null, failure);
     const verified = presented?.verified;
-    if (!verified) return anonymous();
+    if (!presented || !verified) return anonymous();
     const now = this.now();
     let record: SessionRecord | null;
     try {
       record = await this.records.find(verified.id, now);
     } catch (error) {
-      if (error instanceof StoreUnavailableError) return anonymous(error);
+      if (error instanceof StoreUnavailableError) {
+        this.records.unavailableOnLoad(presented.transport, request);
+        return anonymous(error);
+      }
       throw error;
     }
     if (!record) return anonymous();
     if (!isLive(record, now)) {
-      this.records.expire(record);
+      this.records.expire(record, presented.transport);
       return anonymous();
     }
     const session = new Session(this.context, { transport, secure, client: request }, { record, token: verified.token });
@@ -116,7 +127,11 @@ export class SessionManager {
    * must carry (for the request's `secure`, as read at load). Call it before
    * the response is sent, so that the next request can never outrun the write.
    */
-  async commit(session: Session): Promise<ResponseHeaders> {
+  commit(session: Session): Promise<ResponseHeaders> {
+    return traced('keycard.session.commit', {}, () => this.commitSession(session));
+  }
+
+  private async commitSession(session: Session): Promise<ResponseHeaders> {
     if (session.available) await session.save();
     return this.cookie.headers(session.takeCookieAction(), session.secure);
   }
@@ -126,7 +141,7 @@ export class SessionManager {
     await this.records.makeRoomFor(principal.id, undefined);
     const { token, id } = this.cookie.issue();
     const record = this.records.newRecord(id, { userAgent: client.userAgent ?? null, ip: client.ip ?? null }, principal, false);
-    await this.records.create(record);
+    await this.records.create(record, null);
     return { token: this.cookie.sign(token), expiresAt: record.absoluteExpiresAt };
   }
 
@@ -175,6 +190,16 @@ export class SessionManager {
     } catch {
       return { store: 'down' };
     }
+  }
+
+  /**
+   * Whether revocations from other processes reach this one (see
+   * `SessionStore.probeRevocations`): 'up', 'off' (nothing here subscribes,
+   * or the store cannot tell), or 'down' when the probe did not come back
+   * within `storeTimeout`. Never throws.
+   */
+  revocationHealth(): Promise<'up' | 'down' | 'off'> {
+    return this.records.probeRevocations();
   }
 
   /** Roles changed elsewhere: cookie sessions move to a new id now; bearer tokens keep theirs. */

@@ -200,7 +200,7 @@ export class Session {
     }
     const { token, id } = this.cookie.issue();
     const next: SessionRecord = { ...record, id, data, rotationDue: false, lastSeenAt: this.records.now() };
-    if (this.stored && !(await this.records.rotate(record, next))) {
+    if (this.stored && !(await this.records.rotate(record, next, this.transport))) {
       this.forget();
       return;
     }
@@ -226,9 +226,10 @@ export class Session {
     const base = this.records.newRecord(id, this.client, principal, options.remember ?? false);
     const keep = options.keepData ?? true;
     const next: SessionRecord = { ...base, handle: record?.handle ?? base.handle, data: keep ? { ...this.data } : {} };
-    const stored = previous ? await this.records.rotate(previous, next) : false;
+    const stored = previous ? await this.records.rotate(previous, next, this.transport) : false;
     // A session ended elsewhere meanwhile gives up its data; the sign-in itself stands.
     this.adopt(stored || !previous ? next : { ...next, data: {} }, token, stored);
+    this.records.signedIn(next, this.transport);
   }
 
 
@@ -270,7 +271,7 @@ export class Session {
       const created: SessionRecord = { ...record, data: { ...this.data } };
       this.changes.clear();
       this.watched.clear();
-      await this.records.create(created);
+      await this.records.create(created, this.transport);
       this.record = created;
       this.stored = true;
       return;
@@ -380,7 +381,7 @@ export class Session {
   }
 
   private async end(cookie: 'clear' | 'sign-out'): Promise<void> {
-    if (this.record && this.stored) await this.records.destroy(this.record);
+    if (this.record && this.stored) await this.records.destroy(this.record, this.transport);
     this.forget();
     this.pendingCookie = cookie;
   }
