@@ -1,8 +1,10 @@
 export { SessionManager } from './core/manager.js';
-export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
+export type { SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
 export { Session } from './core/session.js';
-export type { SignInOptions, RotateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
-export { resolveOptions } from './core/options.js';
+export type { SignInOptions, RotateOptions } from './core/session.js';
+export type { ClientInfo } from './core/records.js';
+export type { RequestInfo, ResponseHeaders, Transport, CookieAction } from './core/session-cookie.js';
+export { resolveOptions } from './default-store.js';
 export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
 export type { SessionStore, StoreSettings } from './core/store.js';
 export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } from './core/record.js';
@@ -54,6 +56,8 @@ export {
 } from './core/errors.js';
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';
+export { MemoryRevocationStore } from './memory/memory-revocation-store.js';
+export type { RevocationStore, RevocationState } from './core/revocation.js';
 export type { MemoryStoreOptions } from './memory/memory-store.js';
 export { LoginThrottle, normalizeAccount, addressBucket } from './throttle/login-throttle.js';
 export type { LoginThrottleOptions, LoginAttempt, ThrottleDecision } from './throttle/login-throttle.js';
