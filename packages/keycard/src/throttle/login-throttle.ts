@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidOptionsError, SignInThrottledError } from '../core/errors.js';
 import { withDeadline } from '../core/deadline.js';
 import type { SessionEvents } from '../core/events.js';
-import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
+import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 import type { RateLimitRule, RateLimitState, RateLimitStore } from './rate-limit-store.js';
 
 export interface LoginThrottleOptions {
