@@ -48,6 +48,7 @@ export {
   InvalidSessionValueError,
   SessionLimitError,
   SignInThrottledError,
+  OverloadedError,
   InvalidCookieError,
   CookieTooLargeError,
 } from './core/errors.js';

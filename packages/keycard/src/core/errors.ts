@@ -14,7 +14,8 @@ export type KeycardErrorCode =
   | 'KEYCARD_UNSUPPORTED_HASH'
   | 'KEYCARD_THROTTLED'
   | 'KEYCARD_INVALID_COOKIE'
-  | 'KEYCARD_COOKIE_TOO_LARGE';
+  | 'KEYCARD_COOKIE_TOO_LARGE'
+  | 'KEYCARD_OVERLOADED';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;
@@ -111,5 +112,23 @@ export class CookieTooLargeError extends KeycardError {
   constructor(name: string, bytes: number, limit: number) {
     super('KEYCARD_COOKIE_TOO_LARGE', `cookie "${name}" would be ${bytes} bytes; browsers keep at most ${limit} (name and value)`);
     this.bytes = bytes;
+  }
+}
+
+/**
+ * Work that runs in a bounded queue (password hashing) was refused because
+ * the queue was full, or the request waited longer than allowed for a slot.
+ * Maps to HTTP 503 with `Retry-After: retryAfterSeconds`: the server is at
+ * capacity, the client did nothing wrong, and queueing without limit would
+ * make every later request wait (a denial of service). `work` names what was
+ * refused, for logs; the message never contains request data.
+ */
+export class OverloadedError extends KeycardError {
+  /** Whole seconds a client should wait before trying again, at least 1. */
+  readonly retryAfterSeconds: number;
+  constructor(work: string, retryAfterSeconds: number) {
+    const seconds = Math.max(1, Math.ceil(Number.isFinite(retryAfterSeconds) ? retryAfterSeconds : 1));
+    super('KEYCARD_OVERLOADED', `${work} is at capacity; retry after ${seconds} s`);
+    this.retryAfterSeconds = seconds;
   }
 }
