@@ -55,8 +55,12 @@ export {
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';
 export type { MemoryStoreOptions } from './memory/memory-store.js';
-export { LoginThrottle, normalizeAccount, addressBucket } from './throttle/login-throttle.js';
-export type { LoginThrottleOptions, LoginAttempt, ThrottleDecision } from './throttle/login-throttle.js';
+export { LoginThrottle, normalizeAccount, addressBucket, UNPARSABLE_ADDRESS_BUCKET } from './throttle/login-throttle.js';
+export type { LoginThrottleOptions, LoginAttempt, ThrottleDecision, ThrottleScope, CheckOptions } from './throttle/login-throttle.js';
+export type { DeviceCookie } from './throttle/device-cookie.js';
+export { RateLimiter } from './throttle/rate-limiter.js';
+export type { RateLimiterOptions, RateLimitDecision } from './throttle/rate-limiter.js';
+export { clientAddress } from './core/address.js';
 export { MemoryRateLimitStore } from './throttle/memory-rate-limit-store.js';
 export type { MemoryRateLimitStoreOptions } from './throttle/memory-rate-limit-store.js';
 export type { RateLimitStore, RateLimitRule, RateLimitState, RateLimitResult } from './throttle/rate-limit-store.js';

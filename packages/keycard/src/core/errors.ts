@@ -79,8 +79,8 @@ export class SignInThrottledError extends KeycardError {
   /** Whole seconds until an attempt can be admitted again, at least 1: the `Retry-After` value. */
   readonly retryAfterSeconds: number;
   /** Which limit refused the attempt. Never send it to the client. */
-  readonly scope: 'account' | 'ip';
-  constructor(retryAfterSeconds: number, scope: 'account' | 'ip') {
+  readonly scope: 'account' | 'ip' | 'device';
+  constructor(retryAfterSeconds: number, scope: 'account' | 'ip' | 'device') {
     if (typeof retryAfterSeconds !== 'number' || !Number.isFinite(retryAfterSeconds)) {
       throw new TypeError(`SignInThrottledError: retryAfterSeconds must be a finite number, got ${String(retryAfterSeconds)}`);
     }

@@ -1,13 +1,34 @@
 /**
- * Session lifecycle events for audit logs and metrics. They carry the public
- * handle, never a token or store id.
+ * Session lifecycle and security events for audit logs and metrics. They
+ * carry the public handle, never a token or store id, and never an e-mail
+ * address or a client IP.
  *
- * `signInFailed` comes from `LoginThrottle` when it is given these events (its
- * `events` option): `reason: 'throttled'`, `handle` and `userId` null, never the
- * account or the address. Applications may emit it themselves for other
- * failures (e.g. `reason: 'bad-password'`), with the same care.
+ * Lifecycle: `created`, `rotated`, `expired`, `destroyed`, `revoked`.
+ *
+ * Security (what an attack review wants in the log):
+ * - `signInFailed` — from `LoginThrottle` (its `events` option): `reason:
+ *   'throttled'` when `check` refuses, `'bad-password'` from `recordFailure`.
+ * - `lockedOut` — from `LoginThrottle.recordFailure` when a failure fills a
+ *   counter to its limit; `reason` is the scope (`account`, `ip`, `device`).
+ * - `csrfRefused` — from the CSRF guard; `reason` is `cross-site`, `missing`
+ *   or `invalid`.
+ * - `storeUnavailable` — a store call failed or timed out; `reason` names the
+ *   store and the operation (`find`, `rate-limit store: consume`, ...).
+ *
+ * Sign-in events name the account only by `subject`, a prefix of the SHA-256
+ * of its normalised form (the throttle's key): enough to correlate lines,
+ * without an address in the log. `handle` and `userId` are null for them.
  */
-export type SessionEventType = 'created' | 'rotated' | 'expired' | 'destroyed' | 'revoked' | 'signInFailed';
+export type SessionEventType =
+  | 'created'
+  | 'rotated'
+  | 'expired'
+  | 'destroyed'
+  | 'revoked'
+  | 'signInFailed'
+  | 'lockedOut'
+  | 'csrfRefused'
+  | 'storeUnavailable';
 
 export interface SessionEvent {
   readonly type: SessionEventType;
@@ -18,6 +39,8 @@ export interface SessionEvent {
   readonly at: number;
   /** Why, for revocations and failures: 'sign-out-everywhere', 'session-limit', 'bad-password', … */
   readonly reason?: string;
+  /** Sign-in events: a pseudonym of the account (hash prefix), never the account itself. */
+  readonly subject?: string;
 }
 
 export type SessionEventListener = (event: SessionEvent) => void;

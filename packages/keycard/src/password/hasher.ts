@@ -185,7 +185,7 @@ export class PasswordHasher {
    * (locking the owner out). So a bcrypt hash is only ever checked against
    * inputs of at most 72 UTF-8 bytes: a longer one fails, unhashed, and is
    * never upgraded. Accounts whose real password is longer than 72 bytes are
-   * migrated offline instead (see the package README, "Migrating bcrypt hashes").
+   * migrated offline instead (README, "Sign-in: passwords and throttling").
    * `needsRehash` is true for every bcrypt match.
    */
   async verify(hash: string, password: string): Promise<VerifyResult> {
