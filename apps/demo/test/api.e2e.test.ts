@@ -456,7 +456,7 @@ for (const platform of PLATFORMS) {
         expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: newPassword } }), 200);
       });
 
-      for (const step of ['revokeUser', 'rotateRecord'] as const) {
+      for (const step of ['revokeAll', 'rotateRecord'] as const) {
         it(`503 when the session store fails after the new hash commits (${step}): the old password is back`, async () => {
           const account = await registerAccount(base);
           const second = await signInAgain(base, account);
@@ -466,9 +466,9 @@ for (const platform of PLATFORMS) {
             throw new StoreUnavailableError('injected outage');
           };
           let restore: () => void;
-          if (step === 'revokeUser') {
-            manager.revokeUser = failOnce;
-            restore = () => delete (manager as { revokeUser?: unknown }).revokeUser;
+          if (step === 'revokeAll') {
+            manager.revokeAll = failOnce;
+            restore = () => delete (manager as { revokeAll?: unknown }).revokeAll;
           } else {
             manager.rotateRecord = failOnce;
             restore = () => delete (manager as { rotateRecord?: unknown }).rotateRecord;
@@ -480,7 +480,7 @@ for (const platform of PLATFORMS) {
             restore();
           }
           expectStatus(reply, 503);
-          if (step === 'revokeUser') expectStatus(await second.get('/api/auth/me'), 200);
+          if (step === 'revokeAll') expectStatus(await second.get('/api/auth/me'), 200);
           const fresh = new Client(base, 'test', uniqueIp());
           expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: 'never committed' } }), 401);
           expectStatus(await fresh.post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 200);

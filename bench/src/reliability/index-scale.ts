@@ -269,14 +269,14 @@ async function measureScale(background: number, reps: number, problems: string[]
       const took = await timed(listOnce);
       if (i >= 0) listSamples.push(took);
     }
-    await store.destroyByUser(targetId);
+    await store.revokeAll(targetId);
 
     // ——— revoke all ———
     const revokeAllOnce = async (): Promise<void> => {
-      const handles = await store.destroyByUser(targetId);
+      const handles = await store.revokeAll(targetId);
       const expected = new Set(target.map((r) => r.handle));
       if (handles.length !== expected.size || !handles.every((h) => expected.has(h))) {
-        problems.push(`${tag}: destroyByUser returned ${handles.length} handles, not exactly the target's ${expected.size}`);
+        problems.push(`${tag}: revokeAll returned ${handles.length} handles, not exactly the target's ${expected.size}`);
       }
     };
     const checkRevokedAll = async (): Promise<void> => {
@@ -310,7 +310,7 @@ async function measureScale(background: number, reps: number, problems: string[]
       if (left !== backgroundKeys + TARGET_SESSIONS) problems.push(`${tag}: after revoking one session ${left} keys remain, expected ${backgroundKeys + TARGET_SESSIONS}`);
       const listed = await store.listByUser(targetId, Date.now());
       if (!sameIds(listed, target.filter((r) => r !== victim))) problems.push(`${tag}: after revoking one session the listing is not the other ${TARGET_SESSIONS - 1}`);
-      await store.destroyByUser(targetId);
+      await store.revokeAll(targetId);
     };
     const revokeOneCommands = await countCommands(client, revokeOneOnce, prepareOne, checkRevokedOne);
     const revokeOneSamples: number[] = [];
@@ -382,7 +382,7 @@ function figuresOf(scales: readonly ScaleResult[]): Figure[] {
   const out: Figure[] = [];
   const ops = [
     ['list', 'listByUser (10 sessions)'],
-    ['revokeAll', 'destroyByUser (revoke all 10)'],
+    ['revokeAll', 'revokeAll (revoke all 10)'],
     ['revokeOne', 'destroy (revoke one)'],
   ] as const;
   for (const s of scales) {

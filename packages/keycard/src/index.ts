@@ -1,10 +1,10 @@
 export { SessionManager } from './core/manager.js';
 export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
 export { Session } from './core/session.js';
-export type { SignInOptions, RegenerateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
+export type { SignInOptions, RotateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
 export { resolveOptions } from './core/options.js';
 export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
-export type { SessionStore } from './core/store.js';
+export type { SessionStore, StoreSettings } from './core/store.js';
 export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } from './core/record.js';
 export { expiresAt, isLive, touched, touchDue } from './core/record.js';
 export { TokenSigner, sessionIdOf } from './core/token.js';
@@ -43,6 +43,7 @@ export {
   KeycardError,
   InvalidOptionsError,
   StoreUnavailableError,
+  WriteNotDurableError,
   SessionExistsError,
   UnsupportedOperationError,
   InvalidSessionValueError,

@@ -87,12 +87,12 @@ describe('ConnectStoreAdapter', () => {
     assert.equal(new Date(written[0]?.cookie.expires as string).getTime(), now + 60_000);
   });
 
-  it('listByUser, destroyByUser, refreshPrincipal — reject with a typed error that says why', async () => {
+  it('listByUser, revokeAll, refreshPrincipal — reject with a typed error that says why', async () => {
     const store = new ConnectStoreAdapter(new session.MemoryStore());
     const principal = samplePrincipal();
     for (const call of [
       store.listByUser(principal.id, Date.now()),
-      store.destroyByUser(principal.id),
+      store.revokeAll(principal.id),
       store.refreshPrincipal(principal),
     ]) {
       const error = await call.then(

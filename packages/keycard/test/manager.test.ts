@@ -27,7 +27,7 @@ class CountingStore extends MemoryStore {
   readonly calls: Record<string, number> = {};
   constructor(clock: { now(): number }) {
     super({ sweepInterval: 0, clock });
-    for (const method of ['find', 'create', 'update', 'rotate', 'destroy', 'listByUser', 'destroyByUser', 'refreshPrincipal'] as const) {
+    for (const method of ['find', 'create', 'update', 'rotate', 'destroy', 'listByUser', 'revokeAll', 'refreshPrincipal'] as const) {
       const original = this[method].bind(this) as (...args: unknown[]) => Promise<unknown>;
       (this as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
         this.calls[method] = (this.calls[method] ?? 0) + 1;
@@ -343,12 +343,12 @@ describe('SessionManager', () => {
   });
 
   describe('when rotating and ending', () => {
-    it('regenerate — keeps the data under a new id and kills the old one', async () => {
+    it('rotate — keeps the data under a new id and kills the old one', async () => {
       const { manager } = setup();
       const { cookie } = await signedIn(manager);
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       session.set('x', 1);
-      await session.regenerate();
+      await session.rotate();
       const next = cookieFrom(await manager.commit(session, false));
       assert.notEqual(next, cookie);
       assert.equal((await manager.load({ secure: false, cookieHeader: cookie })).principal, null);
@@ -357,14 +357,14 @@ describe('SessionManager', () => {
       assert.equal(reloaded.handle, session.handle);
     });
 
-    it('regenerate — drops the data when asked', async () => {
+    it('rotate — drops the data when asked', async () => {
       const { manager } = setup();
       const { cookie } = await signedIn(manager);
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       session.set('x', 1);
       await manager.commit(session, false);
       const again = await manager.load({ secure: false, cookieHeader: cookie });
-      await again.regenerate({ keepData: false });
+      await again.rotate({ keepData: false });
       const next = cookieFrom(await manager.commit(again, false));
       const reloaded = await manager.load({ secure: false, cookieHeader: next });
       assert.equal(reloaded.get('x'), undefined);
@@ -398,12 +398,12 @@ describe('SessionManager', () => {
       assert.equal((await manager.listSessions('alice')).length, 1);
     });
 
-    it('revokeUser — ends every session but the caller’s', async () => {
+    it('revokeAll — ends every session but the caller’s', async () => {
       const { manager } = setup();
       const mine = await signedIn(manager);
       const other = await signedIn(manager);
       const current = await manager.load({ secure: false, cookieHeader: mine.cookie });
-      assert.deepEqual(await manager.revokeUser('alice', current), [other.session.handle]);
+      assert.deepEqual(await manager.revokeAll('alice', current), [other.session.handle]);
       assert.equal((await manager.load({ secure: false, cookieHeader: other.cookie })).principal, null);
       assert.equal((await manager.load({ secure: false, cookieHeader: mine.cookie })).principal?.id, 'alice');
     });
@@ -439,7 +439,7 @@ describe('SessionManager', () => {
       assert.equal(session.transport, 'bearer');
       assert.equal(session.principal?.id, 'alice');
       assert.equal((await manager.listSessions('alice'))[0]?.userAgent, 'cli');
-      await manager.revokeUser('alice');
+      await manager.revokeAll('alice');
       assert.equal((await manager.load({ secure: false, authorization: `Bearer ${token}` })).principal, null);
     });
 

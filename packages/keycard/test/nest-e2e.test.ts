@@ -155,7 +155,7 @@ for (const platform of PLATFORMS) {
         expectStatus(await client.get('/me'), 200);
       });
 
-      it('is saved by SessionService.save in a handler that sends the response itself (@Res())', async () => {
+      it('is saved by SessionService.commit in a handler that sends the response itself (@Res())', async () => {
         const client = f.running.client();
         const result = await client.post('/login-manual', { id: 'manual' });
         expectStatus(result, 200);

@@ -442,7 +442,7 @@ describe('passport compatibility on express', () => {
   it('a session revoked through keycard is signed out of passport too', async () => {
     const client = running.client();
     await logIn(client, 'maria', 'guess');
-    await running.app.get(SessionManager).revokeUser('2');
+    await running.app.get(SessionManager).revokeAll('2');
     expectStatus(await client.get('/profile'), 403);
   });
 });

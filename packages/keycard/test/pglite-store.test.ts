@@ -89,7 +89,7 @@ describe('PostgresStore on PGlite', () => {
     }
   });
 
-  it('destroyByUser — publishes many handles in several NOTIFY payloads under the 8000-byte limit', async () => {
+  it('revokeAll — publishes many handles in several NOTIFY payloads under the 8000-byte limit', async () => {
     const s = store();
     const principal = samplePrincipal();
     const count = 450;
@@ -110,7 +110,7 @@ describe('PostgresStore on PGlite', () => {
       received.push(...handles);
       if (received.length >= count) done.resolve(undefined);
     });
-    const handles = await s.destroyByUser(principal.id);
+    const handles = await s.revokeAll(principal.id);
     await done.promise;
     await unsubscribe();
     assert.equal(handles.length, count);

@@ -167,7 +167,7 @@ describe('RedisStore round trips and footprint', { skip }, () => {
     await manager.listSessions(alice.id);
     await manager.refreshPrincipal({ ...alice, roles: ['admin'] });
     await manager.load({ secure: false, cookieHeader: phone }); // rotates: principal refreshed
-    await store.destroyByUser(alice.id, signedIn.id);
+    await store.revokeAll(alice.id, signedIn.id);
     await revoked;
     const { calls } = await stats();
     const forbidden = [...calls.keys()].filter((name) => /^(keys|scan|hscan|sscan|zscan)$/.test(name));
@@ -193,7 +193,7 @@ describe('RedisStore round trips and footprint', { skip }, () => {
       const indexOne = Number(await redis().memory('USAGE', store.userKey(principal.id), 'SAMPLES', 0));
       for (let i = 0; i < 9; i++) await signIn(manager, principal, userAgent);
       const indexTen = Number(await redis().memory('USAGE', store.userKey(principal.id), 'SAMPLES', 0));
-      await store.destroyByUser(principal.id);
+      await store.revokeAll(principal.id);
       await store.close();
       assert.ok(hashBytes > 0 && indexOne > 0);
       return (

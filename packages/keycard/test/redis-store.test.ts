@@ -140,7 +140,7 @@ describe('RedisStore', { skip }, () => {
     await store.close();
   });
 
-  it('destroyByUser — prunes entries whose hash is gone and returns only real handles', async () => {
+  it('revokeAll — prunes entries whose hash is gone and returns only real handles', async () => {
     const store = makeStore();
     const principal = samplePrincipal();
     const live = sampleRecord({ principal });
@@ -148,12 +148,12 @@ describe('RedisStore', { skip }, () => {
     await store.create(live);
     await store.create(gone);
     await redis().del(store.sessionKey(gone.id));
-    assert.deepEqual(await store.destroyByUser(principal.id), [live.handle]);
+    assert.deepEqual(await store.revokeAll(principal.id), [live.handle]);
     assert.equal(await redis().exists(store.userKey(principal.id)), 0);
     await store.close();
   });
 
-  it('destroyByUser — leaves a session of another user listed in the index alone', async () => {
+  it('revokeAll — leaves a session of another user listed in the index alone', async () => {
     const store = makeStore();
     const alice = samplePrincipal();
     const mallory = samplePrincipal();
@@ -162,7 +162,7 @@ describe('RedisStore', { skip }, () => {
     // A corrupted index (not something the store writes) must not let one user end another's session.
     await redis().zadd(store.userKey(alice.id), String(foreign.absoluteExpiresAt), foreign.id);
     await redis().pexpireat(store.userKey(alice.id), foreign.absoluteExpiresAt);
-    assert.deepEqual(await store.destroyByUser(alice.id), []);
+    assert.deepEqual(await store.revokeAll(alice.id), []);
     assert.equal((await store.find(foreign.id, Date.now(), Infinity))?.id, foreign.id);
     assert.deepEqual(await store.listByUser(alice.id, Date.now()), []);
     await store.close();

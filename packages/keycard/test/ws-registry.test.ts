@@ -210,7 +210,7 @@ describe('SocketRegistry', () => {
     await registry.start();
     const { session } = await signedIn(manager, 'alice');
     // The handshake loaded the session; the revocation arrives before the socket is tracked.
-    await manager.revokeUser('alice');
+    await manager.revokeAll('alice');
     const socket = new RecordingSocket();
     const view = registry.track(session, socket);
     assert.deepEqual(socket.closes, [{ code: WS_CLOSE_SESSION_ENDED, reason: 'session ended' }]);
@@ -253,7 +253,7 @@ describe('SocketRegistry', () => {
     const { session } = await signedIn(manager, 'alice');
     const socket = new RecordingSocket();
     registry.track(session, socket);
-    await manager.revokeUser('alice');
+    await manager.revokeAll('alice');
     assert.equal(socket.closed, false, 'no message arrived');
     await registry.recheck();
     assert.deepEqual(socket.closes, [{ code: WS_CLOSE_SESSION_ENDED, reason: 'session ended' }]);
@@ -266,7 +266,7 @@ describe('SocketRegistry', () => {
     const { session } = await signedIn(manager, 'alice');
     const socket = new RecordingSocket();
     registry.track(session, socket);
-    await manager.revokeUser('alice');
+    await manager.revokeAll('alice');
     const tookMs = await socket.until(() => socket.closed);
     assert.deepEqual(socket.closes, [{ code: WS_CLOSE_SESSION_ENDED, reason: 'session ended' }]);
     assert.ok(tookMs < 1000, `closed after ${tookMs.toFixed(0)} ms with a 50 ms interval`);
@@ -306,7 +306,7 @@ describe('SocketRegistry', () => {
     const { session } = await signedIn(manager, 'alice');
     const socket = new RecordingSocket();
     registry.track(session, socket);
-    await manager.revokeUser('alice');
+    await manager.revokeAll('alice');
     const tookMs = await socket.until(() => socket.closed);
     assert.equal(subscriptions, 2);
     assert.ok(errors[0] instanceof StoreUnavailableError);
@@ -321,7 +321,7 @@ describe('SocketRegistry', () => {
     const socket = new RecordingSocket();
     registry.track(session, socket);
     await registry.start();
-    await manager.revokeUser('alice');
+    await manager.revokeAll('alice');
     assert.equal(socket.terminated, false, 'the closing handshake comes first');
     await socket.until(() => socket.terminated);
     await registry.close();

@@ -81,7 +81,7 @@ export class AccountService {
     if (!changed) return false;
     const { user } = changed;
     try {
-      await this.manager.revokeUser(user.id, session);
+      await this.manager.revokeAll(user.id, session);
       await session.signIn(principalOf(user), { remember: session.remember });
     } catch (error) {
       await this.undoPasswordChange(user, changed.previousHash);
@@ -145,12 +145,12 @@ export class AccountService {
   }
 
   async revokeOthers(session: Session, userId: string): Promise<void> {
-    await this.manager.revokeUser(userId, session);
+    await this.manager.revokeAll(userId, session);
   }
 
   /** Admin: signs a user out everywhere. */
   async revokeAll(userId: string): Promise<void> {
-    await this.manager.revokeUser(userId);
+    await this.manager.revokeAll(userId);
   }
 
   /** At start-up: an ADMIN_EMAIL account registered earlier becomes admin, in its live sessions too. */

@@ -64,7 +64,7 @@ interface Stored {
  * What an express-session store cannot give, and this adapter therefore does
  * not promise:
  *
- * - **No per-user index.** `listByUser`, `destroyByUser` and `refreshPrincipal`
+ * - **No per-user index.** `listByUser`, `revokeAll` and `refreshPrincipal`
  *   reject with `UnsupportedOperationError` (never a silent no-op): device
  *   lists, "sign out everywhere", session limits and role refreshes need a
  *   keycard store (memory, PostgreSQL, Redis). Scanning `all()` would cost time
@@ -154,8 +154,8 @@ export class ConnectStoreAdapter implements SessionStore {
     throw unsupported('listByUser');
   }
 
-  async destroyByUser(_userId: string, _exceptId?: string): Promise<string[]> {
-    throw unsupported('destroyByUser');
+  async revokeAll(_userId: string, _exceptId?: string): Promise<string[]> {
+    throw unsupported('revokeAll');
   }
 
   async refreshPrincipal(_principal: Principal): Promise<number> {

@@ -7,7 +7,7 @@
  * (so key rotation works the same way as for session cookies):
  *
  * - **Signed in**: bound to the session's public handle and the user id. The
- *   handle survives rotation (`regenerate`, role refresh), so a page stays
+ *   handle survives rotation (`rotate`, role refresh), so a page stays
  *   valid when the id changes under it; the user id changes at sign-in, so a
  *   token obtained before sign-in (possibly planted by an attacker who tossed
  *   their own session cookie into the browser) never carries over into the

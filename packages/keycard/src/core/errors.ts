@@ -15,7 +15,13 @@ export type KeycardErrorCode =
   | 'KEYCARD_THROTTLED'
   | 'KEYCARD_INVALID_COOKIE'
   | 'KEYCARD_COOKIE_TOO_LARGE'
-  | 'KEYCARD_OVERLOADED';
+  | 'KEYCARD_OVERLOADED'
+  // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
+  | 'KEYCARD_NOT_LOADED'
+  | 'KEYCARD_CSRF_NO_RESPONSE'
+  | 'KEYCARD_CSRF_NOT_CONFIGURED'
+  | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'
+  | 'KEYCARD_SESSION_GONE';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;
@@ -112,6 +118,25 @@ export class CookieTooLargeError extends KeycardError {
   constructor(name: string, bytes: number, limit: number) {
     super('KEYCARD_COOKIE_TOO_LARGE', `cookie "${name}" would be ${bytes} bytes; browsers keep at most ${limit} (name and value)`);
     this.bytes = bytes;
+  }
+}
+
+/**
+ * A security write (sign-out, revocation, the rotation of a signed-in
+ * session, a role refresh) reached the Redis master but not the replicas it
+ * needs within the bound: a failover now could undo it, so it is not reported
+ * done. It is a StoreUnavailableError (HTTP 503): the client retries, and the
+ * retry succeeds once a replica acknowledges.
+ */
+export class WriteNotDurableError extends StoreUnavailableError {
+  /** Replicas that had to acknowledge. */
+  readonly required: number;
+  /** Replicas that did within the bound. */
+  readonly acknowledged: number;
+  constructor(required: number, acknowledged: number, timeoutMs: number) {
+    super(`session store: ${acknowledged} of ${required} replica(s) acknowledged the write within ${timeoutMs} ms`);
+    this.required = required;
+    this.acknowledged = acknowledged;
   }
 }
 

@@ -66,6 +66,7 @@ export class SessionManager {
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
     this.verified = new VerifiedTokenCache(this.options.signer);
+    this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
   }
 
   get store() {
@@ -175,11 +176,11 @@ export class SessionManager {
    * Ends every session of a user (account disabled, deleted, password reset),
    * except `except` when given (the caller's own). Returns the ended handles.
    */
-  async revokeUser(userId: string, except?: Session): Promise<string[]> {
+  async revokeAll(userId: string, except?: Session): Promise<string[]> {
     const keep = except?.snapshot;
     const handles = await this.call(
-      this.store.destroyByUser(userId, keep?.principal?.id === userId ? keep.id : undefined),
-      'destroyByUser',
+      this.store.revokeAll(userId, keep?.principal?.id === userId ? keep.id : undefined),
+      'revokeAll',
     );
     for (const handle of handles) this.events.emit({ type: 'revoked', handle, userId, at: this.now(), reason: 'revoked' });
     return handles;
@@ -315,7 +316,7 @@ export class SessionManager {
       if (session.transport === 'bearer') {
         await this.updateRecord(record.id, { rotationDue: false });
       } else {
-        await session.regenerate();
+        await session.rotate();
       }
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;

@@ -12,7 +12,7 @@ export interface SignInOptions {
   readonly keepData?: boolean;
 }
 
-export interface RegenerateOptions {
+export interface RotateOptions {
   /** Keep the data under the new id (default) or start empty. */
   readonly keepData?: boolean;
 }
@@ -179,7 +179,7 @@ export class Session {
    * this resolves. An anonymous session left empty is simply ended. If another
    * request ended the session meanwhile, it stays ended.
    */
-  async regenerate(options: RegenerateOptions = {}): Promise<void> {
+  async rotate(options: RotateOptions = {}): Promise<void> {
     const record = this.current();
     if (!record) return;
     const data = (options.keepData ?? true) ? { ...this.data } : {};

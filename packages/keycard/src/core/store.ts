@@ -69,7 +69,7 @@ export interface SessionStore {
    * Destroys every session of `userId` except `exceptId` (when given) and
    * returns the destroyed records' handles. Publishes them to `onRevoked`.
    */
-  destroyByUser(userId: string, exceptId?: string): Promise<string[]>;
+  revokeAll(userId: string, exceptId?: string): Promise<string[]>;
 
   /**
    * Replaces the principal of every live session of `principal.id` and sets
@@ -85,9 +85,22 @@ export interface SessionStore {
    */
   onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>>;
 
+  /**
+   * Optional. Called by each SessionManager given this store, once, with its
+   * resolved settings: a store that may block inside an operation (Redis
+   * `WAIT` for replicas) bounds that wait by `storeTimeoutMs`.
+   */
+  configure?(settings: StoreSettings): void;
+
   /** Resolves when the backend answers; for readiness probes. */
   ping(): Promise<void>;
 
   /** Releases what the store opened itself (timers, subscriptions); never closes a client it was given. */
   close(): Promise<void>;
+}
+
+/** What a SessionManager tells its store (see `SessionStore.configure`). */
+export interface StoreSettings {
+  /** The manager's `storeTimeout`: every store call it makes is abandoned (503) after this many milliseconds. */
+  readonly storeTimeoutMs: number;
 }

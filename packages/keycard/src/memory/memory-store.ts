@@ -105,7 +105,7 @@ export class MemoryStore implements SessionStore {
     return records.sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  async destroyByUser(userId: string, exceptId?: string): Promise<string[]> {
+  async revokeAll(userId: string, exceptId?: string): Promise<string[]> {
     const handles: string[] = [];
     for (const id of this.byUser.get(userId) ?? []) {
       const entry = this.entries.get(id);

@@ -31,14 +31,13 @@ export type RequestLike = IncomingMessage | { readonly raw: IncomingMessage };
 export type ResponseLike = ServerResponse | FastifyReplyLike;
 
 /** A request that reached a handler without passing through keycard's request hook: a wiring mistake. */
-export class SessionNotLoadedError extends Error {
-  readonly code = 'KEYCARD_NOT_LOADED';
+export class SessionNotLoadedError extends KeycardError {
   constructor() {
     super(
+      'KEYCARD_NOT_LOADED',
       'keycard: no session on this request. Import SessionModule.forRoot() in the application module; ' +
         'on Fastify, Nest middleware runs before the session is loaded (use a guard or interceptor instead).',
     );
-    this.name = 'SessionNotLoadedError';
   }
 }
 
@@ -328,7 +327,7 @@ export class SessionBinding {
   /**
    * Stores the request's session and copies the commit's headers onto the
    * response. The Express interceptor calls it; handlers that send the
-   * response themselves (`@Res()`) call it through `SessionService.save`.
+   * response themselves (`@Res()`) call it through `SessionService.commit`.
    */
   async commit(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = carrierOf(request)[SESSION];
@@ -352,7 +351,7 @@ export class SessionBinding {
     this.warnedLateSend = true;
     this.logger.warn(
       'a response was sent before its session was saved, so its Set-Cookie was lost; ' +
-        'handlers that send the response themselves (@Res()) must `await sessionService.save(req, res)` first',
+        'handlers that send the response themselves (@Res()) must `await sessionService.commit(req, res)` first',
     );
   }
 }

@@ -49,7 +49,7 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
  * still delivers them; Fastify: an `onSend` hook). That covers returned
  * values, thrown exceptions, `@Redirect()` and `@Render()`. A handler that
  * sends the response itself (`@Res()` without passthrough, `res.redirect()`)
- * must `await sessionService.save(req, res)` first.
+ * must `await sessionService.commit(req, res)` first.
  *
  * Options are validated when the application is created, so bad options fail
  * the bootstrap with an `InvalidOptionsError` that says what to change.

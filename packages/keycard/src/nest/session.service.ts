@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { SessionManager, type IssuedToken, type SessionInfo } from '../core/manager.js';
 import type { Principal } from '../core/record.js';
-import type { ClientInfo, RegenerateOptions, Session, SignInOptions } from '../core/session.js';
+import type { ClientInfo, RotateOptions, Session, SignInOptions } from '../core/session.js';
 import { SessionBinding, type RequestLike, type ResponseLike } from './binding.js';
 
 /** A device-list entry: `current` marks the session of the request that asked. */
@@ -32,8 +32,8 @@ export class SessionService {
   }
 
   /** A new id for the same session (privilege change), keeping its data unless `keepData: false`. */
-  rotate(session: Session, options?: RegenerateOptions): Promise<void> {
-    return session.regenerate(options);
+  rotate(session: Session, options?: RotateOptions): Promise<void> {
+    return session.rotate(options);
   }
 
   /** The user's live sessions, oldest first; `current` (usually the caller's session) is marked. */
@@ -50,7 +50,7 @@ export class SessionService {
 
   /** Ends every session of the user, except `except` (the caller's own) when given; returns the ended handles. */
   revokeAll(userId: string, options: { readonly except?: Session } = {}): Promise<string[]> {
-    return this.manager.revokeUser(userId, options.except);
+    return this.manager.revokeAll(userId, options.except);
   }
 
   /** Pushes new roles or auth version to every live session of the user; each gets a new id at its next request. */
@@ -69,7 +69,7 @@ export class SessionService {
    * passthrough, or `reply.raw`): call it before sending. Everything else is
    * saved automatically before Nest sends the response.
    */
-  save(request: RequestLike, response: ResponseLike): Promise<void> {
+  commit(request: RequestLike, response: ResponseLike): Promise<void> {
     return this.binding.commit(request, response);
   }
 }

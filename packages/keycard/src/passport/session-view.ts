@@ -1,4 +1,5 @@
 import type { SessionManager } from '../core/manager.js';
+import { KeycardError } from '../core/errors.js';
 import type { JsonValue, Principal } from '../core/record.js';
 import type { Session } from '../core/session.js';
 
@@ -44,12 +45,10 @@ export interface ExpressSessionView {
 }
 
 /** `reload` found the session gone from the store (ended elsewhere, or never saved). */
-export class SessionGoneError extends Error {
-  readonly code = 'KEYCARD_SESSION_GONE';
+export class SessionGoneError extends KeycardError {
   constructor() {
     // express-session's wording, which code written for it may test for.
-    super('failed to load session');
-    this.name = 'SessionGoneError';
+    super('KEYCARD_SESSION_GONE', 'failed to load session');
   }
 }
 
@@ -139,7 +138,7 @@ export function createSessionView(context: ViewContext): ExpressSessionView {
         // express-session's regenerate is "destroy, then start empty": a signed-in session is
         // signed out (a plain rotation would keep the principal), an anonymous one is ended.
         if (snapshot?.principal) await session.signOut();
-        else await session.regenerate({ keepData: false });
+        else await session.rotate({ keepData: false });
         context.install(createSessionView(context));
       }, callback);
       return view;

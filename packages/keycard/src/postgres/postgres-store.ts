@@ -60,7 +60,7 @@ const INSERT_VALUES =
 const SWEEP_BATCH = 1000;
 /**
  * Handles per NOTIFY: a payload must stay under 8000 bytes, and a handle
- * takes about 25 in a JSON array. A larger `destroyByUser` sends several.
+ * takes about 25 in a JSON array. A larger `revokeAll` sends several.
  */
 const NOTIFY_CHUNK = 200;
 
@@ -172,8 +172,8 @@ export class PostgresStore implements SessionStore {
     return rows.map(toRecord);
   }
 
-  async destroyByUser(userId: string, exceptId?: string): Promise<string[]> {
-    const rows = await this.run('destroyByUser', this.sql.destroyByUser, [
+  async revokeAll(userId: string, exceptId?: string): Promise<string[]> {
+    const rows = await this.run('revokeAll', this.sql.revokeAll, [
       userId,
       exceptId ?? null,
       this.names.channel,
@@ -326,7 +326,7 @@ function statements(names: TableNames) {
       SELECT handle, pg_notify($2, json_build_array(handle)::text)::text AS notified FROM gone`,
     listByUser: `SELECT ${COLUMNS} FROM ${t} WHERE user_id = $1 AND expires_at > $2::bigint ORDER BY created_at, id`,
     // One NOTIFY per chunk of handles, from inside the deleting statement.
-    destroyByUser: `WITH gone AS (
+    revokeAll: `WITH gone AS (
         DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING handle
       ), chunks AS (
         SELECT json_agg(handle)::text AS payload

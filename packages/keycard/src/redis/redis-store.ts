@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidOptionsError, KeycardError, SessionExistsError, StoreUnavailableError } from '../core/errors.js';
 import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import { Durability, type DurabilityOptions } from './durability.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
 import { CREATE, evalLua, FIND, INDEX, REFRESH, TAKE, UPDATE, type LuaScript } from './scripts.js';
 
@@ -52,11 +53,17 @@ export interface RedisStoreOptions {
   readonly prefix?: string;
   /** Clock for pruning the per-user index and for `refreshPrincipal`. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * When sign-outs, revocations, signed-in rotations and role refreshes
+   * count as done on a master with replicas (`WAIT`); see `DurabilityOptions`.
+   * Default: wait for one replica when the topology has any.
+   */
+  readonly durability?: DurabilityOptions;
 }
 
 type RevocationListener = (handles: readonly string[]) => void;
 
-/** Rounds of `destroyByUser`: a sign-in racing a "sign out everywhere" is caught by the next round. */
+/** Rounds of `revokeAll`: a sign-in racing a "sign out everywhere" is caught by the next round. */
 const DESTROY_ROUNDS = 3;
 
 /**
@@ -69,7 +76,7 @@ const DESTROY_ROUNDS = 3;
  * operation spans the session and its user's index, the session is written
  * first and the index second, and removed in the opposite order: an index
  * entry without a session is harmless garbage (pruned by `listByUser` and
- * `destroyByUser`), and a session missing from its index can only come from
+ * `revokeAll`), and a session missing from its index can only come from
  * a call that failed, whose token the client therefore never received.
  *
  * An authenticated read is one EVALSHA (EVAL once per server after a restart
@@ -93,6 +100,7 @@ export class RedisStore implements SessionStore {
   private subscriber: RedisClient | null = null;
   private subscription: Promise<void> | null = null;
   private closed = false;
+  private readonly durability: Durability;
 
   constructor(client: RedisClient, options: RedisStoreOptions = {}) {
     if (client === null || typeof client !== 'object' || typeof client.evalsha !== 'function') {
@@ -104,6 +112,12 @@ export class RedisStore implements SessionStore {
     this.prefix = prefix;
     this.clock = options.clock ?? systemClock;
     this.channel = `${prefix}revoked`;
+    this.durability = new Durability(client, options.durability);
+  }
+
+  /** The manager's store timeout bounds the replica wait (see `DurabilityOptions.timeout`). */
+  configure(settings: { readonly storeTimeoutMs: number }): void {
+    this.durability.useStoreTimeout(settings.storeTimeoutMs);
   }
 
   /** The key of a session's hash; from the id alone, so any node can be asked without a lookup. */
@@ -143,7 +157,8 @@ export class RedisStore implements SessionStore {
   async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
     const taken = await this.take(oldId);
     if (!taken) return false;
-    await this.createHash(next);
+    // The old id must stay dead through a failover only when it was signed in.
+    await Promise.all([this.createHash(next), taken.userId === null ? undefined : this.confirm([this.sessionKey(oldId)])]);
     const oldUser = taken.userId;
     const newUser = next.principal?.id;
     if (newUser !== undefined && newUser === oldUser) {
@@ -159,6 +174,8 @@ export class RedisStore implements SessionStore {
 
   async destroy(id: string): Promise<boolean> {
     const taken = await this.take(id);
+    // Also when nothing was found: a retried sign-out whose first attempt was not durable is confirmed now.
+    if (taken?.userId !== null) await this.confirm([this.sessionKey(id)]);
     if (!taken) return false;
     await Promise.all([taken.userId === null ? undefined : this.index(taken.userId, [id], []), this.publish([taken.handle])]);
     return true;
@@ -181,15 +198,16 @@ export class RedisStore implements SessionStore {
     return live.sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  async destroyByUser(userId: string, exceptId?: string): Promise<string[]> {
+  async revokeAll(userId: string, exceptId?: string): Promise<string[]> {
     const handles: string[] = [];
     const seen = new Set<string>(exceptId === undefined ? [] : [exceptId]);
-    let members = await this.call('destroyByUser', () => this.client.zrange(this.userKey(userId), 0, '-1'));
+    let members = await this.call('revokeAll', () => this.client.zrange(this.userKey(userId), 0, '-1'));
     for (let round = 0; round < DESTROY_ROUNDS; round++) {
       const targets = members.filter((id) => !seen.has(id));
       if (targets.length === 0) break;
       for (const id of targets) seen.add(id);
       const taken = await Promise.all(targets.map((id) => this.take(id, userId)));
+      await this.confirm(targets.map((id) => this.sessionKey(id)));
       for (const entry of taken) if (entry) handles.push(entry.handle);
       // Removing what was processed returns what remains: anything new is a
       // session created or rotated in while this ran, and gets the next round.
@@ -204,8 +222,10 @@ export class RedisStore implements SessionStore {
     const json = JSON.stringify(principal);
     const ids = await this.call('refreshPrincipal', () => this.client.zrange(this.userKey(principal.id), 0, '-1'));
     const results = await Promise.all(
-      ids.map((id) => this.run(REFRESH, this.sessionKey(id), [principal.id, now, json], 'refreshPrincipal')),
+      ids.map((id) => this.runSecure(REFRESH, this.sessionKey(id), [principal.id, now, json], 'refreshPrincipal')),
     );
+    // New roles (a demotion above all) must survive a failover like a revocation.
+    await this.confirm(ids.filter((_, i) => results[i] === 1).map((id) => this.sessionKey(id)));
     const gone = ids.filter((_, i) => results[i] === -1);
     if (gone.length > 0) await this.index(principal.id, gone, [], now);
     return results.filter((result) => result === 1).length;
@@ -245,6 +265,7 @@ export class RedisStore implements SessionStore {
     this.subscription = null;
     // disconnect, not quit: quit waits for a reply that never comes while Redis is down.
     subscriber?.disconnect();
+    this.durability.close();
   }
 
   // ——— internals ———
@@ -256,7 +277,7 @@ export class RedisStore implements SessionStore {
 
   /** Deletes a session (only if it is `owner`'s, when given); its handle and user, or null when there was none. */
   private async take(id: string, owner?: string): Promise<{ handle: string; userId: string | null } | null> {
-    const reply = await this.run(TAKE, this.sessionKey(id), owner === undefined ? [] : [owner], 'destroy');
+    const reply = await this.runSecure(TAKE, this.sessionKey(id), owner === undefined ? [] : [owner], 'destroy');
     if (!isStringArray(reply) || reply.length === 0) return null;
     return { handle: reply[0] as string, userId: reply[1] ?? null };
   }
@@ -323,6 +344,16 @@ export class RedisStore implements SessionStore {
   /** EVALSHA, falling back to EVAL when this server does not have the script cached yet. */
   private run(script: LuaScript, key: string, args: readonly (string | number)[], what: string): Promise<unknown> {
     return this.call(what, () => evalLua(this.client, script, key, args));
+  }
+
+  /** Waits for the replicas a security write needs (see Durability); failures are StoreUnavailableError. */
+  private confirm(keys: readonly string[]): Promise<void> {
+    return this.call('replication', () => this.durability.confirm(keys));
+  }
+
+  /** Like `run`, on the connection whose writes `durability.confirm` waits for. */
+  private runSecure(script: LuaScript, key: string, args: readonly (string | number)[], what: string): Promise<unknown> {
+    return this.call(what, async () => evalLua(await this.durability.writer(), script, key, args));
   }
 
   /** Client failures become StoreUnavailableError (the contract's one failure), the original kept as `cause`. */

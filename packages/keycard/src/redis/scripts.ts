@@ -122,7 +122,7 @@ return 1
  * KEYS[1] session hash; ARGV[1], when given, the user id it must belong to.
  * Deletes the session and returns {handle, user id} ({handle} for an
  * anonymous one), or {} when it was absent (or someone else's). Destroy,
- * rotate and destroyByUser all go through it, so "did it exist" and "whose
+ * rotate and revokeAll all go through it, so "did it exist" and "whose
  * was it" are answered atomically with the delete.
  */
 export const TAKE = lua(

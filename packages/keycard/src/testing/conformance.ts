@@ -8,7 +8,7 @@ import type { SessionStore } from '../core/store.js';
 
 /**
  * A guarantee some stores cannot give (adapters over foreign backends).
- * - `perUserIndex`: listByUser, destroyByUser and refreshPrincipal reject with
+ * - `perUserIndex`: listByUser, revokeAll and refreshPrincipal reject with
  *   UnsupportedOperationError; the suite asserts that explicit refusal instead.
  * - `atomicUpdate`: update is read-then-write; the concurrent-writers test is
  *   skipped, since a lost key can be neither promised nor reliably provoked.
@@ -94,7 +94,7 @@ export function describeSessionStore(
       else await assert.rejects(store.listByUser(userId, Date.now()), UnsupportedOperationError);
     };
 
-    type IndexMethod = 'listByUser' | 'destroyByUser' | 'refreshPrincipal';
+    type IndexMethod = 'listByUser' | 'revokeAll' | 'refreshPrincipal';
     /** A test of the per-user index; without one, a test that the method refuses and changes nothing. */
     const itIndexed = (method: IndexMethod, behaviour: string, fn: () => Promise<void>): void => {
       if (indexed) {
@@ -109,8 +109,8 @@ export function describeSessionStore(
         const call =
           method === 'listByUser'
             ? store.listByUser(principal.id, Date.now())
-            : method === 'destroyByUser'
-              ? store.destroyByUser(principal.id)
+            : method === 'revokeAll'
+              ? store.revokeAll(principal.id)
               : store.refreshPrincipal({ ...principal, roles: ['admin'] });
         await assert.rejects(call, UnsupportedOperationError);
         assert.deepEqual(await store.find(record.id, Date.now(), Infinity), record);
@@ -330,7 +330,7 @@ export function describeSessionStore(
       assert.deepEqual(await store.listByUser(samplePrincipal().id, Date.now()), []);
     });
 
-    itIndexed('destroyByUser', 'ends every session of the user and returns their handles', async () => {
+    itIndexed('revokeAll', 'ends every session of the user and returns their handles', async () => {
       const store = await fresh();
       const alice = samplePrincipal();
       const bob = samplePrincipal();
@@ -338,7 +338,7 @@ export function describeSessionStore(
       const a2 = sampleRecord({ principal: alice });
       const b1 = sampleRecord({ principal: bob });
       for (const r of [a1, a2, b1]) await store.create(r);
-      const handles = await store.destroyByUser(alice.id);
+      const handles = await store.revokeAll(alice.id);
       assert.deepEqual([...handles].sort(), [a1.handle, a2.handle].sort());
       assert.equal(await store.find(a1.id, Date.now(), Infinity), null);
       assert.equal(await store.find(a2.id, Date.now(), Infinity), null);
@@ -347,20 +347,20 @@ export function describeSessionStore(
       assert.equal((await store.find(b1.id, Date.now(), Infinity))?.id, b1.id);
     });
 
-    itIndexed('destroyByUser', 'keeps the excepted session', async () => {
+    itIndexed('revokeAll', 'keeps the excepted session', async () => {
       const store = await fresh();
       const alice = samplePrincipal();
       const keep = sampleRecord({ principal: alice });
       const drop = sampleRecord({ principal: alice });
       await store.create(keep);
       await store.create(drop);
-      assert.deepEqual(await store.destroyByUser(alice.id, keep.id), [drop.handle]);
+      assert.deepEqual(await store.revokeAll(alice.id, keep.id), [drop.handle]);
       assert.deepEqual((await store.listByUser(alice.id, Date.now())).map((r) => r.id), [keep.id]);
     });
 
-    itIndexed('destroyByUser', 'returns an empty list for a user without sessions', async () => {
+    itIndexed('revokeAll', 'returns an empty list for a user without sessions', async () => {
       const store = await fresh();
-      assert.deepEqual(await store.destroyByUser(samplePrincipal().id), []);
+      assert.deepEqual(await store.revokeAll(samplePrincipal().id), []);
     });
 
     itIndexed('refreshPrincipal', 'replaces the principal of each live session and flags rotation', async () => {
@@ -393,7 +393,7 @@ export function describeSessionStore(
       assert.deepEqual(await published, [record.handle]);
     });
 
-    const revokedBy = indexed ? 'destroyByUser' : 'destroy (no per-user index)';
+    const revokedBy = indexed ? 'revokeAll' : 'destroy (no per-user index)';
     it(`onRevoked — publishes ${revokedBy}, and not a rotation`, async () => {
       const store = await fresh();
       const alice = samplePrincipal();
@@ -403,7 +403,7 @@ export function describeSessionStore(
       await store.create(revoked);
       const { first: published } = await subscribeOnce(store);
       await store.rotate(rotated.id, sampleRecord({ principal: alice, handle: rotated.handle }));
-      if (indexed) await store.destroyByUser(revoked.principal?.id ?? '');
+      if (indexed) await store.revokeAll(revoked.principal?.id ?? '');
       else await store.destroy(revoked.id);
       assert.deepEqual(await published, [revoked.handle]);
     });

@@ -105,7 +105,7 @@ export function describeMultiInstance(
       expectStatus(await browser.get(at(1).url, '/me'), 200);
     });
 
-    it('revokeUser — "sign out everywhere" on one instance ends the sessions in use on every instance', async () => {
+    it('revokeAll — "sign out everywhere" on one instance ends the sessions in use on every instance', async () => {
       const id = newUser('erin');
       const devices = [new Browser(), new Browser(), new Browser()];
       for (const [index, device] of devices.entries()) {
@@ -126,7 +126,7 @@ export function describeMultiInstance(
       expectKeycardError(await admin.get(at(2).url, '/me'), 401, 'KEYCARD_UNAUTHENTICATED');
     });
 
-    it('revokeUser — "sign out everywhere else" on one instance keeps the caller on every instance and ends the others', async () => {
+    it('revokeAll — "sign out everywhere else" on one instance keeps the caller on every instance and ends the others', async () => {
       const id = newUser('frank');
       const phone = new Browser();
       const laptop = new Browser();

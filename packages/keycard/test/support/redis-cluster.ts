@@ -10,8 +10,12 @@ export interface ClusterNodeAddress {
 }
 
 export interface RedisClusterOptions {
-  /** Number of masters (no replicas). Default 3, the fewest `redis-cli --cluster create` accepts. */
+  /** Number of masters. Default 3, the fewest `redis-cli --cluster create` accepts. */
   readonly masters?: number;
+  /** Replicas per master. Default 0. */
+  readonly replicas?: number;
+  /** cluster-node-timeout: how long a node may be unreachable before a failover. Default 5000 ms. */
+  readonly nodeTimeoutMs?: number;
   /** How long to wait for `cluster_state:ok` on every node. Default 20 000 ms. */
   readonly readyTimeoutMs?: number;
 }
@@ -32,10 +36,11 @@ export class RedisCluster {
 
   static async start(options: RedisClusterOptions = {}): Promise<RedisCluster> {
     const masters = options.masters ?? 3;
+    const replicas = options.replicas ?? 0;
     const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
     const servers: RedisServer[] = [];
     try {
-      for (let i = 0; i < masters; i++) {
+      for (let i = 0; i < masters * (1 + replicas); i++) {
         // The port is chosen first because the cluster config file is named after it.
         const port = await freePort();
         servers.push(
@@ -44,7 +49,7 @@ export class RedisCluster {
             args: [
               '--cluster-enabled', 'yes',
               '--cluster-config-file', `nodes-${port}.conf`,
-              '--cluster-node-timeout', '5000',
+              '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
             ],
           }),
         );
@@ -52,10 +57,10 @@ export class RedisCluster {
       const cluster = new RedisCluster(servers);
       await run(
         'redis-cli',
-        ['--cluster', 'create', ...servers.map((s) => `${s.host}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+        ['--cluster', 'create', ...servers.map((s) => `${s.host}:${s.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
         { timeout: readyTimeoutMs },
       );
-      await cluster.waitUntilOk(readyTimeoutMs);
+      await cluster.waitUntilOk(readyTimeoutMs, masters * replicas);
       return cluster;
     } catch (error) {
       await Promise.all(servers.map((server) => server.stop()));
@@ -68,19 +73,36 @@ export class RedisCluster {
     await Promise.all(this.servers.map((server) => server.stop()));
   }
 
+  /** The data process listening on `port`, or undefined. */
+  serverAt(port: number): RedisServer | undefined {
+    return this.servers.find((server) => server.port === port);
+  }
+
   /**
-   * Polls CLUSTER INFO on every node until each reports `cluster_state:ok`
-   * with all 16384 slots assigned. There is no event for this; the deadline
-   * bounds the wait.
+   * Polls CLUSTER INFO on every running node until each reports
+   * `cluster_state:ok` with all 16384 slots assigned (and, when `replicas` is
+   * given, that many replicas have their master link up). There is no event
+   * for this; the deadline bounds the wait. Resolves to the milliseconds it took.
    */
-  private async waitUntilOk(timeoutMs: number): Promise<void> {
+  async waitUntilOk(timeoutMs: number, replicas = 0): Promise<number> {
+    const started = performance.now();
     const deadline = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < deadline) {
+      const live = this.servers.filter((server) => server.running);
       const infos = await Promise.all(
-        this.servers.map((server) => redisCommand(server.port, ['CLUSTER', 'INFO']).then(String, (e: Error) => e.message)),
+        live.map((server) => redisCommand(server.port, ['CLUSTER', 'INFO']).then(String, (e: Error) => e.message)),
       );
-      if (infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_assigned:16384'))) return;
+      const links = await Promise.all(
+        live.map((server) => redisCommand(server.port, ['INFO', 'replication']).then(String, (e: Error) => e.message)),
+      );
+      const synced = links.filter((info) => info.includes('master_link_status:up')).length;
+      if (
+        synced >= replicas &&
+        infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_assigned:16384'))
+      ) {
+        return performance.now() - started;
+      }
       last = infos.join('\n---\n');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,9 +60,17 @@ export interface RedisServerOptions {
   readonly args?: readonly string[];
   /** How long to wait for "Ready to accept connections" and a PONG. Default 10 000 ms. */
   readonly readyTimeoutMs?: number;
+  /**
+   * A configuration file's text, written to the server's directory and given
+   * as the first argument: Sentinel mode (`args: ['--sentinel']`) needs one,
+   * since a sentinel rewrites its configuration as it learns the topology.
+   */
+  readonly config?: string;
 }
 
 const READY = 'Ready to accept connections';
+/** A sentinel never prints READY; this line comes once it is listening and has loaded its configuration. */
+const SENTINEL_READY = 'Sentinel ID is';
 const PORT_TAKEN = /Address already in use/i;
 
 export class RedisServer {
@@ -77,6 +85,7 @@ export class RedisServer {
     private readonly args: readonly string[],
     private readonly readyTimeoutMs: number,
     dir: string,
+    private readonly configFile: string | null,
   ) {
     this.dir = dir;
   }
@@ -88,7 +97,12 @@ export class RedisServer {
     for (let attempt = 0; attempt < attempts; attempt++) {
       const port = options.port ?? (await freePort());
       const dir = mkdtempSync(join(tmpdir(), `keycard-redis-${port}-`));
-      const server = new RedisServer(port, options.args ?? [], options.readyTimeoutMs ?? 10_000, dir);
+      let configFile: string | null = null;
+      if (options.config !== undefined) {
+        configFile = join(dir, 'redis.conf');
+        writeFileSync(configFile, options.config);
+      }
+      const server = new RedisServer(port, options.args ?? [], options.readyTimeoutMs ?? 10_000, dir, configFile);
       try {
         await server.launch();
         return server;
@@ -157,6 +171,7 @@ export class RedisServer {
     const child = spawn(
       'redis-server',
       [
+        ...(this.configFile === null ? [] : [this.configFile]),
         '--port', String(this.port),
         '--bind', this.host,
         '--save', '',
@@ -182,7 +197,7 @@ export class RedisServer {
       const onData = (chunk: Buffer): void => {
         // Keep only the tail: enough to explain a failure, bounded for long-lived servers.
         this.output = (this.output + chunk.toString('utf8')).slice(-4000);
-        if (this.output.includes(READY)) {
+        if (this.output.includes(this.args.includes('--sentinel') ? SENTINEL_READY : READY)) {
           clearTimeout(timer);
           resolve();
         }

@@ -101,7 +101,7 @@ export class SessionTestController {
     @Res() response: Sendable,
   ): Promise<void> {
     await this.sessions.signIn(session, principalOf(body));
-    await this.sessions.save(request, response as never);
+    await this.sessions.commit(request, response as never);
     response.status(200).send('signed in');
   }
 

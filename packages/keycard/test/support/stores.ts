@@ -98,7 +98,7 @@ export class DownStore implements SessionStore {
   listByUser(): Promise<SessionRecord[]> {
     return this.fail();
   }
-  destroyByUser(): Promise<string[]> {
+  revokeAll(): Promise<string[]> {
     return this.fail();
   }
   refreshPrincipal(): Promise<number> {

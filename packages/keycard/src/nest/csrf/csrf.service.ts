@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import { CsrfTokens, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
 import { readCookie, serializeCookie } from '../../core/cookie.js';
+import { KeycardError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
 import { findSession, sessionOf, type RequestLike } from '../binding.js';
 import { addCookie, requestFacts, requestMethod, type CsrfRequestFacts } from './http.js';
@@ -18,23 +19,23 @@ export const CSRF_FIELD = '_csrf';
  * `tokenFor` needed to set the pre-session cookie but could not reach the
  * response (already sent, or not an HTTP request): a wiring mistake.
  */
-export class CsrfResponseError extends Error {
-  readonly code = 'KEYCARD_CSRF_NO_RESPONSE';
+export class CsrfResponseError extends KeycardError {
   constructor() {
     super(
+      'KEYCARD_CSRF_NO_RESPONSE',
       'keycard: the CSRF token needs a cookie on this response, which is already sent or out of reach; ' +
         'call tokenFor(request) while handling an HTTP request, before sending the response',
     );
-    this.name = 'CsrfResponseError';
   }
 }
 
 /** `csrfTokenFor` was called on a request of an application without `CsrfModule`. */
-export class CsrfNotConfiguredError extends Error {
-  readonly code = 'KEYCARD_CSRF_NOT_CONFIGURED';
+export class CsrfNotConfiguredError extends KeycardError {
   constructor() {
-    super('keycard: no CSRF protection on this request. Import CsrfModule.forRoot() in the application module.');
-    this.name = 'CsrfNotConfiguredError';
+    super(
+      'KEYCARD_CSRF_NOT_CONFIGURED',
+      'keycard: no CSRF protection on this request. Import CsrfModule.forRoot() in the application module.',
+    );
   }
 }
 

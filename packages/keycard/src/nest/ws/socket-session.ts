@@ -1,5 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Principal } from '../../core/record.js';
+import { KeycardError } from '../../core/errors.js';
 import type { SocketSession } from '../../ws/registry.js';
 
 /**
@@ -14,14 +15,13 @@ interface Carrier {
 }
 
 /** A socket that did not come through `KeycardWsAdapter`: a wiring mistake. */
-export class SocketNotAuthenticatedError extends Error {
-  readonly code = 'KEYCARD_SOCKET_NOT_AUTHENTICATED';
+export class SocketNotAuthenticatedError extends KeycardError {
   constructor() {
     super(
+      'KEYCARD_SOCKET_NOT_AUTHENTICATED',
       'keycard: this socket has no session. Serve the gateway with ' +
         '`app.useWebSocketAdapter(new KeycardWsAdapter(app))` before `app.listen()`.',
     );
-    this.name = 'SocketNotAuthenticatedError';
   }
 }
 

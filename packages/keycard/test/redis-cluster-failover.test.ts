@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { Cluster } from 'ioredis';
+import { SessionManager, WriteNotDurableError } from '../src/index.js';
+import { RedisStore } from '../src/redis/index.js';
+import { describeSessionStore, samplePrincipal, sampleRecord } from '../src/testing/index.js';
+import { healthApp } from './support/health-app.js';
+import { expectKeycardError, expectStatus, startApp, type Client, type HttpResult } from './support/http.js';
+import { watchProcessFailures, within } from './support/poll.js';
+import { RedisCluster } from './support/redis-cluster.js';
+import { redisCommand, redisServerSkip, type RedisServer } from './support/redis-server.js';
+
+// A real cluster of 3 masters and 3 replicas, started by this file; one master is killed under load.
+const skip = redisServerSkip();
+const NODE_TIMEOUT = 1000;
+const startedAt = performance.now();
+const servers = skip ? null : await RedisCluster.start({ masters: 3, replicas: 1, nodeTimeoutMs: NODE_TIMEOUT, readyTimeoutMs: 30_000 });
+if (servers) console.log(`redis cluster (3 masters + 3 replicas) ready in ${(performance.now() - startedAt).toFixed(0)} ms`);
+
+const STORE_TIMEOUT = 1000;
+const MARGIN = 500;
+const FAILOVER_BOUND = 30_000;
+
+/** The Cluster settings RedisStoreOptions recommends for fast failure. */
+async function clusterClient(): Promise<Cluster> {
+  const client = new Cluster((servers as RedisCluster).nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 500),
+    redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: STORE_TIMEOUT },
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+const clients: Cluster[] = [];
+after(async () => {
+  for (const client of clients) client.disconnect();
+  await servers?.stop();
+});
+async function open(): Promise<Cluster> {
+  const client = await clusterClient();
+  clients.push(client);
+  return client;
+}
+const shared = skip ? null : await open();
+
+describeSessionStore('redis cluster with replicas', () => new RedisStore(shared as Cluster, { prefix: `kc${randomBytes(3).toString('hex')}:` }), { skip });
+
+interface Shard {
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+}
+
+/** The masters and their replicas as CLUSTER NODES says now. */
+async function shards(): Promise<Shard[]> {
+  const cluster = servers as RedisCluster;
+  const live = cluster.servers.find((server) => server.running) as RedisServer;
+  const lines = String(await redisCommand(live.port, ['CLUSTER', 'NODES'])).trim().split('\n').map((line) => line.split(' '));
+  const portOf = (address: string): number => Number(address.split('@')[0]?.split(':')[1]);
+  const out: Shard[] = [];
+  for (const [id, address, flags] of lines as string[][]) {
+    if (!flags?.includes('master') || flags.includes('fail')) continue;
+    const replicaLine = lines.find((fields) => fields[3] === id && !fields[2]?.includes('fail'));
+    if (!replicaLine) continue;
+    out.push({ master: cluster.serverAt(portOf(address as string)) as RedisServer, replica: cluster.serverAt(portOf(replicaLine[1] as string)) as RedisServer });
+  }
+  return out;
+}
+
+async function waits(server: RedisServer): Promise<number> {
+  const stats = String(await server.command('INFO', 'commandstats'));
+  return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
+/** Which master holds a key, per the cluster itself. */
+async function masterOf(key: string, all: readonly Shard[]): Promise<Shard> {
+  const slot = Number(await redisCommand(all[0]?.master.port as number, ['CLUSTER', 'KEYSLOT', key]));
+  const ranges = (await (shared as Cluster).cluster('SLOTS')) as unknown as [number, number, [string, number]][];
+  const port = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
+  return all.find((shard) => shard.master.port === port) as Shard;
+}
+
+describe('Cluster durability and failover', { skip }, () => {
+  it('destroy — waits on the master that holds the session; a stopped replica refuses the sign-outs of its shard only', async () => {
+    const store = new RedisStore(shared as Cluster, { prefix: `dur${randomBytes(3).toString('hex')}:`, durability: { timeout: 300 } });
+    const all = await shards();
+    assert.equal(all.length, 3);
+    const principal = samplePrincipal();
+    const records = Array.from({ length: 12 }, () => sampleRecord({ principal }));
+    for (const record of records) await store.create(record);
+    const shardOf = await Promise.all(records.map((record) => masterOf(store.sessionKey(record.id), all)));
+    const target = shardOf[0] as Shard;
+    const elsewhere = records.findIndex((_, i) => shardOf[i] !== target);
+    assert.ok(elsewhere > 0, 'sessions on two shards');
+
+    const before = await Promise.all(all.map((shard) => waits(shard.master)));
+    assert.equal(await store.destroy((records[0] as { id: string }).id), true);
+    const afterWaits = await Promise.all(all.map((shard) => waits(shard.master)));
+    assert.deepEqual(
+      all.map((shard, i) => (afterWaits[i] as number) - (before[i] as number) > 0),
+      all.map((shard) => shard === target),
+      'WAIT ran on the session’s master, and only there',
+    );
+
+    const sameShard = records.findIndex((_, i) => i > 0 && shardOf[i] === target);
+    target.replica.pause();
+    try {
+      if (sameShard > 0) await assert.rejects(store.destroy((records[sameShard] as { id: string }).id), WriteNotDurableError);
+      assert.equal(await store.destroy((records[elsewhere] as { id: string }).id), true, 'another shard’s replica acknowledges');
+    } finally {
+      target.replica.resume();
+    }
+    await store.revokeAll(principal.id);
+    await store.close();
+  });
+
+  it('HTTP — a master killed under load: 503 within the bound, its replica takes over, service returns by itself, every session is still there', async () => {
+    const failures = watchProcessFailures();
+    const client = await open();
+    const store = new RedisStore(client, { prefix: `http${randomBytes(3).toString('hex')}:` });
+    const app = await startApp('express', healthApp({ store, storeTimeout: STORE_TIMEOUT }));
+    const manager = app.app.get(SessionManager);
+    let stop = false;
+    let load: Promise<void>[] = [];
+    try {
+      const browsers: Client[] = [];
+      for (let i = 0; i < 12; i++) {
+        const browser = app.client();
+        expectStatus(await browser.post('/login', { id: `user-${i}` }), 201);
+        browsers.push(browser);
+      }
+      const leaving = app.client();
+      expectStatus(await leaving.post('/login', { id: 'leaving' }), 201);
+      const stolen = leaving.fork();
+      expectStatus(await leaving.post('/logout'), 204);
+      // Sessions created so far are on the replicas (creates are asynchronous by design).
+      for (const node of client.nodes('master')) assert.equal(await node.wait(1, 5000), 1);
+
+      const all = await shards();
+      const victim = all[0] as Shard;
+      const results: { sentAt: number; status: number; ms: number; result: HttpResult }[] = [];
+      let killedAt = Infinity;
+      load = browsers.map(async (browser) => {
+        while (!stop) {
+          const sentAt = performance.now();
+          const result = await browser.get('/me');
+          results.push({ sentAt, status: result.status, ms: performance.now() - sentAt, result });
+          if (result.status !== 200) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      });
+      await within(5000, async () => results.length >= 60, 'load running before the kill');
+      killedAt = performance.now();
+      await victim.master.kill('SIGKILL');
+      const promoted = await within(
+        FAILOVER_BOUND,
+        async () => String(await victim.replica.command('INFO', 'replication').catch(() => '')).includes('role:master'),
+        'the replica took over',
+        50,
+      );
+      await within(
+        FAILOVER_BOUND,
+        async () => {
+          const recent = results.filter((entry) => entry.sentAt > killedAt).slice(-browsers.length * 3);
+          return recent.length >= browsers.length * 3 && recent.every((entry) => entry.status === 200);
+        },
+        'every browser answered 200 again after the failover',
+        50,
+      );
+      stop = true;
+      await Promise.all(load);
+
+      const during = results.filter((entry) => entry.sentAt >= killedAt).map((entry) => ({ ...entry, at: entry.sentAt - killedAt }));
+      const errors = during.filter((entry) => entry.status !== 200);
+      for (const entry of errors) expectKeycardError(entry.result, 503, 'KEYCARD_STORE_UNAVAILABLE');
+      const worst = Math.max(0, ...errors.map((entry) => entry.ms));
+      const last503 = Math.max(0, ...errors.map((entry) => entry.at + entry.ms));
+      const firstOk = Math.min(...during.filter((entry) => entry.status === 200 && entry.at >= last503 - 1).map((entry) => entry.at + entry.ms));
+      console.log(
+        `cluster failover (HTTP): replica promoted ${promoted.toFixed(0)} ms after the kill (cluster-node-timeout ${NODE_TIMEOUT}); ` +
+          `${during.length} requests after the kill, ${errors.length} answered 503 (slowest ${worst.toFixed(0)} ms, storeTimeout ${STORE_TIMEOUT}); ` +
+          `last 503 at +${last503.toFixed(0)} ms, every browser served again from +${firstOk.toFixed(0)} ms`,
+      );
+      assert.ok(errors.length > 0, 'the failover was visible to the load');
+      assert.ok(worst < STORE_TIMEOUT + MARGIN, `a 503 took ${worst.toFixed(0)} ms`);
+      assert.equal(during.filter((entry) => entry.status === 401).length, 0, 'no session was lost');
+      for (const browser of browsers) expectStatus(await browser.get('/me'), 200);
+      expectStatus(await stolen.get('/me'), 401);
+      // On the promoted master's shard there is no replica left: its sign-outs need none and are acknowledged.
+      for (const browser of browsers.slice(0, 4)) expectStatus(await browser.post('/logout'), 204);
+      assert.deepEqual(await manager.health(), { store: 'up' });
+    } finally {
+      stop = true;
+      await Promise.allSettled(load);
+      await app.close();
+      await store.close();
+    }
+    assert.deepEqual(await failures.stop(), [], 'no unhandled rejection or uncaught exception during the failover');
+  });
+});
