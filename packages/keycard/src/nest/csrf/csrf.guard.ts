@@ -9,11 +9,15 @@ import { CsrfService } from './csrf.service.js';
 const SKIP_CSRF_METADATA = Symbol('keycard:skip-csrf');
 
 /**
- * Exempts a route or a whole controller from the CSRF check: webhooks signed
- * by their sender, endpoints that take credentials in the body and set no
- * cookie. Cookie-authenticated forms must never be exempted.
+ * Exempts a route or a whole controller from the CSRF check. `'all'`
+ * (default): webhooks signed by their sender. `'token'`: no token is needed,
+ * but the Origin and Sec-Fetch-Site rules still refuse cross-site requests:
+ * endpoints that take credentials in the body and set no cookie (a token
+ * endpoint for CLIs), which a forged cross-site request could otherwise use
+ * to guess passwords on a victim's behalf. Cookie-authenticated forms must
+ * never be exempted.
  */
-export const SkipCsrf = (): ClassDecorator & MethodDecorator => SetMetadata(SKIP_CSRF_METADATA, true);
+export const SkipCsrf = (part: 'all' | 'token' = 'all'): ClassDecorator & MethodDecorator => SetMetadata(SKIP_CSRF_METADATA, part);
 
 const CODES: Readonly<Record<CsrfFailure, SessionAccessCode>> = {
   'cross-site': 'KEYCARD_CSRF_CROSS_SITE',
@@ -38,7 +42,7 @@ const CODES: Readonly<Record<CsrfFailure, SessionAccessCode>> = {
  */
 @Injectable()
 export class CsrfGuard implements CanActivate {
-  private readonly skip: RouteMetadata<boolean>;
+  private readonly skip: RouteMetadata<'all' | 'token'>;
 
   constructor(
     reflector: Reflector,
@@ -49,8 +53,10 @@ export class CsrfGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
-    if (this.skip.get(context)) return true;
-    const failure = httpErrorsOf(() => this.csrf.check(requestOf(context)));
+    const skip = this.skip.get(context);
+    if (skip === 'all') return true;
+    const request = requestOf(context);
+    const failure = httpErrorsOf(() => (skip === 'token' ? this.csrf.checkOrigin(request) : this.csrf.check(request)));
     if (failure !== null) throw toHttpException(CODES[failure]);
     return true;
   }

@@ -139,20 +139,18 @@ export class CsrfService {
    * `StoreUnavailableError` when the session cannot be read.
    */
   check(request: RequestLike): CsrfFailure | null {
+    return this.reported(this.failureOf(request));
+  }
+
+  private failureOf(request: RequestLike): CsrfFailure | null {
     // Before the other facts: protocol and host are trust-proxy getters, not worth computing for a GET.
     if (SAFE_METHODS.has(requestMethod(request))) return null;
-    const facts = requestFacts(request);
     const session = sessionOf(request);
-    if (session.transport === 'bearer') return null;
-    const crossSite = isCrossSite(
-      {
-        origin: firstHeader(facts.headers.origin),
-        fetchSite: firstHeader(facts.headers['sec-fetch-site']),
-        self: requestOrigin(facts.protocol, facts.host),
-      },
-      this.options,
-    );
-    if (crossSite) return 'cross-site';
+    // Only a bearer token that verifies and names a live session exempts the request: an
+    // `Authorization` header alone proves nothing (`Bearer garbage` used to skip the check).
+    if (session.transport === 'bearer' && session.isAuthenticated) return null;
+    const facts = requestFacts(request);
+    if (this.crossSite(facts)) return 'cross-site';
     const token = submittedToken(facts);
     if (token === null) return 'missing';
     const principal = session.principal;
@@ -162,6 +160,35 @@ export class CsrfService {
     }
     const nonce = this.tokens.nonceOf(readCookie(facts.headers.cookie, this.cookieName(facts)));
     return nonce !== null && this.tokens.verifyNonce(token, nonce) ? null : 'invalid';
+  }
+
+  /**
+   * The Origin and Sec-Fetch-Site rules alone, for routes that need no token
+   * (`@SkipCsrf('token')`: they take credentials in the body and set no
+   * cookie) but must still not be driven from another site. Safe methods pass.
+   */
+  checkOrigin(request: RequestLike): CsrfFailure | null {
+    if (SAFE_METHODS.has(requestMethod(request))) return null;
+    return this.reported(this.crossSite(requestFacts(request)) ? 'cross-site' : null);
+  }
+
+  /** Every failure is a `csrfRefused` event (reason: the failure), for audit logs and metrics. */
+  private reported(failure: CsrfFailure | null): CsrfFailure | null {
+    if (failure !== null) {
+      this.manager.events.emit({ type: 'csrfRefused', handle: null, userId: null, at: this.manager.now(), reason: failure });
+    }
+    return failure;
+  }
+
+  private crossSite(facts: CsrfRequestFacts): boolean {
+    return isCrossSite(
+      {
+        origin: firstHeader(facts.headers.origin),
+        fetchSite: firstHeader(facts.headers['sec-fetch-site']),
+        self: requestOrigin(facts.protocol, facts.host),
+      },
+      this.options,
+    );
   }
 
   private cookieSecure(facts: CsrfRequestFacts): boolean {
