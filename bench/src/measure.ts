@@ -2,7 +2,7 @@ import type { CommandCount } from './harness/monitor-line.js';
 import { LoadGenerator } from './harness/load.js';
 import { countRedisCommands } from './harness/redis-commands.js';
 import { ServerProcess } from './harness/server-process.js';
-import { checkAuthenticatedRead, signIn } from './harness/sign-in.js';
+import { checkAuthenticatedRead, readPath, signInMany } from './harness/sign-in.js';
 import type { BenchOptions } from './options.js';
 import type { Sample } from './report/results.js';
 import type { ServerConfig } from './servers/protocol.js';
@@ -31,17 +31,21 @@ function configFor(variant: Variant, backends: Backends): ServerConfig {
   };
 }
 
-/** Starts the variant's server, signs in, checks `GET /me`, runs `body`, stops the server. */
+/**
+ * Starts the variant's server, signs its sessions in (one, or `sessions`),
+ * checks the authenticated read with each, runs `body`, stops the server.
+ */
 async function withSignedInServer<T>(
   variant: Variant,
   backends: Backends,
-  body: (server: ServerProcess, cookie: string) => Promise<T>,
+  body: (server: ServerProcess, cookies: readonly string[]) => Promise<T>,
 ): Promise<T> {
   const server = await ServerProcess.start(variant.name, variant.server, configFor(variant, backends));
+  const app = variant.app ?? 'bench';
   try {
-    const cookie = await signIn(server.baseUrl, !variant.ceiling);
-    await checkAuthenticatedRead(server.baseUrl, cookie, !variant.ceiling);
-    return await body(server, cookie);
+    const cookies = await signInMany(server.baseUrl, !variant.ceiling, app, variant.sessions ?? 1);
+    for (const cookie of cookies) await checkAuthenticatedRead(server.baseUrl, cookie, !variant.ceiling, app);
+    return await body(server, cookies);
   } catch (error) {
     const output = server.output();
     throw output === '' ? error : new Error(`${(error as Error).message}\nserver output:\n${output}`);
@@ -55,10 +59,10 @@ async function withSignedInServer<T>(
  * between two readings of the server's CPU time.
  */
 export function measureVariant(variant: Variant, round: number, options: BenchOptions, backends: Backends): Promise<Sample> {
-  return withSignedInServer(variant, backends, async (server, cookie) => {
+  return withSignedInServer(variant, backends, async (server, cookies) => {
     const load = await LoadGenerator.start();
     try {
-      const request = { url: `${server.baseUrl}/me`, cookie, connections: options.connections };
+      const request = { url: `${server.baseUrl}${readPath(variant.app ?? 'bench')}`, cookies, connections: options.connections };
       if (options.warmup > 0) await load.run({ ...request, duration: options.warmup });
       const cpuBefore = await server.cpuMicros();
       const result = await load.run({ ...request, duration: options.duration });
@@ -89,7 +93,7 @@ export function measureVariant(variant: Variant, round: number, options: BenchOp
 export function countVariantCommands(variant: Variant, reads: number, backends: Backends): Promise<CommandCount> {
   const redis = backends.redis;
   if (redis === undefined) throw new Error('no private redis-server');
-  return withSignedInServer(variant, backends, (server, cookie) =>
-    countRedisCommands(redis.port, server.baseUrl, cookie, reads),
+  return withSignedInServer(variant, backends, (server, cookies) =>
+    countRedisCommands(redis.port, `${server.baseUrl}${readPath(variant.app ?? 'bench')}`, cookies, reads),
   );
 }

@@ -15,9 +15,17 @@ export interface Variant {
   /** The file under `servers/` that serves it. */
   readonly server: string;
   readonly store: StoreKind;
-  readonly config?: Pick<ServerConfig, 'passport' | 'rolling'>;
+  readonly config?: Pick<ServerConfig, 'passport' | 'rolling' | 'driver'>;
   /** Modules that must be built for it to run (the keycard pieces land separately). */
   readonly needs?: readonly string[];
+  /**
+   * Distinct signed-in sessions the load reads round-robin (default 1: one hot
+   * session). Most real traffic is many sessions, which is where a cache's
+   * size and a store's per-key cost show.
+   */
+  readonly sessions?: number;
+  /** How the runner signs in and what it reads: the bench's `POST /login` + `GET /me` (default), or the reference app's API. */
+  readonly app?: 'bench' | 'demo';
 }
 
 export const VARIANTS: readonly Variant[] = [
@@ -27,11 +35,16 @@ export const VARIANTS: readonly Variant[] = [
   { name: 'express-passport', label: '4', title: 'express-session + connect-redis + passport.session()', platform: 'express', ceiling: false, keycard: false, server: 'express-session.js', store: 'redis', config: { passport: true } },
   { name: 'fastify-session', label: '5', title: '@fastify/session + connect-redis, defaults', platform: 'fastify', ceiling: false, keycard: false, server: 'fastify-session.js', store: 'redis' },
   { name: 'fastify-session-norolling', label: '5b', title: '@fastify/session + connect-redis, rolling: false', platform: 'fastify', ceiling: false, keycard: false, server: 'fastify-session.js', store: 'redis', config: { rolling: false } },
+  { name: 'fastify-session-norolling-1k', label: '5c', title: '@fastify/session + connect-redis, rolling: false, 1 000 sessions round-robin', platform: 'fastify', ceiling: false, keycard: false, server: 'fastify-session.js', store: 'redis', config: { rolling: false }, sessions: 1000 },
   { name: 'keycard-express-redis', label: '6', title: 'keycard on Express + Redis', platform: 'express', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', needs: ['keycard/nest', 'keycard/redis'] },
   { name: 'keycard-fastify-redis', label: '7', title: 'keycard on Fastify + Redis', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', needs: ['keycard/nest', 'keycard/redis'] },
+  { name: 'keycard-fastify-redis-1k', label: '7b', title: 'keycard on Fastify + Redis, 1 000 sessions round-robin', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', sessions: 1000, needs: ['keycard/nest', 'keycard/redis'] },
   { name: 'keycard-fastify-memory', label: '8', title: 'keycard on Fastify + memory store', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'memory', needs: ['keycard/nest'] },
   { name: 'keycard-fastify-pglite', label: '9', title: 'keycard on Fastify + PGlite (in-process)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'pglite', needs: ['keycard/nest', 'keycard/postgres'] },
-  { name: 'keycard-fastify-postgres', label: '9b', title: 'keycard on Fastify + PostgreSQL', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'postgres', needs: ['keycard/nest', 'keycard/postgres'] },
+  { name: 'keycard-fastify-postgres', label: '9b', title: 'keycard on Fastify + PostgreSQL (pg)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'postgres', needs: ['keycard/nest', 'keycard/postgres'] },
+  { name: 'keycard-fastify-postgres-js', label: '9c', title: 'keycard on Fastify + PostgreSQL (the postgres driver)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'postgres', config: { driver: 'postgres' }, needs: ['keycard/nest', 'keycard/postgres', 'postgres'] },
+  { name: 'demo-pglite', label: '10', title: 'the reference app as `npm start` runs it (Express, embedded PGlite), GET /api/auth/me', platform: 'express', ceiling: false, keycard: true, server: 'demo.js', store: 'pglite', app: 'demo' },
+  { name: 'demo-pglite-fastify', label: '10b', title: 'the reference app on Fastify (PLATFORM=fastify, embedded PGlite), GET /api/auth/me', platform: 'fastify', ceiling: false, keycard: true, server: 'demo.js', store: 'pglite', app: 'demo' },
 ];
 
 export function ceilingOf(variant: Variant): Variant {

@@ -49,11 +49,48 @@ describe('summarize', () => {
 
   it("summarize — the issue's ratios and their verdicts", () => {
     const verdict = (label: string) => summary.verdicts.find((v) => v.label === label);
-    assert.equal(verdict('keycard Fastify+Redis / Fastify ceiling')?.met, true);
+    assert.equal(verdict('keycard Fastify+Redis / Fastify ceiling (one hot session)')?.met, true);
     assert.equal(verdict('keycard Fastify+Redis / @fastify/session defaults')?.value, 2.7);
     assert.equal(verdict('keycard Fastify+Redis / @fastify/session defaults')?.met, true);
     assert.equal(verdict('keycard Fastify+Redis / @fastify/session rolling:false')?.value, 2.025);
     assert.equal(verdict('keycard Fastify+Redis session CPU over ceiling')?.met, true);
+  });
+
+  it('summarize — 0.8 of the ceiling is the bar for Fastify+Redis (issue 12), so 0.79 misses it', () => {
+    const below = summarize({
+      variants,
+      commands: {},
+      samples: [sample('fastify', 1, 10_000, 100), sample('keycard-fastify-redis', 1, 7_900, 120)],
+    });
+    const ratio = below.verdicts.find((v) => v.label === 'keycard Fastify+Redis / Fastify ceiling (one hot session)');
+    assert.equal(ratio?.met, false);
+  });
+
+  it('summarize — the 1 000-session pair is compared with itself, not with the one-session runs', () => {
+    const many = summarize({
+      variants: [...variants, info('fastify-session-norolling-1k', 'fastify'), info('keycard-fastify-redis-1k', 'fastify')],
+      commands: {},
+      samples: [
+        sample('fastify', 1, 10_000, 100),
+        sample('fastify-session-norolling-1k', 1, 4_000, 200),
+        sample('keycard-fastify-redis-1k', 1, 6_400, 150),
+        sample('keycard-fastify-redis', 1, 9_000, 110),
+      ],
+    });
+    const pair = many.verdicts.find((v) => v.label.includes('1 000 sessions'));
+    assert.equal(pair?.value, 1.6);
+    assert.equal(pair?.met, true);
+  });
+
+  it('summarize — an information ratio carries a value and no verdict', () => {
+    const drivers = summarize({
+      variants: [info('fastify', 'fastify', true), info('keycard-fastify-postgres', 'fastify'), info('keycard-fastify-postgres-js', 'fastify')],
+      commands: {},
+      samples: [sample('fastify', 1, 10_000, 100), sample('keycard-fastify-postgres', 1, 2_000, 300), sample('keycard-fastify-postgres-js', 1, 2_500, 250)],
+    });
+    const ratio = drivers.verdicts.find((v) => v.kind === 'info');
+    assert.equal(ratio?.value, 1.25);
+    assert.equal(ratio?.met, undefined);
   });
 
   it('summarize — a target whose variants did not run is left unjudged, not failed', () => {

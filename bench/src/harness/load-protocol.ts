@@ -3,7 +3,8 @@
 export interface LoadRequest {
   readonly type: 'run';
   readonly url: string;
-  readonly cookie: string;
+  /** Cookie headers, sent round-robin one per request (one entry: every request sends it). */
+  readonly cookies: readonly string[];
   readonly connections: number;
   /** Seconds. */
   readonly duration: number;

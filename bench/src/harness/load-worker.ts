@@ -2,7 +2,7 @@
  * The load generator, in its own process: autocannon sharing a process (and
  * its event loop) with the runner or the server would measure itself.
  */
-import autocannon from 'autocannon';
+import autocannon, { type Options, type RequestData } from 'autocannon';
 import { LatencyRecorder } from './latency.js';
 import type { FromLoadWorker, LoadRequest } from './load-protocol.js';
 
@@ -16,7 +16,7 @@ async function run(request: LoadRequest): Promise<void> {
     url: request.url,
     connections: request.connections,
     duration: request.duration,
-    headers: { cookie: request.cookie },
+    ...roundRobin(request.cookies),
   });
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime);
@@ -35,6 +35,27 @@ async function run(request: LoadRequest): Promise<void> {
       timeouts: result.timeouts,
     },
   });
+}
+
+/**
+ * One cookie: a fixed header (autocannon builds the request once). Several:
+ * each request takes the next cookie, across all connections, so every
+ * session is read equally often.
+ */
+function roundRobin(cookies: readonly string[]): Partial<Pick<Options, 'headers' | 'requests'>> {
+  if (cookies.length === 1) return { headers: { cookie: cookies[0] as string } };
+  let next = 0;
+  return {
+    requests: [
+      {
+        setupRequest: (request: RequestData): RequestData => {
+          const cookie = cookies[next] as string;
+          next = (next + 1) % cookies.length;
+          return { ...request, headers: { ...request.headers, cookie } };
+        },
+      },
+    ],
+  };
 }
 
 process.on('message', (request: LoadRequest) => {

@@ -8,12 +8,13 @@ const MARK_END = 'kcbench-count-end';
 
 /**
  * Redis commands per authenticated read: watches the private redis-server
- * with MONITOR while `reads` sequential `GET /me` are sent with the cookie
- * (sequential, so nothing overlaps), between two ECHO markers sent on a
- * separate connection.
+ * with MONITOR while `reads` sequential reads of `url` are sent, taking the
+ * cookies in turn (sequential, so nothing overlaps), between two ECHO
+ * markers sent on a separate connection. Every cookie is read once before
+ * counting starts, so the count is the steady state, not the first reads.
  */
-export async function countRedisCommands(redisPort: number, baseUrl: string, cookie: string, reads: number): Promise<CommandCount> {
-  for (let i = 0; i < SETTLE_READS; i++) await read(baseUrl, cookie);
+export async function countRedisCommands(redisPort: number, url: string, cookies: readonly string[], reads: number): Promise<CommandCount> {
+  for (let i = 0; i < Math.max(SETTLE_READS, cookies.length); i++) await read(url, cookies[i % cookies.length] as string);
   const monitor = await Monitor.open(redisPort);
   const control = await RawClient.open(redisPort);
   try {
@@ -21,7 +22,7 @@ export async function countRedisCommands(redisPort: number, baseUrl: string, coo
     const started = monitor.waitFor(MARK_START);
     await control.command(`ECHO ${MARK_START}`);
     await started;
-    for (let i = 0; i < reads; i++) await read(baseUrl, cookie);
+    for (let i = 0; i < reads; i++) await read(url, cookies[i % cookies.length] as string);
     const ended = monitor.waitFor(MARK_END);
     await control.command(`ECHO ${MARK_END}`);
     return countPerRead(await ended, reads);
@@ -31,10 +32,10 @@ export async function countRedisCommands(redisPort: number, baseUrl: string, coo
   }
 }
 
-async function read(baseUrl: string, cookie: string): Promise<void> {
-  const response = await fetch(`${baseUrl}/me`, { headers: { cookie } });
+async function read(url: string, cookie: string): Promise<void> {
+  const response = await fetch(url, { headers: { cookie } });
   await response.arrayBuffer();
-  if (response.status !== 200) throw new Error(`GET /me answered ${response.status} while counting commands`);
+  if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status} while counting commands`);
 }
 
 function open(port: number): Promise<Socket> {

@@ -192,7 +192,7 @@ async function measurePlatform(
     const first = await signIn(server.baseUrl, 0);
     if (first.status !== 200 || first.cookie === '') throw new Error(`setup sign-in answered ${first.status}: ${server.output()}`);
     if (!(await readsAs(server.baseUrl, first.cookie, 'u-0'))) throw new Error('GET /me with the setup cookie did not answer the user');
-    const reads = { url: `${server.baseUrl}/me`, cookie: first.cookie, connections: READERS };
+    const reads = { url: `${server.baseUrl}/me`, cookies: [first.cookie], connections: READERS };
 
     // Warm-up: JIT, connections, argon2's first allocations; not measured.
     const warmup = new SignIns();

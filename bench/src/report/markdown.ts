@@ -17,11 +17,15 @@ const signed = (value: number | undefined): string =>
 const percent = (value: number | undefined): string => (value === undefined ? '–' : `${(value * 100).toFixed(0)} %`);
 
 function verdictFigure(verdict: Verdict): [figure: string, target: string] {
+  if (verdict.kind === 'info') return [fixed(verdict.value, 2) + (verdict.value === undefined ? '' : '×'), 'reported'];
   if (verdict.kind === 'ratio') return [fixed(verdict.value, 2) + (verdict.value === undefined ? '' : '×'), `≥ ${verdict.atLeast}×`];
   return [verdict.value === undefined ? '–' : `${signed(verdict.value)} µs`, `≤ +${verdict.atMost} µs`];
 }
 
-const mark = (met: boolean | undefined): string => (met === undefined ? 'not measured' : met ? 'met' : 'MISSED');
+function mark(verdict: Verdict): string {
+  if (verdict.kind === 'info') return verdict.value === undefined ? 'not measured' : '';
+  return verdict.met === undefined ? 'not measured' : verdict.met ? 'met' : 'MISSED';
+}
 
 /** The results section of BENCHMARKS.md, from a results file alone. */
 export function renderResults(results: ResultsFile): string {
@@ -55,9 +59,9 @@ export function renderResults(results: ResultsFile): string {
   out.push('');
   out.push(
     table(
-      ['target (issue 6)', 'measured', 'needs', 'verdict'],
-      verdicts.map((verdict) => [verdict.label, ...verdictFigure(verdict), mark(verdict.met)]),
-      [false, true, true, false],
+      ['target', 'issue', 'measured', 'needs', 'verdict'],
+      verdicts.map((verdict) => [verdict.label, String(verdict.issue), ...verdictFigure(verdict), mark(verdict)]),
+      [false, true, true, true, false],
     ),
   );
   const counted = Object.entries(results.commands);

@@ -5,6 +5,7 @@
 import { MemoryStore, type SessionStore } from 'keycard';
 import { pgliteClient, pgPoolClient, PostgresStore } from 'keycard/postgres';
 import { RedisStore } from 'keycard/redis';
+import { postgresJsClient } from './postgres-js-client.js';
 import type { ServerConfig } from './protocol.js';
 
 export interface OpenedStore {
@@ -67,6 +68,7 @@ async function openPglite(config: ServerConfig): Promise<OpenedStore> {
 
 async function openPostgres(config: ServerConfig): Promise<OpenedStore> {
   if (config.databaseUrl === undefined) throw new Error('the keycard PostgreSQL variant needs databaseUrl');
+  if (config.driver === 'postgres') return openPostgresJs(config.databaseUrl, config.namespace);
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   const store = new PostgresStore({ client: pgPoolClient(pool), table: config.namespace });
@@ -76,6 +78,21 @@ async function openPostgres(config: ServerConfig): Promise<OpenedStore> {
     close: async () => {
       await store.close();
       await pool.end();
+    },
+  };
+}
+
+/** The same store on the `postgres` driver, pool of 10 like pg's: the driver comparison (variant 9c). */
+async function openPostgresJs(databaseUrl: string, table: string): Promise<OpenedStore> {
+  const { default: postgres } = await import('postgres');
+  const sql = postgres(databaseUrl, { max: 10, onnotice: () => undefined });
+  const store = new PostgresStore({ client: postgresJsClient(sql), table });
+  await store.migrate();
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await sql.end({ timeout: 1 });
     },
   };
 }

@@ -20,6 +20,8 @@ export interface ServerConfig {
   readonly passport?: boolean;
   /** @fastify/session: the `rolling` option; undefined keeps the plugin default. */
   readonly rolling?: boolean;
+  /** keycard on PostgreSQL: which driver carries the queries (default `pg`). */
+  readonly driver?: 'pg' | 'postgres';
 }
 
 export const SERVER_CONFIG_ENV = 'KEYCARD_BENCH_SERVER';

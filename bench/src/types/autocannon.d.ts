@@ -14,6 +14,16 @@ declare module 'autocannon' {
     readonly connections?: number;
     readonly duration?: number;
     readonly headers?: Record<string, string>;
+    /** Requests sent in turn; `setupRequest` may rewrite each one before it is built. */
+    readonly requests?: readonly RequestOptions[];
+  }
+  interface RequestOptions {
+    readonly setupRequest?: (request: RequestData) => RequestData;
+  }
+  interface RequestData {
+    readonly path?: string;
+    readonly method?: string;
+    readonly headers?: Record<string, string>;
   }
   interface Result {
     readonly requests: Histogram;
@@ -30,5 +40,6 @@ declare module 'autocannon' {
     on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this;
   }
   function autocannon(options: Options): Instance;
+  export type { Options, RequestOptions, RequestData };
   export default autocannon;
 }

@@ -160,11 +160,9 @@ export function putSetCookie(response: ResponseLike, setCookie: string): void {
 }
 
 /** A Set-Cookie written after the response went out would be lost without a trace. */
-export class ResponseSentError extends Error {
-  readonly code = 'KEYCARD_RESPONSE_SENT';
+export class ResponseSentError extends KeycardError {
   constructor() {
-    super('keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending');
-    this.name = 'ResponseSentError';
+    super('KEYCARD_RESPONSE_SENT', 'keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending');
   }
 }
 

@@ -105,6 +105,11 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) },
       });
     }
+    case 'KEYCARD_OIDC_FAILED':
+      // Which check failed (state, expiry, redirect URI, provider answer) is for server logs only.
+      return new SessionHttpException(400, error.code, 'Sign-in with the identity provider failed: start again.', cause);
+    case 'KEYCARD_OIDC_UNAVAILABLE':
+      return new SessionHttpException(503, error.code, 'The identity provider is unavailable; try again shortly.', cause);
     case 'KEYCARD_UNSUPPORTED':
       return new SessionHttpException(501, error.code, 'The session store does not support this operation.', cause);
     default:
