@@ -15,12 +15,9 @@ export type KeycardErrorCode =
   | 'KEYCARD_THROTTLED'
   | 'KEYCARD_INVALID_COOKIE'
   | 'KEYCARD_COOKIE_TOO_LARGE'
-<<<<<<< HEAD
   | 'KEYCARD_OVERLOADED'
-=======
   | 'KEYCARD_OIDC_FAILED'
   | 'KEYCARD_OIDC_UNAVAILABLE'
->>>>>>> main
   // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
   | 'KEYCARD_NOT_LOADED'
   | 'KEYCARD_CSRF_NO_RESPONSE'
