@@ -36,6 +36,7 @@ export { CookieCodec } from './core/cookie-codec.js';
 export type { CookieEnvelope, EnvelopeAttributes } from './core/cookie-codec.js';
 export type { CookieAttributes, SameSite } from './core/cookie.js';
 export { SessionEvents } from './core/events.js';
+export { SecurityLog, securityLogLine, SECURITY_EVENT_TYPES } from './core/security-log.js';
 export type { SessionEvent, SessionEventType, SessionEventListener } from './core/events.js';
 export { systemClock, cryptoRandom } from './core/clock.js';
 export type { Clock, RandomSource } from './core/clock.js';

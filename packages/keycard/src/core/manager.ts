@@ -1,5 +1,6 @@
 import { serializeCookie } from './cookie.js';
 import { readCookie } from './cookie.js';
+import { clientAddress } from './address.js';
 import { withDeadline } from './deadline.js';
 import { SessionLimitError, StoreUnavailableError } from './errors.js';
 import { SessionEvents, type SessionEventType } from './events.js';
@@ -151,7 +152,7 @@ export class SessionManager {
   /** A signed-in session for a client without cookies; the token goes in `Authorization: Bearer`. */
   async issueToken(principal: Principal, client: Partial<ClientInfo> = {}): Promise<IssuedToken> {
     await this.makeRoomFor(principal.id, undefined);
-    const { record, token } = this.newRecord({ userAgent: client.userAgent ?? null, ip: client.ip ?? null }, principal, false);
+    const { record, token } = this.newRecord({ userAgent: client.userAgent ?? null, ip: clientAddress(client.ip) }, principal, false);
     await this.createRecord(record);
     return { token: this.sign(token), expiresAt: record.absoluteExpiresAt };
   }
@@ -330,8 +331,11 @@ export class SessionManager {
     return setting === 'auto' ? requestSecure : setting;
   }
 
+  /** Every store call: a deadline, a typed error, and a `storeUnavailable` event when it fails. */
   private call<T>(operation: Promise<T>, what: string): Promise<T> {
-    return withDeadline(operation, this.options.storeTimeoutMs, what);
+    return withDeadline(operation, this.options.storeTimeoutMs, what, 'session store', () =>
+      this.events.emit({ type: 'storeUnavailable', handle: null, userId: null, at: this.now(), reason: `session store: ${what}` }),
+    );
   }
 
   private emit(type: SessionEventType, record: SessionRecord, reason?: string): void {

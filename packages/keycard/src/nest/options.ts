@@ -25,6 +25,13 @@ export interface SessionModuleOptions extends SessionOptions {
    * said otherwise. `Secure` follows `cookie.secure`, like the session cookie.
    */
   readonly appCookies?: AppCookieOptions;
+  /**
+   * Log security events (failed sign-ins, lockouts, CSRF refusals, store
+   * outages) through Nest's Logger, context `keycard:security`, at warn
+   * level, ids hashed (see `SecurityLog`). Default true; false leaves them
+   * to your own listener on `SessionManager.events`.
+   */
+  readonly securityLog?: boolean;
 }
 
 export const {
@@ -44,6 +51,7 @@ export interface ResolvedModuleOptions {
   readonly guard: 'global' | 'none';
   /** The store was defaulted, so the module closes it on shutdown. */
   readonly ownsStore: boolean;
+  readonly securityLog: boolean;
 }
 
 /** @internal */
@@ -58,5 +66,9 @@ export function resolveModuleOptions(options: SessionModuleOptions): ResolvedMod
   if (guard !== 'global' && guard !== 'none') {
     throw new InvalidOptionsError(`keycard: guard must be 'global' or 'none', got ${JSON.stringify(guard)}`);
   }
-  return { guard, ownsStore: options.store === undefined };
+  const securityLog = options.securityLog ?? true;
+  if (typeof securityLog !== 'boolean') {
+    throw new InvalidOptionsError(`keycard: securityLog must be true or false, got ${JSON.stringify(securityLog)}`);
+  }
+  return { guard, ownsStore: options.store === undefined, securityLog };
 }

@@ -333,10 +333,9 @@ export class LoginThrottle {
    * of admitting or piling up. An outage is reported as `storeUnavailable`.
    */
   private guard<T>(operation: Promise<T>, what: string): Promise<T> {
-    return withDeadline(operation, this.storeTimeoutMs, what, 'rate-limit store').catch((error: unknown) => {
-      this.events?.emit({ type: 'storeUnavailable', handle: null, userId: null, at: this.clock.now(), reason: `rate-limit store: ${what}` });
-      throw error;
-    });
+    return withDeadline(operation, this.storeTimeoutMs, what, 'rate-limit store', () =>
+      this.events?.emit({ type: 'storeUnavailable', handle: null, userId: null, at: this.clock.now(), reason: `rate-limit store: ${what}` }),
+    );
   }
 }
 

@@ -80,13 +80,9 @@ export class RateLimiter {
   async consume(key: string): Promise<RateLimitDecision> {
     const now = this.clock.now();
     const storeKey = `${this.namespace}:${createHash('sha256').update(key).digest('base64url')}`;
-    let result;
-    try {
-      result = await withDeadline(this.store.consume(storeKey, now, this.rule), this.storeTimeoutMs, 'consume', 'rate-limit store');
-    } catch (error) {
-      this.events?.emit({ type: 'storeUnavailable', handle: null, userId: null, at: now, reason: 'rate-limit store: consume' });
-      throw error;
-    }
+    const result = await withDeadline(this.store.consume(storeKey, now, this.rule), this.storeTimeoutMs, 'consume', 'rate-limit store', () =>
+      this.events?.emit({ type: 'storeUnavailable', handle: null, userId: null, at: now, reason: 'rate-limit store: consume' }),
+    );
     if (result.allowed) return { allowed: true };
     const until = (result.oldestAt ?? now) + this.rule.windowMs;
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
