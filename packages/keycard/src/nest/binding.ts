@@ -1,9 +1,11 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
-import { Logger, type ArgumentsHost } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
-import type { RequestInfo, ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { SessionManager } from '../core/manager.js';
+import type { RequestInfo, ResponseHeaders } from '../core/session-cookie.js';
 import type { Session } from '../core/session.js';
 import type { AppCookies, CookieJar } from '../core/cookie-jar.js';
+import type { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { toHttpException } from './errors.js';
 
 /**
@@ -39,21 +41,6 @@ export class SessionNotLoadedError extends KeycardError {
         'on Fastify, Nest middleware runs before the session is loaded (use a guard or interceptor instead).',
     );
   }
-}
-
-/**
- * The HTTP request of a guard's, interceptor's or decorator's context: what
- * `switchToHttp().getRequest()` returns (argument 0 of an HTTP context),
- * without the three closures `switchToHttp()` attaches to the context on
- * every call.
- */
-export function requestOf(context: ArgumentsHost): RequestLike {
-  return context.getArgByIndex<RequestLike>(0);
-}
-
-/** The HTTP response of a context, as `switchToHttp().getResponse()` returns it. */
-export function responseOf(context: ArgumentsHost): ResponseLike {
-  return context.getArgByIndex<ResponseLike>(1);
 }
 
 function carrierOf(request: RequestLike): Carrier & IncomingMessage {
@@ -162,7 +149,10 @@ export function putSetCookie(response: ResponseLike, setCookie: string): void {
 /** A Set-Cookie written after the response went out would be lost without a trace. */
 export class ResponseSentError extends KeycardError {
   constructor() {
-    super('KEYCARD_RESPONSE_SENT', 'keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending');
+    super(
+      'KEYCARD_RESPONSE_SENT',
+      'keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending',
+    );
   }
 }
 
@@ -258,7 +248,16 @@ export class SessionBinding {
     readonly manager: SessionManager,
     /** The application-cookie settings every request's `CookieJar` is made from. */
     private readonly appCookies?: AppCookies,
+    /** Signs express-session users in from their old cookie (`migrateFromExpressSession`). */
+    private readonly migration?: ExpressSessionMigration,
   ) {}
+
+  /** Runs the express-session migration for a request that carries the old cookie; adds its headers to the response. */
+  private async migrate(info: RequestInfo, session: Session, response: ResponseLike): Promise<void> {
+    if (this.migration === undefined || !this.migration.presented(info)) return;
+    const result = await this.migration.migrate(info, session);
+    for (const [, value] of result.headers) putSetCookie(response, value);
+  }
 
   /**
    * Express: one middleware, mounted before every Nest middleware and route,
@@ -267,13 +266,16 @@ export class SessionBinding {
   bindExpress(app: ExpressAppLike): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
+    const binding = this;
     async function load(req: ExpressRequestLike, res: ServerResponse): Promise<void> {
-      const session = await manager.load(new ExpressRequestInfo(req));
+      const info = new ExpressRequestInfo(req);
+      const session = await manager.load(info);
       (req as Carrier)[SESSION] = session;
       (req as Carrier)[APP_COOKIES] = appCookies;
+      await binding.migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
-      if (session.cookieAction().kind !== 'none') applyHeaders(res, await manager.commit(session, req.secure));
+      if (session.hasCookieToSend()) applyHeaders(res, await manager.commit(session));
     }
     // `next` serves as both callbacks: no closure per request.
     app.use(function keycardSession(req, res, next) {
@@ -290,16 +292,20 @@ export class SessionBinding {
   bindFastify(instance: FastifyLike): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
+    const binding = this;
     instance.addHook('onRequest', async function keycardLoad(request, reply) {
       const carrier = request.raw as Carrier;
       carrier[REPLY] = reply;
       carrier[APP_COOKIES] = appCookies;
-      carrier[SESSION] = await manager.load(new FastifyRequestInfo(request));
+      const info = new FastifyRequestInfo(request);
+      const session = await manager.load(info);
+      carrier[SESSION] = session;
+      await binding.migrate(info, session, reply);
     });
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {
       try {
-        const headers = await manager.commit(session, request.protocol === 'https');
+        const headers = await manager.commit(session);
         if (headers.length > 0) applyHeaders(reply, headers);
       } catch (error) {
         if (!(error instanceof KeycardError)) return done(error);
@@ -330,7 +336,7 @@ export class SessionBinding {
   async commit(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = carrierOf(request)[SESSION];
     if (session === undefined || !session.needsCommit()) return;
-    const headers = await this.manager.commit(session, isSecure(request));
+    const headers = await this.manager.commit(session);
     if (headers.length === 0) return;
     if (rawResponse(response).headersSent) {
       this.warnLateSend();

@@ -1,6 +1,7 @@
 import { Injectable, createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { CookieJar } from '../core/cookie-jar.js';
-import { cookiesOf, requestOf, type RequestLike } from './binding.js';
+import { cookiesOf, type RequestLike } from './binding.js';
+import { httpRequestOf } from './context.js';
 
 /**
  * `@Cookies()`: the request's `CookieJar`, to read, set and clear the
@@ -10,7 +11,7 @@ import { cookiesOf, requestOf, type RequestLike } from './binding.js';
  */
 export const Cookies: (name?: string) => ParameterDecorator = createParamDecorator(
   (name: string | undefined, context: ExecutionContext): CookieJar | string | undefined => {
-    const jar = cookiesOf(requestOf(context));
+    const jar = cookiesOf(httpRequestOf(context));
     return name === undefined ? jar : jar.get(name);
   },
 );

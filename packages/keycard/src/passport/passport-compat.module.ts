@@ -18,7 +18,8 @@ import { Observable } from 'rxjs';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { JsonValue, Principal } from '../core/record.js';
-import { requestOf, sessionOf } from '../nest/binding.js';
+import { sessionOf } from '../nest/binding.js';
+import { requestOf } from '../nest/context.js';
 import { createSessionView, type ExpressSessionView, type SessionCallback } from './session-view.js';
 
 /** A connect-style middleware as passport builds them; typed loosely so that passport's Express types need not match ours. */

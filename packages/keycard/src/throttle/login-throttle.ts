@@ -280,7 +280,7 @@ export class LoginThrottle {
   recordFailure(attempt: LoginAttempt): void {
     const subject = attempt.accountHash.slice(0, SUBJECT_LENGTH);
     this.emit('signInFailed', attempt.at, 'bad-password', subject);
-    for (const scope of attempt.fills) this.emit('lockedOut', attempt.at, scope, subject);
+    for (const scope of attempt.fills) this.emit('lockedOut', attempt.at, scope, subject, scope);
   }
 
   /**
@@ -316,7 +316,7 @@ export class LoginThrottle {
     if (other && other.count >= this.accountRule.limit && other.oldestAt !== null) {
       until = Math.max(until, other.oldestAt + this.accountRule.windowMs);
     }
-    this.emit('signInFailed', now, 'throttled', accountHash.slice(0, SUBJECT_LENGTH));
+    this.emit('signInFailed', now, 'throttled', accountHash.slice(0, SUBJECT_LENGTH), scope);
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), scope };
   }
 
@@ -324,8 +324,8 @@ export class LoginThrottle {
     return `${this.namespace}:${kind}:${hash}`;
   }
 
-  private emit(type: 'signInFailed' | 'lockedOut', at: number, reason: string, subject: string): void {
-    this.events?.emit({ type, handle: null, userId: null, at, reason, subject });
+  private emit(type: 'signInFailed' | 'lockedOut', at: number, reason: string, subject: string, scope?: ThrottleScope): void {
+    this.events?.emit({ type, handle: null, userId: null, at, reason, subject, ...(scope ? { scope } : {}) });
   }
 
   /**

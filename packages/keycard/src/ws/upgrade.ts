@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { StoreUnavailableError } from '../core/errors.js';
-import type { ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { SessionManager } from '../core/manager.js';
+import type { ResponseHeaders } from '../core/session-cookie.js';
 import { expiresAt, type Principal } from '../core/record.js';
 import type { OriginCheck } from './origin.js';
 
@@ -23,6 +24,8 @@ export interface AuthenticatedSession {
   readonly principal: Principal;
   /** Milliseconds since the epoch (manager clock): when the session ends unless used over HTTP meanwhile. */
   readonly expiresAt: number;
+  /** Milliseconds since the epoch: the principal's last sign-in or re-authentication (`@RequireFreshAuth`). */
+  readonly authenticatedAt: number | null;
 }
 
 /** Why a handshake was refused; the codes match the HTTP API's error bodies. */
@@ -99,7 +102,7 @@ export async function authenticateUpgrade(
   if (record === null || record.principal === null) return refuse('KEYCARD_UNAUTHENTICATED');
   let headers: ResponseHeaders;
   try {
-    headers = await manager.commit(session, info.secure);
+    headers = await manager.commit(session);
   } catch (error) {
     if (error instanceof StoreUnavailableError) return refuse('KEYCARD_STORE_UNAVAILABLE');
     throw error;
@@ -107,7 +110,7 @@ export async function authenticateUpgrade(
   // A commit can find the session ended meanwhile (signed out elsewhere during the rotation).
   const current = session.snapshot;
   if (current === null || current.principal === null) return refuse('KEYCARD_UNAUTHENTICATED');
-  return { ok: true, session: { handle: current.handle, principal: current.principal, expiresAt: expiresAt(current) }, headers };
+  return { ok: true, session: { handle: current.handle, principal: current.principal, expiresAt: expiresAt(current), authenticatedAt: current.authenticatedAt }, headers };
 }
 
 export interface UpgradeRequestOptions {

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
-import { CsrfTokens, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
+import { CsrfTokens, graphqlCsrfFailure, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
 import { readCookie, serializeCookie } from '../../core/cookie.js';
 import { KeycardError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
+import type { Session } from '../../core/session.js';
 import { findSession, sessionOf, type RequestLike } from '../binding.js';
 import { addCookie, requestFacts, requestMethod, type CsrfRequestFacts } from './http.js';
 import { RESOLVED_CSRF_OPTIONS, type ResolvedCsrfOptions } from './csrf.options.js';
@@ -29,12 +30,20 @@ export class CsrfResponseError extends KeycardError {
   }
 }
 
-/** `csrfTokenFor` was called on a request of an application without `CsrfModule`. */
+/**
+ * A CSRF token was asked for, or a request was to be checked, where there is
+ * no CSRF protection: turned off with `csrf: false`, or no `SessionModule` at
+ * all. A wiring mistake (500), whose message says which.
+ */
 export class CsrfNotConfiguredError extends KeycardError {
-  constructor() {
+  constructor(reason: 'off' | 'absent') {
     super(
       'KEYCARD_CSRF_NOT_CONFIGURED',
-      'keycard: no CSRF protection on this request. Import CsrfModule.forRoot() in the application module.',
+      reason === 'off'
+        ? 'keycard: CSRF protection is off (csrf: false in the SessionModule options), so there is no CSRF token to give ' +
+            'and none to check. Remove csrf: false, or stop calling csrfTokenFor / CsrfService and using CsrfGuard.'
+        : 'keycard: no CSRF protection on this request: SessionModule.forRoot() (which installs it) is not imported ' +
+            'in the application module.',
     );
   }
 }
@@ -66,7 +75,8 @@ export function attachCsrfService(raw: IncomingMessage, service: CsrfService): v
  */
 export function csrfTokenFor(request: RequestLike): string {
   const service = carrierOf(request)[SERVICE];
-  if (service === undefined) throw new CsrfNotConfiguredError();
+  // A session without the service: SessionModule is there, with csrf: false.
+  if (service === undefined) throw new CsrfNotConfiguredError(findSession(request) === undefined ? 'absent' : 'off');
   return service.tokenFor(request);
 }
 
@@ -97,12 +107,20 @@ function submittedToken(facts: CsrfRequestFacts): string | null {
 @Injectable()
 export class CsrfService {
   private readonly tokens: CsrfTokens;
+  private readonly resolved: ResolvedCsrfOptions | null;
 
   constructor(
     private readonly manager: SessionManager,
-    @Inject(RESOLVED_CSRF_OPTIONS) private readonly options: ResolvedCsrfOptions,
+    @Inject(RESOLVED_CSRF_OPTIONS) resolved: ResolvedCsrfOptions | null,
   ) {
     this.tokens = new CsrfTokens(manager.options.signer, manager.options.random);
+    this.resolved = resolved;
+  }
+
+  /** The options, or the refusal when CSRF protection is off (`csrf: false`): nothing here runs without them. */
+  private enabled(): ResolvedCsrfOptions {
+    if (this.resolved === null) throw new CsrfNotConfiguredError('off');
+    return this.resolved;
   }
 
   /**
@@ -112,6 +130,7 @@ export class CsrfService {
    * response when the request has none (at most once per request).
    */
   tokenFor(request: RequestLike): string {
+    this.enabled();
     const session = findSession(request);
     // A store outage renders pages as signed out (their forms fail later, as any write would).
     const principal = session?.available ? session.principal : null;
@@ -139,17 +158,12 @@ export class CsrfService {
    * `StoreUnavailableError` when the session cannot be read.
    */
   check(request: RequestLike): CsrfFailure | null {
-    return this.reported(this.failureOf(request));
-  }
-
-  private failureOf(request: RequestLike): CsrfFailure | null {
+    this.enabled();
     // Before the other facts: protocol and host are trust-proxy getters, not worth computing for a GET.
     if (SAFE_METHODS.has(requestMethod(request))) return null;
-    const session = sessionOf(request);
-    // Only a bearer token that verifies and names a live session exempts the request: an
-    // `Authorization` header alone proves nothing (`Bearer garbage` used to skip the check).
-    if (session.transport === 'bearer' && session.isAuthenticated) return null;
     const facts = requestFacts(request);
+    const session = sessionOf(request);
+    if (isBearerAuthenticated(session)) return null;
     if (this.crossSite(facts)) return 'cross-site';
     const token = submittedToken(facts);
     if (token === null) return 'missing';
@@ -163,21 +177,32 @@ export class CsrfService {
   }
 
   /**
+   * The same check for a GraphQL operation over HTTP. Bearer requests pass.
+   * Otherwise no operation runs from a body a cross-site form could send
+   * (`text/plain`, urlencoded, multipart unless `graphqlMultipart`) and no
+   * mutation from a GET; a mutation then needs what any unsafe request
+   * needs (same-site Origin / Sec-Fetch-Site, the token). Queries are reads:
+   * the content-type rule is all they need.
+   */
+  checkGraphql(request: RequestLike, operation: 'query' | 'mutation' | 'subscription' | undefined): CsrfFailure | null {
+    const options = this.enabled();
+    if (isBearerAuthenticated(sessionOf(request))) return null;
+    const facts = requestFacts(request);
+    const contentType = facts.headers['content-type'];
+    const failure = graphqlCsrfFailure({ method: facts.method, contentType, operation }, options.graphqlMultipart);
+    if (failure !== null || operation === 'query') return failure;
+    return this.check(request);
+  }
+
+  /**
    * The Origin and Sec-Fetch-Site rules alone, for routes that need no token
    * (`@SkipCsrf('token')`: they take credentials in the body and set no
    * cookie) but must still not be driven from another site. Safe methods pass.
    */
   checkOrigin(request: RequestLike): CsrfFailure | null {
+    this.enabled();
     if (SAFE_METHODS.has(requestMethod(request))) return null;
-    return this.reported(this.crossSite(requestFacts(request)) ? 'cross-site' : null);
-  }
-
-  /** Every failure is a `csrfRefused` event (reason: the failure), for audit logs and metrics. */
-  private reported(failure: CsrfFailure | null): CsrfFailure | null {
-    if (failure !== null) {
-      this.manager.events.emit({ type: 'csrfRefused', handle: null, userId: null, at: this.manager.now(), reason: failure });
-    }
-    return failure;
+    return this.crossSite(requestFacts(request)) ? 'cross-site' : null;
   }
 
   private crossSite(facts: CsrfRequestFacts): boolean {
@@ -187,7 +212,7 @@ export class CsrfService {
         fetchSite: firstHeader(facts.headers['sec-fetch-site']),
         self: requestOrigin(facts.protocol, facts.host),
       },
-      this.options,
+      this.enabled(),
     );
   }
 
@@ -196,7 +221,7 @@ export class CsrfService {
   }
 
   private cookieName(facts: CsrfRequestFacts): string {
-    return this.options.cookieNameFor(this.cookieSecure(facts));
+    return this.enabled().cookieNameFor(this.cookieSecure(facts));
   }
 
   private serialize(facts: CsrfRequestFacts, value: string): string {
@@ -209,4 +234,14 @@ export class CsrfService {
       sameSite: this.manager.options.cookie.sameSite,
     });
   }
+}
+
+/**
+ * Whether the request is authenticated by a bearer token that verified and
+ * names a live session: only that exempts it from CSRF. An `Authorization`
+ * header alone proves nothing (`Bearer garbage` used to skip the check, so
+ * sign-in and registration went through without a token).
+ */
+function isBearerAuthenticated(session: Session): boolean {
+  return session.transport === 'bearer' && session.isAuthenticated;
 }

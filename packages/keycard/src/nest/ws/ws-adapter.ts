@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import type { MessageMappingProperties } from '@nestjs/websockets';
+import { WsException, type MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { InvalidOptionsError } from '../../core/errors.js';
@@ -10,6 +10,7 @@ import { resolveOriginCheck, type OriginCheck } from '../../ws/origin.js';
 import { SocketRegistry, type SocketRegistryOptions } from '../../ws/registry.js';
 import { authenticateUpgrade, upgradeInfoOf, type AuthenticatedSession } from '../../ws/upgrade.js';
 import type { RoutedMessage, WsFrame } from './messages.js';
+import { useWsErrors } from '../errors.js';
 import { attachSocketSession, findSocketSession } from './socket-session.js';
 
 export interface KeycardWsAdapterOptions extends SocketRegistryOptions {
@@ -89,6 +90,8 @@ export class KeycardWsAdapter extends WsAdapter {
 
   constructor(app: INestApplicationContext, options: KeycardWsAdapterOptions = {}) {
     super(app, options.messageParser ? { messageParser: options.messageParser } : undefined);
+    // Guards refusing a message answer `{"event":"exception","data":{status, statusCode, code, message}}`.
+    useWsErrors((body) => new WsException(body));
     // Options are checked here, at bootstrap, not on the first handshake.
     if (options.trustProxy !== undefined && typeof options.trustProxy !== 'boolean') {
       throw new InvalidOptionsError('keycard: trustProxy must be true or false');
@@ -127,7 +130,7 @@ export class KeycardWsAdapter extends WsAdapter {
         return;
       }
       attachSocketSession(socket, this.registry.track(accepted.session, socket));
-      socket.once('close', () => this.registry.untrack(socket));
+      socket.once('close', (code: number) => this.registry.untrack(socket, code));
     });
     // Subscribe at bootstrap, so the first socket does not wait for it; failures are retried.
     this.registry.start().catch(() => undefined);
