@@ -383,7 +383,7 @@ for (const platform of PLATFORMS) {
         } finally {
           off();
         }
-        assert.deepEqual(seen.map((event) => event.reason), ['missing', 'invalid', 'cross-site']);
+        assert.deepEqual(seen.map((event) => event.reason), ['KEYCARD_CSRF_MISSING', 'KEYCARD_CSRF_INVALID', 'KEYCARD_CSRF_CROSS_SITE']);
         for (const event of seen) assert.equal(event.type, 'csrfRefused');
       });
 
