@@ -4,7 +4,10 @@
  * loop through types is still a loop for a reader):
  * - no import cycle anywhere;
  * - core/ imports only core/ and node: builtins (no framework, no store, no
- *   adapter: everything else depends on the core, never the reverse).
+ *   adapter: everything else depends on the core, never the reverse);
+ * - every package the sources import is declared, as a dependency or an
+ *   optional peer dependency (an entry point added with a new integration
+ *   cannot forget it), and `keycard` itself loads no peer at run time.
  * `npm run check:imports -w keycard` prints the cycles by hand.
  */
 import assert from 'node:assert/strict';
@@ -31,12 +34,16 @@ interface ImportGraph {
   readonly circulars: readonly (readonly string[])[];
 }
 
-/** The import graph of `dir/src/**\/*.ts`, paths relative to `dir`. */
-async function importGraph(dir: string): Promise<ImportGraph> {
+/**
+ * The import graph of `dir/src/**\/*.ts`, paths relative to `dir`; with
+ * `runtime`, without the imports that compile away (types only).
+ */
+async function importGraph(dir: string, { runtime = false } = {}): Promise<ImportGraph> {
   const out = await mkdtemp(join(tmpdir(), 'keycard-imports-'));
   try {
     const file = join(out, 'graph.json');
-    await run(dpdm, ['--no-tree', '--no-warning', '--no-progress', '--no-circular', '--output', file, 'src/**/*.ts'], { cwd: dir });
+    const args = ['--no-tree', '--no-warning', '--no-progress', '--no-circular', ...(runtime ? ['--transform'] : []), '--output', file];
+    await run(dpdm, [...args, 'src/**/*.ts'], { cwd: dir });
     return JSON.parse(await readFile(file, 'utf8')) as ImportGraph;
   } finally {
     await rm(out, { recursive: true, force: true });
@@ -54,6 +61,58 @@ function upwardFromCore(graph: ImportGraph): string[] {
     }
   }
   return found.sort();
+}
+
+/** The package a bare specifier names: `@scope/name` or `name`. */
+function packageOf(request: string): string {
+  const [first = '', second = ''] = request.split('/');
+  return first.startsWith('@') ? `${first}/${second}` : first;
+}
+
+/** The packages (not node: builtins, not relative files) that `files` import, or all files when omitted. */
+function importedPackages(graph: ImportGraph, files?: ReadonlySet<string>): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const [issuer, dependencies] of Object.entries(graph.tree)) {
+    if (dependencies === null || (files && !files.has(issuer))) continue;
+    for (const { request } of dependencies) {
+      if (request.startsWith('.') || request.startsWith('node:')) continue;
+      const name = packageOf(request);
+      found.set(name, [...(found.get(name) ?? []), issuer]);
+    }
+  }
+  return found;
+}
+
+/** The source files `entry` loads, directly or not. */
+function reachable(graph: ImportGraph, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const next = [entry];
+  for (let file = next.pop(); file !== undefined; file = next.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const { id } of graph.tree[file] ?? []) if (id !== null && id.startsWith('src/')) next.push(id);
+  }
+  return seen;
+}
+
+interface Manifest {
+  readonly dependencies?: Record<string, string>;
+  readonly peerDependencies?: Record<string, string>;
+  readonly peerDependenciesMeta?: Record<string, { readonly optional?: boolean }>;
+}
+
+/** Packages imported by the sources and declared neither as dependencies nor as peers, with their importers. */
+function undeclaredImports(graph: ImportGraph, manifest: Manifest): string[] {
+  const declared = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {})]);
+  return [...importedPackages(graph)].filter(([name]) => !declared.has(name)).map(([name, files]) => `${name} (imported by ${files.join(', ')})`);
+}
+
+/** Peer dependencies that `entry` loads, directly or not, with their importers. */
+function peersLoadedBy(graph: ImportGraph, manifest: Manifest, entry: string): string[] {
+  assert.ok(graph.tree[entry], `${entry} was not read`);
+  return [...importedPackages(graph, reachable(graph, entry))]
+    .filter(([name]) => Object.hasOwn(manifest.peerDependencies ?? {}, name))
+    .map(([name, files]) => `${name} (imported by ${files.join(', ')})`);
 }
 
 /** Each cycle as "a -> b -> c", starting from its first file in sort order (dpdm may start anywhere). */
@@ -79,7 +138,20 @@ describe('the import graph of packages/keycard/src', () => {
     assert.deepEqual(upwardFromCore(graph), []);
   });
 
-  it('the checks above see a cycle, a type-only cycle, an upward import and a package import in core/ (so they can fail)', async () => {
+  it('imports only packages it declares: dependencies, or optional peer dependencies', async () => {
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as Manifest;
+    assert.deepEqual(undeclaredImports(await importGraph(packageDir), manifest), []);
+    const peers = Object.keys(manifest.peerDependencies ?? {});
+    const required = peers.filter((name) => manifest.peerDependenciesMeta?.[name]?.optional !== true);
+    assert.deepEqual(required, [], 'every peer dependency is optional: install only what you import');
+  });
+
+  it('keycard, the core entry point, loads no peer dependency at run time', async () => {
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as Manifest;
+    assert.deepEqual(peersLoadedBy(await importGraph(packageDir, { runtime: true }), manifest, 'src/index.ts'), []);
+  });
+
+  it('the checks above see a cycle, a type-only cycle, an upward import, a package in core/, an undeclared package and a peer loaded by the entry (so they can fail)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'keycard-imports-fixture-'));
     try {
       const files: Record<string, string> = {
@@ -89,7 +161,9 @@ describe('the import graph of packages/keycard/src', () => {
         'src/core/d.ts': "import type { C } from './c.js';\nexport interface D { readonly c?: C }\n",
         'src/core/up.ts': "import { store } from '../memory/store.js';\nimport { createHash } from 'node:crypto';\nexport const up = [store, createHash];\n",
         'src/core/framework.ts': "import { Injectable } from '@nestjs/common';\nexport const framework = Injectable;\n",
-        'src/memory/store.ts': 'export const store = 1;\n',
+        'src/memory/store.ts': "import type { Redis } from 'ioredis';\nexport const store = 1;\nexport type R = Redis;\n",
+        'src/index.ts': "export { a } from './core/a.js';\nexport { up } from './core/up.js';\nexport type { C } from './core/c.js';\n",
+        'src/extra/index.ts': "import left from 'left-pad';\nexport const pad = left;\n",
       };
       for (const [path, text] of Object.entries(files)) {
         await mkdir(join(dir, path, '..'), { recursive: true });
@@ -99,6 +173,13 @@ describe('the import graph of packages/keycard/src', () => {
       const graph = await importGraph(dir);
       assert.deepEqual(cycles(graph), ['src/core/a.ts -> src/core/b.ts', 'src/core/c.ts -> src/core/d.ts']);
       assert.deepEqual(upwardFromCore(graph), ['src/core/framework.ts -> @nestjs/common', 'src/core/up.ts -> ../memory/store.js']);
+      const manifest: Manifest = { peerDependencies: { '@nestjs/common': '^12', ioredis: '^6' } };
+      assert.deepEqual(undeclaredImports(graph, manifest), ['left-pad (imported by src/extra/index.ts)']);
+      // @nestjs/common is loaded by nothing that src/index.ts reaches; ioredis only as a type, which the runtime graph drops.
+      const runtime = await importGraph(dir, { runtime: true });
+      assert.deepEqual(peersLoadedBy(runtime, manifest, 'src/index.ts'), []);
+      await writeFile(join(dir, 'src/core/b.ts'), "import { Injectable } from '@nestjs/common';\nexport const b = (): number => (Injectable ? 1 : 0);\n");
+      assert.deepEqual(peersLoadedBy(await importGraph(dir, { runtime: true }), manifest, 'src/index.ts'), ['@nestjs/common (imported by src/core/b.ts)']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
