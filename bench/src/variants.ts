@@ -45,6 +45,7 @@ export const VARIANTS: readonly Variant[] = [
   { name: 'keycard-fastify-postgres-js', label: '9c', title: 'keycard on Fastify + PostgreSQL (the postgres driver)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'postgres', config: { driver: 'postgres' }, needs: ['keycard/nest', 'keycard/postgres', 'postgres'] },
   { name: 'demo-pglite', label: '10', title: 'the reference app as `npm start` runs it (Express, embedded PGlite), GET /api/auth/me', platform: 'express', ceiling: false, keycard: true, server: 'demo.js', store: 'pglite', app: 'demo' },
   { name: 'demo-pglite-fastify', label: '10b', title: 'the reference app on Fastify (PLATFORM=fastify, embedded PGlite), GET /api/auth/me', platform: 'fastify', ceiling: false, keycard: true, server: 'demo.js', store: 'pglite', app: 'demo' },
+  { name: 'fastify-secure-session', label: '11', title: '@fastify/secure-session (the whole session sealed in the cookie, no store)', platform: 'fastify', ceiling: false, keycard: false, server: 'fastify-secure-session.js', store: 'none' },
 ];
 
 export function ceilingOf(variant: Variant): Variant {

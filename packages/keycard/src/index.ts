@@ -54,6 +54,8 @@ export {
 } from './core/errors.js';
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';
+export { MemoryRevocationStore } from './memory/memory-revocation-store.js';
+export type { RevocationStore, RevocationState } from './core/revocation.js';
 export type { MemoryStoreOptions } from './memory/memory-store.js';
 export { LoginThrottle, normalizeAccount, addressBucket } from './throttle/login-throttle.js';
 export type { LoginThrottleOptions, LoginAttempt, ThrottleDecision } from './throttle/login-throttle.js';

@@ -1,8 +1,10 @@
 import { serializeCookie } from './cookie.js';
 import { readCookie } from './cookie.js';
 import { withDeadline } from './deadline.js';
-import { SessionLimitError, StoreUnavailableError } from './errors.js';
-import { SessionEvents, type SessionEventType } from './events.js';
+import { SessionLimitError, StoreUnavailableError, WriteNotDurableError } from './errors.js';
+import { SessionEvents, type EventTransport, type SessionEventType } from './events.js';
+import { Observers, type StoreCallOutcome } from './observe.js';
+import { traced } from './tracing.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { expiresAt, isLive, type Principal, type SessionPatch, type SessionRecord } from './record.js';
 import { Session, type ClientInfo, type Transport } from './session.js';
@@ -61,6 +63,8 @@ const BEARER = /^Bearer +(\S+)$/i;
 export class SessionManager {
   readonly options: ResolvedOptions;
   readonly events = new SessionEvents();
+  /** Store calls and cache lookups, for metrics (see `keycard/metrics`). */
+  readonly observers = new Observers();
   private readonly verified: VerifiedTokenCache;
 
   constructor(options: SessionOptions) {
@@ -88,7 +92,11 @@ export class SessionManager {
    * outage gives a session whose reads throw StoreUnavailableError, so that
    * routes that do not use the session keep working.
    */
-  async load(request: RequestInfo): Promise<Session> {
+  load(request: RequestInfo): Promise<Session> {
+    return traced('keycard.session.load', {}, () => this.loadSession(request));
+  }
+
+  private async loadSession(request: RequestInfo): Promise<Session> {
     const presented = this.presentedToken(request);
     if (!presented) return new Session(this, null, request, null);
     const verified = this.verified.verify(presented.value);
@@ -96,14 +104,26 @@ export class SessionManager {
     const now = this.now();
     let record: SessionRecord | null;
     try {
-      record = await this.call(this.store.find(verified.id, now, this.options.touchIntervalMs), 'find');
+      record = await this.call(() => this.store.find(verified.id, now, this.options.touchIntervalMs), 'find');
     } catch (error) {
-      if (error instanceof StoreUnavailableError) return new Session(this, presented.transport, request, null, error);
+      if (error instanceof StoreUnavailableError) {
+        this.events.emit({
+          type: 'storeUnavailable',
+          handle: null,
+          userId: null,
+          at: this.now(),
+          reason: 'find',
+          transport: presented.transport,
+          ip: request.ip ?? null,
+          userAgent: request.userAgent ?? null,
+        });
+        return new Session(this, presented.transport, request, null, error);
+      }
       throw error;
     }
     if (!record) return new Session(this, presented.transport, request, null);
     if (!isLive(record, now)) {
-      this.emit('expired', record);
+      this.emit('expired', record, undefined, presented.transport);
       void this.store.destroy(record.id).catch(() => undefined);
       return new Session(this, presented.transport, request, null);
     }
@@ -121,7 +141,11 @@ export class SessionManager {
    * must carry. Call it before the response is sent, so that the next request
    * can never outrun the write.
    */
-  async commit(session: Session, requestSecure: boolean): Promise<ResponseHeaders> {
+  commit(session: Session, requestSecure: boolean): Promise<ResponseHeaders> {
+    return traced('keycard.session.commit', {}, () => this.commitSession(session, requestSecure));
+  }
+
+  private async commitSession(session: Session, requestSecure: boolean): Promise<ResponseHeaders> {
     await session.flush();
     const action = session.takeCookieAction();
     if (action.kind === 'none') return [];
@@ -158,16 +182,16 @@ export class SessionManager {
 
   /** The user's live sessions, oldest first. */
   async listSessions(userId: string): Promise<SessionInfo[]> {
-    const records = await this.call(this.store.listByUser(userId, this.now()), 'listByUser');
+    const records = await this.call(() => this.store.listByUser(userId, this.now()), 'listByUser');
     return records.map(toInfo);
   }
 
   /** Ends one of the user's sessions by its public handle; false when it is not theirs or not live. */
   async revokeSession(userId: string, handle: string): Promise<boolean> {
-    const records = await this.call(this.store.listByUser(userId, this.now()), 'listByUser');
+    const records = await this.call(() => this.store.listByUser(userId, this.now()), 'listByUser');
     const target = records.find((record) => record.handle === handle);
     if (!target) return false;
-    const destroyed = await this.call(this.store.destroy(target.id), 'destroy');
+    const destroyed = await this.call(() => this.store.destroy(target.id), 'destroy');
     if (destroyed) this.emit('revoked', target, 'revoked');
     return destroyed;
   }
@@ -179,7 +203,7 @@ export class SessionManager {
   async revokeAll(userId: string, except?: Session): Promise<string[]> {
     const keep = except?.snapshot;
     const handles = await this.call(
-      this.store.revokeAll(userId, keep?.principal?.id === userId ? keep.id : undefined),
+      () => this.store.revokeAll(userId, keep?.principal?.id === userId ? keep.id : undefined),
       'revokeAll',
     );
     for (const handle of handles) this.events.emit({ type: 'revoked', handle, userId, at: this.now(), reason: 'revoked' });
@@ -191,7 +215,7 @@ export class SessionManager {
    * session of that user; each picks it up, with a new id, at its next request.
    */
   async refreshPrincipal(principal: Principal): Promise<number> {
-    return this.call(this.store.refreshPrincipal(principal), 'refreshPrincipal');
+    return this.call(() => this.store.refreshPrincipal(principal), 'refreshPrincipal');
   }
 
   /** Subscribes to revocations from every process sharing the store (WebSocket disconnects). */
@@ -206,10 +230,26 @@ export class SessionManager {
    */
   async health(): Promise<StoreHealth> {
     try {
-      await this.call(this.store.ping(), 'ping');
+      await this.call(() => this.store.ping(), 'ping');
       return { store: 'up' };
     } catch {
       return { store: 'down' };
+    }
+  }
+
+  /**
+   * Whether revocations from other processes reach this one (see
+   * `SessionStore.probeRevocations`): 'up', 'off' (nothing here subscribes,
+   * or the store cannot tell), or 'down' when the probe did not come back
+   * within `storeTimeout`. Never throws.
+   */
+  async revocationHealth(): Promise<'up' | 'down' | 'off'> {
+    const probe = this.store.probeRevocations?.bind(this.store);
+    if (!probe) return 'off';
+    try {
+      return await withDeadline(probe(this.options.storeTimeoutMs), this.options.storeTimeoutMs, 'probeRevocations');
+    } catch {
+      return 'down';
     }
   }
 
@@ -259,45 +299,50 @@ export class SessionManager {
   /** @internal The live record stored under `id` (touched as a load touches it), or null. */
   async findRecord(id: string): Promise<SessionRecord | null> {
     const now = this.now();
-    const record = await this.call(this.store.find(id, now, this.options.touchIntervalMs), 'find');
+    const record = await this.call(() => this.store.find(id, now, this.options.touchIntervalMs), 'find');
     return record && isLive(record, now) ? record : null;
   }
 
   /** @internal */
-  async createRecord(record: SessionRecord): Promise<void> {
-    await this.call(this.store.create(record), 'create');
-    this.emit('created', record);
+  async createRecord(record: SessionRecord, transport?: EventTransport | null): Promise<void> {
+    await this.call(() => this.store.create(record), 'create');
+    this.emit('created', record, undefined, transport);
+  }
+
+  /** @internal A sign-in has taken effect on `record` (new or rotated in). */
+  signedIn(record: SessionRecord, transport?: EventTransport | null): void {
+    this.emit('signedIn', record, undefined, transport);
   }
 
   /** @internal */
   updateRecord(id: string, patch: SessionPatch): Promise<boolean> {
-    return this.call(this.store.update(id, patch), 'update');
+    return this.call(() => this.store.update(id, patch), 'update');
   }
 
   /** @internal False when `previous` was already gone (nothing stored then). */
-  async rotateRecord(previous: SessionRecord, next: SessionRecord): Promise<boolean> {
-    const rotated = await this.call(this.store.rotate(previous.id, next), 'rotate');
-    if (rotated) this.emit('rotated', next);
+  async rotateRecord(previous: SessionRecord, next: SessionRecord, transport?: EventTransport | null): Promise<boolean> {
+    const rotated = await this.call(() => this.store.rotate(previous.id, next), 'rotate');
+    if (rotated) this.emit('rotated', next, undefined, transport);
     return rotated;
   }
 
   /** @internal */
-  async destroyRecord(record: SessionRecord): Promise<void> {
-    if (await this.call(this.store.destroy(record.id), 'destroy')) this.emit('destroyed', record);
+  async destroyRecord(record: SessionRecord, transport?: EventTransport | null): Promise<void> {
+    if (await this.call(() => this.store.destroy(record.id), 'destroy')) this.emit('destroyed', record, undefined, transport);
   }
 
   /** @internal Applies the per-user session limit before a sign-in. */
   async makeRoomFor(userId: string, currentId: string | undefined): Promise<void> {
     const limit = this.options.maxSessionsPerUser;
     if (limit === Infinity) return;
-    const others = (await this.call(this.store.listByUser(userId, this.now()), 'listByUser')).filter(
+    const others = (await this.call(() => this.store.listByUser(userId, this.now()), 'listByUser')).filter(
       (record) => record.id !== currentId,
     );
     const excess = others.length - limit + 1;
     if (excess <= 0) return;
     if (this.options.sessionLimitMode === 'refuse') throw new SessionLimitError(limit);
     for (const oldest of others.slice(0, excess)) {
-      if (await this.call(this.store.destroy(oldest.id), 'destroy')) this.emit('revoked', oldest, 'session-limit');
+      if (await this.call(() => this.store.destroy(oldest.id), 'destroy')) this.emit('revoked', oldest, 'session-limit');
     }
   }
 
@@ -330,19 +375,56 @@ export class SessionManager {
     return setting === 'auto' ? requestSecure : setting;
   }
 
-  private call<T>(operation: Promise<T>, what: string): Promise<T> {
-    return withDeadline(operation, this.options.storeTimeoutMs, what);
+  /**
+   * Every store call: bounded by `storeTimeout`, in a span when OpenTelemetry
+   * records, timed for `observers`, and reported as a `storeUnavailable`
+   * event when it fails.
+   */
+  private call<T>(operation: () => Promise<T>, what: string): Promise<T> {
+    const observed = this.observers.observingStoreCalls;
+    const started = observed ? performance.now() : 0;
+    const result = traced(`keycard.store.${what}`, { 'keycard.store.operation': what }, () =>
+      withDeadline(operation(), this.options.storeTimeoutMs, what),
+    );
+    if (!observed) return result.catch((error: unknown) => this.failed(error, what));
+    return result.then(
+      (value) => {
+        this.observers.storeCall({ operation: what, outcome: 'ok', seconds: (performance.now() - started) / 1000 });
+        return value;
+      },
+      (error: unknown) => {
+        const elapsed = performance.now() - started;
+        this.observers.storeCall({ operation: what, outcome: outcomeOf(error, elapsed >= this.options.storeTimeoutMs), seconds: elapsed / 1000 });
+        return this.failed(error, what);
+      },
+    );
   }
 
-  private emit(type: SessionEventType, record: SessionRecord, reason?: string): void {
+  /** Reports a store failure (except `find`, which `load` reports with the request's details) and rethrows. */
+  private failed(error: unknown, what: string): never {
+    if (error instanceof StoreUnavailableError && what !== 'find') {
+      this.events.emit({ type: 'storeUnavailable', handle: null, userId: null, at: this.now(), reason: what });
+    }
+    throw error;
+  }
+
+  private emit(type: SessionEventType, record: SessionRecord, reason?: string, transport?: EventTransport | null): void {
     this.events.emit({
       type,
       handle: record.handle,
       userId: record.principal?.id ?? null,
       at: this.now(),
       ...(reason ? { reason } : {}),
+      ...(transport ? { transport } : {}),
+      ip: record.ip,
+      userAgent: record.userAgent,
     });
   }
+}
+
+function outcomeOf(error: unknown, pastDeadline: boolean): StoreCallOutcome {
+  if (error instanceof WriteNotDurableError) return 'not_durable';
+  return pastDeadline ? 'timeout' : 'unavailable';
 }
 
 function toInfo(record: SessionRecord): SessionInfo {

@@ -189,7 +189,7 @@ export class Session {
     }
     const { token, id } = this.manager.newIdentity();
     const next: SessionRecord = { ...record, id, data, rotationDue: false, lastSeenAt: this.manager.now() };
-    if (this.stored && !(await this.manager.rotateRecord(record, next))) {
+    if (this.stored && !(await this.manager.rotateRecord(record, next, this.transport))) {
       this.forget();
       return;
     }
@@ -214,9 +214,10 @@ export class Session {
     const { record: base, token } = this.manager.newRecord(this.client, principal, options.remember ?? false);
     const keep = options.keepData ?? true;
     const next: SessionRecord = { ...base, handle: record?.handle ?? base.handle, data: keep ? { ...this.data } : {} };
-    const stored = previous ? await this.manager.rotateRecord(previous, next) : false;
+    const stored = previous ? await this.manager.rotateRecord(previous, next, this.transport) : false;
     // A session ended elsewhere meanwhile gives up its data; the sign-in itself stands.
     this.adopt(stored || !previous ? next : { ...next, data: {} }, token, stored);
+    this.manager.signedIn(next, this.transport);
   }
 
 
@@ -260,7 +261,7 @@ export class Session {
       const created: SessionRecord = { ...record, data: { ...this.data } };
       this.changes.clear();
       this.watched.clear();
-      await this.manager.createRecord(created);
+      await this.manager.createRecord(created, this.transport);
       this.record = created;
       this.stored = true;
       return;
@@ -340,7 +341,7 @@ export class Session {
   }
 
   private async end(cookie: 'clear' | 'sign-out'): Promise<void> {
-    if (this.record && this.stored) await this.manager.destroyRecord(this.record);
+    if (this.record && this.stored) await this.manager.destroyRecord(this.record, this.transport);
     this.forget();
     this.pendingCookie = cookie;
   }

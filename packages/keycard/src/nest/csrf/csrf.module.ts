@@ -1,3 +1,4 @@
+import { SessionManager } from '../../core/manager.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Module, type NestModule } from '@nestjs/common';
 import { APP_GUARD, HttpAdapterHost, Reflector } from '@nestjs/core';
@@ -44,9 +45,9 @@ const INSTALLED_BY_SESSION_MODULE =
     {
       provide: APP_GUARD,
       // A factory that returns null registers no guard.
-      useFactory: (resolved: ResolvedCsrfOptions | null, reflector: Reflector, csrf: CsrfService) =>
-        resolved?.guard === 'global' ? new CsrfGuard(reflector, csrf) : null,
-      inject: [RESOLVED_CSRF_OPTIONS, Reflector, CsrfService],
+      useFactory: (resolved: ResolvedCsrfOptions | null, reflector: Reflector, csrf: CsrfService, manager: SessionManager) =>
+        resolved?.guard === 'global' ? new CsrfGuard(reflector, csrf, manager) : null,
+      inject: [RESOLVED_CSRF_OPTIONS, Reflector, CsrfService, SessionManager],
     },
   ],
   exports: [CsrfService],

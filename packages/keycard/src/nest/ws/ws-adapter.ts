@@ -130,7 +130,7 @@ export class KeycardWsAdapter extends WsAdapter {
         return;
       }
       attachSocketSession(socket, this.registry.track(accepted.session, socket));
-      socket.once('close', () => this.registry.untrack(socket));
+      socket.once('close', (code: number) => this.registry.untrack(socket, code));
     });
     // Subscribe at bootstrap, so the first socket does not wait for it; failures are retried.
     this.registry.start().catch(() => undefined);
