@@ -5,16 +5,13 @@ import { CookieTooLargeError } from './errors.js';
 import type { JsonValue, Principal, SessionData, SessionRecord } from './record.js';
 import type { TokenSigner } from './token.js';
 
-/**
+/*
  * A whole session sealed in its cookie (AES-256-GCM, keys derived from the
  * session secrets for this purpose only): no session store. The record's
  * timestamps travel sealed, so idle and absolute timeouts are enforced from
- * them; `epoch` is the user's revocation epoch when the session was signed
- * in (see `RevocationStore`).
+ * them, and `authenticatedAt` is what a user's revocation epoch is compared
+ * with (see `RevocationStore`).
  */
-export interface SealedRecord extends SessionRecord {
-  readonly epoch: number;
-}
 
 /** The associated data of every sealed session: the cookie's name changes with Secure, the session does not. */
 const AAD = 'keycard sealed session';
@@ -31,7 +28,6 @@ interface Packed {
   readonly t: number;
   readonly x: number;
   readonly r: boolean;
-  readonly e: number;
 }
 
 export class SealedSessionCodec {
@@ -46,7 +42,7 @@ export class SealedSessionCodec {
    * `cookieName=value` would pass the 4096 bytes browsers keep: the session
    * data must shrink (or the app needs a session store).
    */
-  seal(record: SealedRecord, cookieName: string): string {
+  seal(record: SessionRecord, cookieName: string): string {
     const packed: Packed = {
       i: record.id,
       h: record.handle,
@@ -58,7 +54,6 @@ export class SealedSessionCodec {
       t: record.idleTimeout,
       x: record.absoluteExpiresAt,
       r: record.remember,
-      e: record.epoch,
     };
     const value = this.codec.seal(AAD, packed as unknown as JsonValue, {
       expiresAt: record.absoluteExpiresAt,
@@ -75,12 +70,12 @@ export class SealedSessionCodec {
    * seal, or past its absolute expiry. `stale`: sealed under an older secret.
    * Idle expiry is the caller's check (`isLive`).
    */
-  open(value: string | null | undefined): { readonly record: SealedRecord; readonly stale: boolean } | null {
+  open(value: string | null | undefined): { readonly record: SessionRecord; readonly stale: boolean } | null {
     const envelope = this.codec.unseal<JsonValue>(AAD, value);
     if (!envelope) return null;
     const packed = envelope.value as unknown as Partial<Packed> | null;
     if (!isPacked(packed)) return null;
-    const record: SealedRecord = {
+    const record: SessionRecord = {
       id: packed.i,
       handle: packed.h,
       principal: packed.p,
@@ -95,7 +90,6 @@ export class SealedSessionCodec {
       rotationDue: false,
       userAgent: null,
       ip: null,
-      epoch: packed.e,
     };
     return { record, stale: envelope.stale };
   }
@@ -115,7 +109,6 @@ function isPacked(value: Partial<Packed> | null): value is Packed {
     (value.a === null || typeof value.a === 'number') &&
     typeof value.t === 'number' &&
     typeof value.x === 'number' &&
-    typeof value.r === 'boolean' &&
-    typeof value.e === 'number'
+    typeof value.r === 'boolean'
   );
 }
