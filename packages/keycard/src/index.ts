@@ -1,8 +1,10 @@
 export { SessionManager } from './core/manager.js';
-export type { RequestInfo, ResponseHeaders, SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
+export type { SessionInfo, IssuedToken, StoreHealth } from './core/manager.js';
 export { Session } from './core/session.js';
-export type { SignInOptions, RotateOptions, ClientInfo, Transport, CookieAction } from './core/session.js';
-export { resolveOptions } from './core/options.js';
+export type { SignInOptions, RotateOptions } from './core/session.js';
+export type { ClientInfo } from './core/records.js';
+export type { RequestInfo, ResponseHeaders, Transport, CookieAction } from './core/session-cookie.js';
+export { resolveOptions } from './default-store.js';
 export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
 export type { SessionStore, StoreSettings } from './core/store.js';
 export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } from './core/record.js';

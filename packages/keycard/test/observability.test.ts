@@ -47,7 +47,7 @@ function labelValues(text: string): string[] {
 async function cookieOf(manager: SessionManager, id: string): Promise<string> {
   const session = await manager.load({ secure: false, ip: '203.0.113.9', userAgent: 'probe/1.0' });
   await session.signIn({ id, roles: ['user'], authVersion: 1 });
-  const headers = await manager.commit(session, false);
+  const headers = await manager.commit(session);
   return (headers.find(([name]) => name === 'Set-Cookie')?.[1] ?? '').split(';')[0] as string;
 }
 
@@ -108,7 +108,7 @@ describe('traces', () => {
     await tracer.startActiveSpan('request', async (root) => {
       const session = await manager.load({ secure: false });
       session.set('theme', 'dark');
-      await manager.commit(session, false);
+      await manager.commit(session);
       root.end();
     });
     const finished = spans.getFinishedSpans();

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkCookieDomain, checkCookieName, checkCookiePath, readCookie, serializeCookie } from '../core/cookie.js';
 import { InvalidOptionsError, StoreUnavailableError } from '../core/errors.js';
-import type { RequestInfo, ResponseHeaders } from '../core/manager.js';
+import type { RequestInfo, ResponseHeaders } from '../core/session-cookie.js';
 import type { JsonValue, Principal, SessionData } from '../core/record.js';
 import type { Session } from '../core/session.js';
 import { callConnectStore, type ConnectStore } from './connect-store-adapter.js';

@@ -3,7 +3,6 @@ import type { SameSite } from './cookie.js';
 import { InvalidOptionsError } from './errors.js';
 import type { SessionStore } from './store.js';
 import { TokenSigner } from './token.js';
-import { MemoryStore } from '../memory/memory-store.js';
 
 /** Options of the session engine. Durations are in seconds unless named otherwise. */
 export interface SessionOptions {
@@ -12,7 +11,11 @@ export interface SessionOptions {
    * Put a new secret first to rotate keys; cookies signed with the others are re-issued.
    */
   readonly secrets: string | readonly string[];
-  /** Where sessions live. Default: a bounded `MemoryStore` (one process only). */
+  /**
+   * Where sessions live. Required by `SessionManager`; `SessionModule` and
+   * keycard's `resolveOptions` default it to a bounded `MemoryStore` (one
+   * process only).
+   */
   readonly store?: SessionStore;
   /** Sign-out after this much inactivity. Default 1800 (30 minutes). */
   readonly idleTimeout?: number;
@@ -140,7 +143,8 @@ function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
 
 /**
  * Applies every default and validates once, at startup, with messages that say
- * what to change. Per-request code never sees the option shapes.
+ * what to change. Per-request code never sees the option shapes. The store
+ * has no default here: a core module cannot build one (see `withDefaultStore`).
  */
 export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) fail('options are required');
@@ -169,9 +173,13 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   }
   const mode = options.sessionLimitMode ?? 'evict-oldest';
   if (mode !== 'evict-oldest' && mode !== 'refuse') fail(`sessionLimitMode must be 'evict-oldest' or 'refuse'`);
+  const store = options.store;
+  if (typeof store?.find !== 'function') {
+    fail("store is required: give a SessionStore, e.g. `new MemoryStore()` from 'keycard' (SessionModule defaults to one)");
+  }
   return {
     signer: new TokenSigner(secrets),
-    store: options.store ?? new MemoryStore({ clock: options.clock }),
+    store,
     clock: options.clock ?? systemClock,
     random: options.random ?? cryptoRandom,
     idleTimeoutMs: idle * 1000,

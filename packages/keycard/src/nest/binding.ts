@@ -1,7 +1,8 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
-import type { RequestInfo, ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { SessionManager } from '../core/manager.js';
+import type { RequestInfo, ResponseHeaders } from '../core/session-cookie.js';
 import type { Session } from '../core/session.js';
 import type { AppCookies, CookieJar } from '../core/cookie-jar.js';
 import type { ExpressSessionMigration } from '../connect/express-session-migration.js';
@@ -148,7 +149,10 @@ export function putSetCookie(response: ResponseLike, setCookie: string): void {
 /** A Set-Cookie written after the response went out would be lost without a trace. */
 export class ResponseSentError extends KeycardError {
   constructor() {
-    super('KEYCARD_RESPONSE_SENT', 'keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending');
+    super(
+      'KEYCARD_RESPONSE_SENT',
+      'keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending',
+    );
   }
 }
 
@@ -271,7 +275,7 @@ export class SessionBinding {
       await binding.migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
-      if (session.cookieAction().kind !== 'none') applyHeaders(res, await manager.commit(session, req.secure));
+      if (session.hasCookieToSend()) applyHeaders(res, await manager.commit(session));
     }
     // `next` serves as both callbacks: no closure per request.
     app.use(function keycardSession(req, res, next) {
@@ -301,7 +305,7 @@ export class SessionBinding {
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {
       try {
-        const headers = await manager.commit(session, request.protocol === 'https');
+        const headers = await manager.commit(session);
         if (headers.length > 0) applyHeaders(reply, headers);
       } catch (error) {
         if (!(error instanceof KeycardError)) return done(error);
@@ -332,7 +336,7 @@ export class SessionBinding {
   async commit(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = carrierOf(request)[SESSION];
     if (session === undefined || !session.needsCommit()) return;
-    const headers = await this.manager.commit(session, isSecure(request));
+    const headers = await this.manager.commit(session);
     if (headers.length === 0) return;
     if (rawResponse(response).headersSent) {
       this.warnLateSend();

@@ -2,6 +2,7 @@ import { Inject, Module, type DynamicModule, type NestModule, type OnModuleDestr
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
+import { withDefaultStore } from '../default-store.js';
 import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
 import { CookieService } from './cookies.js';
 import { ExpressSessionMigration } from '../connect/express-session-migration.js';
@@ -75,7 +76,7 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     {
       provide: SessionManager,
       // The binding options are checked first, then the core's resolveOptions checks the rest.
-      useFactory: (options: SessionModuleOptions, _resolved: ResolvedModuleOptions) => new SessionManager(options),
+      useFactory: (options: SessionModuleOptions, _resolved: ResolvedModuleOptions) => new SessionManager(withDefaultStore(options)),
       inject: [SESSION_MODULE_OPTIONS, RESOLVED_MODULE_OPTIONS],
     },
     {

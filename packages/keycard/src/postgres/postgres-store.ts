@@ -342,6 +342,8 @@ function statements(names: TableNames) {
     // The UPDATE runs only when the row is live and due; the second branch
     // returns the row as it was otherwise. Both see the statement's snapshot,
     // so the result is the touched row or the untouched one, never both.
+    // `touchDue`/`touched` of core/record.ts in SQL (expires_at is LEAST(idle, absolute)); the
+    // conformance suite's "find — applies the touch rule of record.ts" cases hold it to that definition.
     findAndTouch: `WITH touched AS (
         UPDATE ${t} SET last_seen_at = $2::bigint, idle_expires_at = LEAST($2::bigint + idle_timeout, absolute_expires_at)
         WHERE id = $1 AND expires_at > $2::bigint AND $2::bigint - last_seen_at >= $3::bigint
