@@ -2,6 +2,7 @@ import { InvalidSessionValueError, type StoreUnavailableError } from './errors.j
 import { isLive, type JsonValue, type Principal, type SessionData, type SessionPatch, type SessionRecord } from './record.js';
 import type { ClientInfo, SessionRecords } from './records.js';
 import type { CookieAction, SessionCookie, Transport } from './session-cookie.js';
+import { FLASH_KEY, appended, checkedFlash, flashValue, flashesIn, type FlashCookie, type FlashMessage } from './flash.js';
 
 export interface SignInOptions {
   /** "Remember me": persistent cookie and the longer limits. Default false. */
@@ -56,6 +57,8 @@ export class Session {
 
   /** Read from the request on first use: most requests never create a session that records it. */
   private clientInfo: ClientInfo | null = null;
+  /** Where flashes go while there is no session (the binding's signed cookie); null: into a new session. */
+  private flashCookie: FlashCookie | null = null;
 
   /** How the request presented the session; null when it presented none. */
   readonly transport: Transport | null;
@@ -183,6 +186,39 @@ export class Session {
     delete this.data[key];
     this.changes.set(key, undefined);
     this.watched.delete(key);
+  }
+
+  /**
+   * Adds a one-time message for the next page read (it survives a redirect).
+   * Kept in the session when there is one; otherwise in a signed cookie, so
+   * that an anonymous visitor's flash starts no session. `type` is a short
+   * kind ('success', 'info', 'error'); `message` at most 500 characters.
+   */
+  flash(type: string, message: string): void {
+    const next = checkedFlash(type, message);
+    if (this.current() === null && this.flashCookie !== null) {
+      this.flashCookie.write(appended(this.flashCookie.read(), next));
+      return;
+    }
+    this.set(FLASH_KEY, flashValue(appended(flashesIn(this.data[FLASH_KEY]), next)));
+  }
+
+  /** The pending flash messages, oldest first, removed as they are read: each is shown once. */
+  flashes(): FlashMessage[] {
+    const record = this.current();
+    let stored: FlashMessage[] = [];
+    if (record !== null && Object.hasOwn(this.data, FLASH_KEY)) {
+      stored = flashesIn(this.data[FLASH_KEY]);
+      this.delete(FLASH_KEY);
+    }
+    const fromCookie = this.flashCookie?.read() ?? [];
+    if (fromCookie.length > 0) this.flashCookie?.clear();
+    return [...fromCookie, ...stored];
+  }
+
+  /** @internal The binding's signed flash cookie, for requests without a session. */
+  useFlashCookie(cookie: FlashCookie): void {
+    this.flashCookie = cookie;
   }
 
   /**

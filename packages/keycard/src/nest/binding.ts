@@ -6,6 +6,7 @@ import type { RequestInfo, ResponseHeaders } from '../core/session-cookie.js';
 import type { Session } from '../core/session.js';
 import type { AppCookies, CookieJar } from '../core/cookie-jar.js';
 import type { ExpressSessionMigration } from '../connect/express-session-migration.js';
+import { JarFlashCookie } from './flash-cookie.js';
 import { toHttpException } from './errors.js';
 
 /**
@@ -271,6 +272,7 @@ export class SessionBinding {
       const info = new ExpressRequestInfo(req);
       const session = await manager.load(info);
       (req as Carrier)[SESSION] = session;
+      session.useFlashCookie(new JarFlashCookie(() => cookiesOf(req)));
       (req as Carrier)[APP_COOKIES] = appCookies;
       await binding.migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
@@ -300,6 +302,7 @@ export class SessionBinding {
       const info = new FastifyRequestInfo(request);
       const session = await manager.load(info);
       carrier[SESSION] = session;
+      session.useFlashCookie(new JarFlashCookie(() => cookiesOf(request)));
       await binding.migrate(info, session, reply);
     });
     type Done = (error: unknown, payload?: unknown) => void;
