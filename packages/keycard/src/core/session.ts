@@ -315,6 +315,8 @@ export class Session {
     const patch = this.takePatch();
     if (!patch) return;
     if (!(await this.records.update(record.id, patch))) this.forget();
+    // A sealed session's record is its cookie: a change is a new cookie.
+    else if (this.cookie.carriesRecord) this.pendingCookie = 'set';
   }
 
   /**
@@ -342,7 +344,7 @@ export class Session {
       case 'set':
         return {
           kind: 'set',
-          signedToken: this.cookie.sign(this.token as string),
+          signedToken: this.cookie.valueFor(this.token as string, { ...(this.record as SessionRecord), data: { ...this.data } }, this.secure),
           maxAgeSeconds: this.cookie.maxAge(this.record as SessionRecord, this.records.now()),
         };
       case 'clear':
@@ -370,6 +372,17 @@ export class Session {
 
   /** @internal The cookie was signed with an older secret: send it again under the current one. */
   reissueCookie(): void {
+    this.pendingCookie = 'set';
+  }
+
+  /**
+   * @internal A sealed session that survives its user's revocation epoch
+   * (the caller of "sign out everywhere else", a password change): its
+   * sign-in time moves to `at` and the cookie is re-issued.
+   */
+  reauthenticated(at: number): void {
+    if (this.record === null || this.record.principal === null) return;
+    this.record = { ...this.record, authenticatedAt: at };
     this.pendingCookie = 'set';
   }
 

@@ -267,14 +267,14 @@ export class SessionBinding {
   bindExpress(app: ExpressAppLike): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
-    const binding = this;
+    const migrate = (info: RequestInfo, session: Session, response: ResponseLike): Promise<void> => this.migrate(info, session, response);
     async function load(req: ExpressRequestLike, res: ServerResponse): Promise<void> {
       const info = new ExpressRequestInfo(req);
       const session = await manager.load(info);
       (req as Carrier)[SESSION] = session;
       session.useFlashCookie(new JarFlashCookie(() => cookiesOf(req)));
       (req as Carrier)[APP_COOKIES] = appCookies;
-      await binding.migrate(info, session, res);
+      await migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
       if (session.hasCookieToSend()) applyHeaders(res, await manager.commit(session));
@@ -294,7 +294,7 @@ export class SessionBinding {
   bindFastify(instance: FastifyLike): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
-    const binding = this;
+    const migrate = (info: RequestInfo, session: Session, response: ResponseLike): Promise<void> => this.migrate(info, session, response);
     instance.addHook('onRequest', async function keycardLoad(request, reply) {
       const carrier = request.raw as Carrier;
       carrier[REPLY] = reply;
@@ -303,7 +303,7 @@ export class SessionBinding {
       const session = await manager.load(info);
       carrier[SESSION] = session;
       session.useFlashCookie(new JarFlashCookie(() => cookiesOf(request)));
-      await binding.migrate(info, session, reply);
+      await migrate(info, session, reply);
     });
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(request: FastifyRequestLike, reply: FastifyReplyLike, session: Session, payload: unknown, done: Done): Promise<void> {
