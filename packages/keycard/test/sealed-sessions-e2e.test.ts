@@ -215,6 +215,31 @@ for (const platform of PLATFORMS) {
       await assert.rejects(startApp(platform, app(clock, undefined, [SECRET], { maxSessionsPerUser: 3 })), /maxSessionsPerUser needs a session store/);
     });
 
+    it('a revocation store that hangs: 503 within storeTimeout for signed-in reads, anonymous traffic unaffected, back by itself', async () => {
+      const inner = new MemoryRevocationStore();
+      let hang = false;
+      const flaky: RevocationStore = {
+        check: (user, id) => (hang ? new Promise(() => undefined) : inner.check(user, id)),
+        bumpEpoch: (user, at, keep) => inner.bumpEpoch(user, at, keep),
+        revoke: (id, until) => inner.revoke(id, until),
+        close: () => inner.close(),
+      };
+      const down = await startApp(platform, app(manualClock(), flaky, [SECRET], { storeTimeout: 200 }));
+      try {
+        const browser = down.client();
+        await signIn(browser, 'kim');
+        hang = true;
+        const started = performance.now();
+        expectKeycardError(await browser.get('/me'), 503, 'KEYCARD_STORE_UNAVAILABLE');
+        assert.ok(performance.now() - started < 2000, 'answered within the timeout, not hung');
+        expectStatus(await down.client().get('/data'), 200);
+        hang = false;
+        expectStatus(await browser.get('/me'), 200);
+      } finally {
+        await down.close();
+      }
+    });
+
     for (const backend of revocations) {
       describe(`with a ${backend.name} revocation store`, { skip: backend.skip }, () => {
         let revoking: RunningApp;
