@@ -3,7 +3,8 @@ import { SessionManager, type IssuedToken, type SessionInfo } from '../core/mana
 import type { Principal } from '../core/record.js';
 import type { ClientInfo } from '../core/records.js';
 import type { RotateOptions, Session, SignInOptions } from '../core/session.js';
-import { SessionBinding, type RequestLike, type ResponseLike } from './binding.js';
+import { SessionBinding } from './binding.js';
+import type { RequestLike, ResponseLike } from './platform.js';
 
 /** A device-list entry: `current` marks the session of the request that asked. */
 export interface ListedSession extends SessionInfo {

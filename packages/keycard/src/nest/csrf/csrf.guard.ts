@@ -2,7 +2,7 @@ import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from
 import { Reflector } from '@nestjs/core';
 import type { CsrfFailure } from '../../core/csrf.js';
 import { SessionManager } from '../../core/manager.js';
-import { sessionOf, type RequestLike } from '../binding.js';
+import { sessionOf, type RequestLike } from '../platform.js';
 import { UnsupportedContextError, findSocketSession, graphqlOperationOf, graphqlRequestOf, graphqlSocketOf, requestOf, transportOf } from '../context.js';
 import { refusalFor, transportErrorsOf, type SessionAccessCode } from '../errors.js';
 import { RouteMetadata } from '../metadata.js';

@@ -1,5 +1,4 @@
 import { SessionManager } from '../../core/manager.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Module, type NestModule } from '@nestjs/common';
 import { APP_GUARD, HttpAdapterHost, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../../core/errors.js';
@@ -7,18 +6,7 @@ import { SESSION_MODULE_OPTIONS, type SessionModuleOptions } from '../options.js
 import { CsrfGuard } from './csrf.guard.js';
 import { RESOLVED_CSRF_OPTIONS, resolveCsrfSetting, type ResolvedCsrfOptions } from './csrf.options.js';
 import { CsrfService, attachCsrfService } from './csrf.service.js';
-import { rememberReply, type FastifyReplyShape } from './http.js';
-
-interface ExpressAppShape {
-  use(handler: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): unknown;
-}
-
-interface FastifyShape {
-  addHook(
-    name: 'onRequest',
-    hook: (request: { readonly raw: IncomingMessage }, reply: FastifyReplyShape, done: () => void) => void,
-  ): unknown;
-}
+import type { ExpressAppShape, FastifyReplyShape, FastifyRequestShape, FastifyShape } from '../platform.js';
 
 /** Why `CsrfModule.forRoot()` is refused: one way to configure CSRF, and a second module would add a second guard. */
 const INSTALLED_BY_SESSION_MODULE =
@@ -71,9 +59,10 @@ export class CsrfModule implements NestModule {
 
   /**
    * Puts the service on every raw request, so that `csrfTokenFor(request)`
-   * works anywhere (exception filters rendering pages included, 404s too),
-   * and on Fastify the reply as well, so that the pre-session cookie can be
-   * set from the request alone.
+   * works anywhere (exception filters rendering pages included, 404s too).
+   * The pre-session cookie reaches the response through the platform module
+   * (`responseOf`: Express's `req.res`, or the Fastify reply the session
+   * binding recorded).
    */
   configure(): void {
     const adapter = this.adapterHost.httpAdapter;
@@ -81,9 +70,8 @@ export class CsrfModule implements NestModule {
     if (this.resolved === null) return; // csrf: false, no cost per request (csrfTokenFor then says it is off)
     const csrf = this.csrf;
     if (adapter.getType() === 'fastify') {
-      (adapter.getInstance() as FastifyShape).addHook('onRequest', function keycardCsrf(request, reply, done) {
+      (adapter.getInstance() as FastifyShape).addHook('onRequest', function keycardCsrf(request: FastifyRequestShape, _reply: FastifyReplyShape, done: () => void) {
         attachCsrfService(request.raw, csrf);
-        rememberReply(request.raw, reply);
         done();
       });
     } else if (adapter.getType() === 'express') {

@@ -4,8 +4,21 @@ import { CsrfTokens, graphqlCsrfFailure, isCrossSite, requestOrigin, type CsrfFa
 import { readCookie, serializeCookie } from '../../core/cookie.js';
 import { KeycardError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
-import { findSession, sessionOf, type RequestLike } from '../binding.js';
-import { addCookie, requestFacts, requestMethod, type CsrfRequestFacts } from './http.js';
+import {
+  bodyOf,
+  findSession,
+  headersOf,
+  headersSent,
+  hostOf,
+  methodOf,
+  putSetCookie,
+  rawRequestOf,
+  requestSecure,
+  responseOf,
+  sessionOf,
+  setHeader,
+  type RequestLike,
+} from '../platform.js';
 import { RESOLVED_CSRF_OPTIONS, type ResolvedCsrfOptions } from './csrf.options.js';
 
 /** Methods that must not change state (RFC 9110 §9.2.1); every other method is checked. */
@@ -58,7 +71,7 @@ interface Carrier {
 }
 
 function carrierOf(request: RequestLike): Carrier {
-  return ('raw' in request ? request.raw : request) as Carrier;
+  return rawRequestOf(request) as Carrier;
 }
 
 /** @internal Called by CsrfModule for every request, before routing. */
@@ -84,11 +97,11 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 }
 
 /** The token the request submitted: the header, else the `_csrf` field of a JSON or urlencoded body. */
-function submittedToken(facts: CsrfRequestFacts): string | null {
+function submittedToken(request: RequestLike): string | null {
   // A repeated header arrives joined with ", " and fails verification, as it should.
-  const header = facts.headers[CSRF_HEADER];
+  const header = headersOf(request)[CSRF_HEADER];
   if (typeof header === 'string' && header.length > 0) return header;
-  const body = facts.body;
+  const body = bodyOf(request);
   if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, CSRF_FIELD)) {
     const field = (body as Record<string, unknown>)[CSRF_FIELD];
     if (typeof field === 'string' && field.length > 0) return field;
@@ -137,11 +150,15 @@ export class CsrfService {
     if (principal !== null && handle) return this.tokens.forSession(handle, principal.id);
 
     const carrier = carrierOf(request);
-    const facts = requestFacts(request);
-    let nonce = carrier[NONCE] ?? this.tokens.nonceOf(readCookie(facts.headers.cookie, this.cookieName(facts)));
+    const secure = requestSecure(request);
+    let nonce = carrier[NONCE] ?? this.tokens.nonceOf(readCookie(headersOf(request).cookie, this.cookieName(secure)));
     if (nonce === null) {
       const cookie = this.tokens.newCookie();
-      if (!addCookie(request, this.serialize(facts, cookie.value))) throw new CsrfResponseError();
+      const response = responseOf(request);
+      if (response === undefined || headersSent(response)) throw new CsrfResponseError();
+      putSetCookie(response, this.serialize(secure, cookie.value));
+      // The response carries a per-browser secret.
+      setHeader(response, 'Cache-Control', 'no-store');
       nonce = cookie.nonce;
     }
     carrier[NONCE] = nonce;
@@ -159,27 +176,27 @@ export class CsrfService {
   check(request: RequestLike): CsrfFailure | null {
     this.enabled();
     // Before the other facts: protocol and host are trust-proxy getters, not worth computing for a GET.
-    if (SAFE_METHODS.has(requestMethod(request))) return null;
-    const facts = requestFacts(request);
+    if (SAFE_METHODS.has(methodOf(request))) return null;
     const session = sessionOf(request);
     if (session.transport === 'bearer') return null;
+    const headers = headersOf(request);
     const crossSite = isCrossSite(
       {
-        origin: firstHeader(facts.headers.origin),
-        fetchSite: firstHeader(facts.headers['sec-fetch-site']),
-        self: requestOrigin(facts.protocol, facts.host),
+        origin: firstHeader(headers.origin),
+        fetchSite: firstHeader(headers['sec-fetch-site']),
+        self: requestOrigin(session.secure ? 'https' : 'http', hostOf(request)),
       },
       this.enabled(),
     );
     if (crossSite) return 'cross-site';
-    const token = submittedToken(facts);
+    const token = submittedToken(request);
     if (token === null) return 'missing';
     const principal = session.principal;
     if (principal !== null) {
       const handle = session.handle;
       return handle !== null && this.tokens.verifySession(token, handle, principal.id) ? null : 'invalid';
     }
-    const nonce = this.tokens.nonceOf(readCookie(facts.headers.cookie, this.cookieName(facts)));
+    const nonce = this.tokens.nonceOf(readCookie(headers.cookie, this.cookieName(session.secure)));
     return nonce !== null && this.tokens.verifyNonce(token, nonce) ? null : 'invalid';
   }
 
@@ -194,27 +211,23 @@ export class CsrfService {
   checkGraphql(request: RequestLike, operation: 'query' | 'mutation' | 'subscription' | undefined): CsrfFailure | null {
     const options = this.enabled();
     if (sessionOf(request).transport === 'bearer') return null;
-    const facts = requestFacts(request);
-    const contentType = facts.headers['content-type'];
-    const failure = graphqlCsrfFailure({ method: facts.method, contentType, operation }, options.graphqlMultipart);
+    const contentType = headersOf(request)['content-type'];
+    const failure = graphqlCsrfFailure({ method: methodOf(request), contentType, operation }, options.graphqlMultipart);
     if (failure !== null || operation === 'query') return failure;
     return this.check(request);
   }
 
-  private cookieSecure(facts: CsrfRequestFacts): boolean {
-    return this.manager.cookieSecure(facts.protocol === 'https');
+  /** The pre-session cookie's name for a request over HTTPS (or not). */
+  private cookieName(requestSecure: boolean): string {
+    return this.enabled().cookieNameFor(this.manager.cookieSecure(requestSecure));
   }
 
-  private cookieName(facts: CsrfRequestFacts): string {
-    return this.enabled().cookieNameFor(this.cookieSecure(facts));
-  }
-
-  private serialize(facts: CsrfRequestFacts, value: string): string {
+  private serialize(requestSecure: boolean, value: string): string {
     // A browser-session cookie, host-only, Path=/; HttpOnly since the token reaches scripts through
     // the page or GET /csrf, never through document.cookie. SameSite follows the session cookie.
-    return serializeCookie(this.cookieName(facts), value, {
+    return serializeCookie(this.cookieName(requestSecure), value, {
       path: '/',
-      secure: this.cookieSecure(facts),
+      secure: this.manager.cookieSecure(requestSecure),
       httpOnly: true,
       sameSite: this.manager.options.cookie.sameSite,
     });
