@@ -58,6 +58,7 @@ export {
 } from './core/errors.js';
 export type { KeycardErrorCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';
+export type { FlashMessage, FlashCookie } from './core/flash.js';
 export { MemoryRevocationStore } from './memory/memory-revocation-store.js';
 export type { RevocationStore, RevocationState } from './core/revocation.js';
 export type { MemoryStoreOptions } from './memory/memory-store.js';

@@ -2,6 +2,8 @@ import { cryptoRandom, systemClock, type Clock, type RandomSource } from './cloc
 import { checkCookieDomain, checkCookieName, checkCookiePath, checkCookieRules, type SameSite } from './cookie.js';
 import { InvalidOptionsError } from './errors.js';
 import type { SessionStore } from './store.js';
+import type { RevocationStore } from './revocation.js';
+import { SealedStore } from './sealed-store.js';
 import { TokenSigner } from './token.js';
 
 /** Options of the session engine. Durations are in seconds unless named otherwise. */
@@ -45,6 +47,15 @@ export interface SessionOptions {
   readonly maxSessionsPerUser?: number;
   /** What a sign-in past `maxSessionsPerUser` does. Default 'evict-oldest'. */
   readonly sessionLimitMode?: 'evict-oldest' | 'refuse';
+  /**
+   * Sealed-cookie sessions: no session store, the whole session sealed
+   * (AES-256-GCM) in its cookie, at most 4 KB. Give `revocation` (a small
+   * `RevocationStore`, e.g. `RedisRevocationStore`) so that sign-out and
+   * "sign out everywhere" end every copy of a cookie; without it a copied
+   * cookie works until it expires. Not with `store`, `maxSessionsPerUser` or
+   * `bearer: true`. Default: off (sessions live in `store`).
+   */
+  readonly sealed?: { readonly revocation?: RevocationStore };
   /** Injected for tests. Default: the system clock and node:crypto. */
   readonly clock?: Clock;
   readonly random?: RandomSource;
@@ -93,6 +104,8 @@ export interface ResolvedOptions {
   readonly bearer: boolean;
   readonly maxSessionsPerUser: number;
   readonly sessionLimitMode: 'evict-oldest' | 'refuse';
+  /** Sealed-cookie sessions (the store is then a `SealedStore`); null: store-backed. */
+  readonly sealed: { readonly revocation: RevocationStore | null } | null;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -190,7 +203,8 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (touch >= idle) fail(`touchInterval (${touch}s) must be shorter than idleTimeout (${idle}s)`);
   const storeTimeoutMs = options.storeTimeout ?? 1000;
   if (!Number.isFinite(storeTimeoutMs) || storeTimeoutMs <= 0) fail('storeTimeout must be a positive number of milliseconds');
-  const store = options.store;
+  const sealed = resolveSealed(options, rememberAbsolute * 1000);
+  const store = sealed?.store ?? options.store;
   if (typeof store?.find !== 'function') {
     fail("store is required: give a SessionStore, e.g. `new MemoryStore()` from 'keycard' (SessionModule defaults to one)");
   }
@@ -212,8 +226,24 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     touchIntervalMs: touch * 1000,
     storeTimeoutMs,
     cookie: resolveCookie(options.cookie),
-    bearer: options.bearer ?? true,
+    bearer: options.bearer ?? !sealed,
     maxSessionsPerUser: maxSessions,
     sessionLimitMode: mode,
+    sealed: sealed ? { revocation: sealed.revocation } : null,
   };
+}
+
+/** The `sealed` option checked against the options it excludes; null when off. */
+function resolveSealed(options: SessionOptions, maxLifetimeMs: number): { store: SessionStore; revocation: RevocationStore | null } | null {
+  const sealed = options.sealed;
+  if (sealed === undefined) return null;
+  if (typeof sealed !== 'object' || sealed === null) fail('sealed must be an object ({} or { revocation })');
+  if (options.store !== undefined) fail('sealed sessions live in their cookie: give no store (sealed.revocation is the only store they use)');
+  if (options.maxSessionsPerUser !== undefined) fail('maxSessionsPerUser needs a session store; sealed sessions keep no list of a user’s sessions');
+  if (options.bearer === true) fail('bearer tokens need a session store; sealed sessions travel only in their cookie');
+  const revocation = sealed.revocation ?? null;
+  if (revocation !== null && (typeof revocation.check !== 'function' || typeof revocation.bumpEpoch !== 'function')) {
+    fail('sealed.revocation must be a RevocationStore (check, bumpEpoch, revoke)');
+  }
+  return { store: new SealedStore(revocation, options.clock ?? systemClock, maxLifetimeMs), revocation };
 }

@@ -7,6 +7,8 @@ import type { Session } from '../core/session.js';
 import type { RequestInfo } from '../core/session-cookie.js';
 import type { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { toHttpException } from './errors.js';
+import { cookiesOf } from './cookies.js';
+import { JarFlashCookie } from './flash-cookie.js';
 import {
   applyHeaders,
   attachReply,
@@ -56,12 +58,13 @@ export class SessionBinding {
   bindExpress(app: ExpressAppShape): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
-    const binding = this;
+    const migrate = (info: RequestInfo, session: Session, response: ResponseLike): Promise<void> => this.migrate(info, session, response);
     async function load(req: ExpressRequestShape, res: ServerResponse): Promise<void> {
       const info = requestInfoOf(req);
       const session = await manager.load(info);
       attachRequestState(req, { session, appCookies });
-      await binding.migrate(info, session, res);
+      session.useFlashCookie(new JarFlashCookie(() => cookiesOf(req)));
+      await migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
       if (session.hasCookieToSend()) applyHeaders(res, await manager.commit(session));
@@ -81,13 +84,14 @@ export class SessionBinding {
   bindFastify(instance: FastifyShape): void {
     const manager = this.manager;
     const appCookies = this.appCookies;
-    const binding = this;
+    const migrate = (info: RequestInfo, session: Session, response: ResponseLike): Promise<void> => this.migrate(info, session, response);
     instance.addHook('onRequest', async function keycardLoad(request, reply) {
       attachReply(request.raw, reply);
       const info = requestInfoOf(request);
       const session = await manager.load(info);
       attachRequestState(request.raw, { session, appCookies });
-      await binding.migrate(info, session, reply);
+      session.useFlashCookie(new JarFlashCookie(() => cookiesOf(request)));
+      await migrate(info, session, reply);
     });
     type Done = (error: unknown, payload?: unknown) => void;
     async function commit(reply: FastifyReplyShape, session: Session, payload: unknown, done: Done): Promise<void> {
