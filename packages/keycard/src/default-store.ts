@@ -1,5 +1,4 @@
 import { resolveOptions as resolveCoreOptions, type ResolvedOptions, type SessionOptions } from './core/options.js';
-import type { SessionStore } from './core/store.js';
 import { MemoryStore } from './memory/memory-store.js';
 
 /**
@@ -8,7 +7,9 @@ import { MemoryStore } from './memory/memory-store.js';
  * store implementation; `SessionModule` applies it, and closes the store it
  * made on shutdown.
  */
-export function withDefaultStore(options: SessionOptions): SessionOptions & { readonly store: SessionStore } {
+export function withDefaultStore(options: SessionOptions): SessionOptions {
+  // Sealed-cookie sessions have no store (the core refuses one next to `sealed`).
+  if (options.sealed !== undefined) return options;
   return { ...options, store: options.store ?? new MemoryStore({ clock: options.clock }) };
 }
 

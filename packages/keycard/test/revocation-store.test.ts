@@ -17,12 +17,14 @@ function describeRevocationStore(name: string, make: () => RevocationStore, opti
       assert.deepEqual(await make().check(user(), session()), { epoch: 0, revoked: false });
     });
 
-    it('bumpEpoch — counts up per user, and check sees it', async () => {
+    it('bumpEpoch — sets the user’s epoch, and check sees it (other users unchanged)', async () => {
       const store = make();
       const [a, b] = [user(), user()];
-      assert.equal(await store.bumpEpoch(a, 60_000), 1);
-      assert.equal(await store.bumpEpoch(a, 60_000), 2);
-      assert.equal((await store.check(a, session())).epoch, 2);
+      const at = Date.now();
+      await store.bumpEpoch(a, at, 60_000);
+      assert.equal((await store.check(a, session())).epoch, at);
+      await store.bumpEpoch(a, at + 5, 60_000);
+      assert.equal((await store.check(a, session())).epoch, at + 5);
       assert.equal((await store.check(b, session())).epoch, 0);
     });
 
@@ -53,7 +55,7 @@ describeRevocationStore('redis', () => new RedisRevocationStore(redis, { prefix 
 describe('RedisRevocationStore keys', { skip }, () => {
   it('the epoch lives as long as asked, a revocation marker until its session would expire', async () => {
     const store = new RedisRevocationStore(redis, { prefix });
-    await store.bumpEpoch('u-ttl', 90_000);
+    await store.bumpEpoch('u-ttl', Date.now(), 90_000);
     const ttl = await redis.pttl(`${prefix}epoch:u-ttl`);
     assert.ok(ttl > 85_000 && ttl <= 90_000, `epoch ttl ${ttl}`);
     await store.revoke('s-ttl', Date.now() + 30_000);
@@ -66,7 +68,7 @@ describe('MemoryRevocationStore', () => {
   it('forgets an epoch after keepFor and a marker after its time (the sessions they end have expired by then)', async () => {
     const clock = manualClock();
     const store = new MemoryRevocationStore(clock);
-    await store.bumpEpoch('u', 1000);
+    await store.bumpEpoch('u', clock.now(), 1000);
     await store.revoke('s', clock.now() + 1000);
     clock.advance(1000);
     assert.deepEqual(await store.check('u', 's'), { epoch: 0, revoked: false });

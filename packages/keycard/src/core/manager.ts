@@ -1,9 +1,14 @@
-import { StoreUnavailableError } from './errors.js';
+import { clientAddress } from './address.js';
+import { StoreUnavailableError, UnsupportedOperationError } from './errors.js';
 import { SessionEvents } from './events.js';
 import { Observers } from './observe.js';
 import { traced } from './tracing.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
-import { expiresAt, isLive, type Principal, type SessionRecord } from './record.js';
+import { expiresAt, isLive, touchDue, touched, type Principal, type SessionRecord } from './record.js';
+import { readCookie } from './cookie.js';
+import { withDeadline } from './deadline.js';
+import type { RevocationStore } from './revocation.js';
+import { SealedSessionCookie } from './sealed-session-cookie.js';
 import { SessionRecords, type ClientInfo } from './records.js';
 import { Session, type SessionContext } from './session.js';
 import { SessionCookie, type RequestInfo, type ResponseHeaders } from './session-cookie.js';
@@ -56,7 +61,7 @@ export class SessionManager {
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
     this.records = new SessionRecords(this.options, this.events, this.observers);
-    this.cookie = new SessionCookie(this.options);
+    this.cookie = this.options.sealed ? new SealedSessionCookie(this.options) : new SessionCookie(this.options);
     this.context = { records: this.records, cookie: this.cookie };
     this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
   }
@@ -90,6 +95,7 @@ export class SessionManager {
   }
 
   private async loadSession(request: RequestInfo): Promise<Session> {
+    if (this.options.sealed) return this.loadSealed(request, this.options.sealed.revocation);
     const secure = request.secure === true;
     const presented = this.cookie.read(request, secure);
     const transport = presented?.transport ?? null;
@@ -123,6 +129,37 @@ export class SessionManager {
   }
 
   /**
+   * A sealed-cookie session: the record comes out of the cookie. Its sealed
+   * timestamps decide idle and absolute expiry; a signed-in one is checked
+   * against the revocation store (one round trip) when there is one.
+   */
+  private async loadSealed(request: RequestInfo, revocation: RevocationStore | null): Promise<Session> {
+    const secure = request.secure === true;
+    const cookie = this.cookie as SealedSessionCookie;
+    const transport = readCookie(request.cookieHeader, cookie.nameFor(secure)) === null ? null : 'cookie';
+    const anonymous = (failure: StoreUnavailableError | null = null): Session =>
+      new Session(this.context, { transport, secure, client: request }, null, failure);
+    const opened = transport === null ? null : cookie.open(request, secure);
+    const now = this.now();
+    if (!opened || !isLive(opened.record, now)) return anonymous();
+    let record = opened.record;
+    if (record.principal && revocation) {
+      try {
+        const state = await withDeadline(revocation.check(record.principal.id, record.id), this.options.storeTimeoutMs, 'check', 'revocation store');
+        if (state.revoked || (record.authenticatedAt ?? 0) < state.epoch) return anonymous();
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) return anonymous(error);
+        throw error;
+      }
+    }
+    const touch = touchDue(record, now, this.options.touchIntervalMs);
+    if (touch) record = touched(record, now);
+    const session = new Session(this.context, { transport, secure, client: request }, { record, token: record.id });
+    if (touch || opened.stale) session.reissueCookie();
+    return session;
+  }
+
+  /**
    * Stores the request's pending changes and returns the headers the response
    * must carry (for the request's `secure`, as read at load). Call it before
    * the response is sent, so that the next request can never outrun the write.
@@ -138,9 +175,10 @@ export class SessionManager {
 
   /** A signed-in session for a client without cookies; the token goes in `Authorization: Bearer`. */
   async issueToken(principal: Principal, client: Partial<ClientInfo> = {}): Promise<IssuedToken> {
+    if (this.options.sealed) throw new UnsupportedOperationError('bearer tokens need a session store; sealed sessions travel only in their cookie');
     await this.records.makeRoomFor(principal.id, undefined);
     const { token, id } = this.cookie.issue();
-    const record = this.records.newRecord(id, { userAgent: client.userAgent ?? null, ip: client.ip ?? null }, principal, false);
+    const record = this.records.newRecord(id, { userAgent: client.userAgent ?? null, ip: clientAddress(client.ip) }, principal, false);
     await this.records.create(record, null);
     return { token: this.cookie.sign(token), expiresAt: record.absoluteExpiresAt };
   }
@@ -160,9 +198,13 @@ export class SessionManager {
    * Ends every session of a user (account disabled, deleted, password reset),
    * except `except` when given (the caller's own). Returns the ended handles.
    */
-  revokeAll(userId: string, except?: Session): Promise<string[]> {
+  async revokeAll(userId: string, except?: Session): Promise<string[]> {
     const keep = except?.snapshot;
-    return this.records.revokeAll(userId, keep?.principal?.id === userId ? keep.id : undefined);
+    const kept = keep?.principal?.id === userId ? keep.id : undefined;
+    const handles = await this.records.revokeAll(userId, kept);
+    // Sealed sessions end by the user's epoch (set during the call above), which the kept one must outlive.
+    if (this.options.sealed && kept !== undefined) except?.reauthenticated(this.now());
+    return handles;
   }
 
   /**

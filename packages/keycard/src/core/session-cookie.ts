@@ -49,8 +49,16 @@ const BEARER = /^Bearer +(\S+)$/i;
 export class SessionCookie {
   private readonly verified: VerifiedTokenCache;
 
+  /** Whether the cookie's value is the record itself (sealed-cookie sessions): then every change re-issues it. */
+  readonly carriesRecord: boolean = false;
+
   constructor(private readonly options: ResolvedOptions) {
     this.verified = new VerifiedTokenCache(options.signer);
+  }
+
+  /** The value the cookie carries for a session: its signed token (the record stays in the store). */
+  valueFor(token: string, _record: SessionRecord, _requestSecure: boolean): string {
+    return this.sign(token);
   }
 
   /** Whether the cookie gets `Secure` for a request over HTTPS (or not): the `cookie.secure` option, `'auto'` resolved. */

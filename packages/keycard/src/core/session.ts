@@ -1,7 +1,9 @@
+import { clientAddress } from './address.js';
 import { InvalidSessionValueError, type StoreUnavailableError } from './errors.js';
 import { isLive, type JsonValue, type Principal, type SessionData, type SessionPatch, type SessionRecord } from './record.js';
 import type { ClientInfo, SessionRecords } from './records.js';
 import type { CookieAction, SessionCookie, Transport } from './session-cookie.js';
+import { FLASH_KEY, appended, checkedFlash, flashValue, flashesIn, type FlashCookie, type FlashMessage } from './flash.js';
 
 export interface SignInOptions {
   /** "Remember me": persistent cookie and the longer limits. Default false. */
@@ -56,6 +58,8 @@ export class Session {
 
   /** Read from the request on first use: most requests never create a session that records it. */
   private clientInfo: ClientInfo | null = null;
+  /** Where flashes go while there is no session (the binding's signed cookie); null: into a new session. */
+  private flashCookie: FlashCookie | null = null;
 
   /** How the request presented the session; null when it presented none. */
   readonly transport: Transport | null;
@@ -91,7 +95,8 @@ export class Session {
   get client(): ClientInfo {
     if (this.clientInfo === null) {
       const userAgent = this.clientSource.userAgent;
-      this.clientInfo = { userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null, ip: this.clientSource.ip ?? null };
+      // An address that does not parse as an IP (whatever reached X-Forwarded-For) is not recorded.
+      this.clientInfo = { userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null, ip: clientAddress(this.clientSource.ip) };
     }
     return this.clientInfo;
   }
@@ -183,6 +188,39 @@ export class Session {
     delete this.data[key];
     this.changes.set(key, undefined);
     this.watched.delete(key);
+  }
+
+  /**
+   * Adds a one-time message for the next page read (it survives a redirect).
+   * Kept in the session when there is one; otherwise in a signed cookie, so
+   * that an anonymous visitor's flash starts no session. `type` is a short
+   * kind ('success', 'info', 'error'); `message` at most 500 characters.
+   */
+  flash(type: string, message: string): void {
+    const next = checkedFlash(type, message);
+    if (this.current() === null && this.flashCookie !== null) {
+      this.flashCookie.write(appended(this.flashCookie.read(), next));
+      return;
+    }
+    this.set(FLASH_KEY, flashValue(appended(flashesIn(this.data[FLASH_KEY]), next)));
+  }
+
+  /** The pending flash messages, oldest first, removed as they are read: each is shown once. */
+  flashes(): FlashMessage[] {
+    const record = this.current();
+    let stored: FlashMessage[] = [];
+    if (record !== null && Object.hasOwn(this.data, FLASH_KEY)) {
+      stored = flashesIn(this.data[FLASH_KEY]);
+      this.delete(FLASH_KEY);
+    }
+    const fromCookie = this.flashCookie?.read() ?? [];
+    if (fromCookie.length > 0) this.flashCookie?.clear();
+    return [...fromCookie, ...stored];
+  }
+
+  /** @internal The binding's signed flash cookie, for requests without a session. */
+  useFlashCookie(cookie: FlashCookie): void {
+    this.flashCookie = cookie;
   }
 
   /**
@@ -279,6 +317,8 @@ export class Session {
     const patch = this.takePatch();
     if (!patch) return;
     if (!(await this.records.update(record.id, patch))) this.forget();
+    // A sealed session's record is its cookie: a change is a new cookie.
+    else if (this.cookie.carriesRecord) this.pendingCookie = 'set';
   }
 
   /**
@@ -306,7 +346,7 @@ export class Session {
       case 'set':
         return {
           kind: 'set',
-          signedToken: this.cookie.sign(this.token as string),
+          signedToken: this.cookie.valueFor(this.token as string, { ...(this.record as SessionRecord), data: { ...this.data } }, this.secure),
           maxAgeSeconds: this.cookie.maxAge(this.record as SessionRecord, this.records.now()),
         };
       case 'clear':
@@ -334,6 +374,17 @@ export class Session {
 
   /** @internal The cookie was signed with an older secret: send it again under the current one. */
   reissueCookie(): void {
+    this.pendingCookie = 'set';
+  }
+
+  /**
+   * @internal A sealed session that survives its user's revocation epoch
+   * (the caller of "sign out everywhere else", a password change): its
+   * sign-in time moves to `at` and the cookie is re-issued.
+   */
+  reauthenticated(at: number): void {
+    if (this.record === null || this.record.principal === null) return;
+    this.record = { ...this.record, authenticatedAt: at };
     this.pendingCookie = 'set';
   }
 

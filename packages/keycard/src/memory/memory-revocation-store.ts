@@ -20,12 +20,9 @@ export class MemoryRevocationStore implements RevocationStore {
     return { epoch: epoch && epoch.until > now ? epoch.epoch : 0, revoked: until !== undefined && until > now };
   }
 
-  async bumpEpoch(userId: string, keepFor: number): Promise<number> {
-    const now = this.clock.now();
+  async bumpEpoch(userId: string, at: number, keepFor: number): Promise<void> {
     const current = this.epochs.get(userId);
-    const epoch = (current && current.until > now ? current.epoch : 0) + 1;
-    this.epochs.set(userId, { epoch, until: now + keepFor });
-    return epoch;
+    this.epochs.set(userId, { epoch: Math.max(at, current?.epoch ?? 0), until: this.clock.now() + keepFor });
   }
 
   async revoke(sessionId: string, until: number): Promise<void> {

@@ -7,6 +7,8 @@ import type { Session } from '../core/session.js';
 import type { RequestInfo } from '../core/session-cookie.js';
 import type { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { toHttpException } from './errors.js';
+import { cookiesOf } from './cookies.js';
+import { JarFlashCookie } from './flash-cookie.js';
 import {
   applyHeaders,
   attachReply,
@@ -60,6 +62,7 @@ export class SessionBinding {
       const info = requestInfoOf(req);
       const session = await manager.load(info);
       attachRequestState(req, { session, appCookies });
+      session.useFlashCookie(new JarFlashCookie(() => cookiesOf(req)));
       await migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
       // the cookie: send that now, so that a guard refusing the request still delivers it.
@@ -86,6 +89,7 @@ export class SessionBinding {
       const info = requestInfoOf(request);
       const session = await manager.load(info);
       attachRequestState(request.raw, { session, appCookies });
+      session.useFlashCookie(new JarFlashCookie(() => cookiesOf(request)));
       await migrate(info, session, reply);
     });
     type Done = (error: unknown, payload?: unknown) => void;

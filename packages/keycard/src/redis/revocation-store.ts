@@ -5,9 +5,7 @@ import type { RevocationState, RevocationStore } from '../core/revocation.js';
 export interface RedisRevocationClient {
   get(key: string): Promise<string | null>;
   exists(key: string): Promise<number>;
-  incr(key: string): Promise<number>;
-  pexpire(key: string, milliseconds: number): Promise<number>;
-  set(key: string, value: string, mode: 'PXAT', at: number): Promise<unknown>;
+  set(key: string, value: string, mode: 'PX' | 'PXAT', milliseconds: number): Promise<unknown>;
 }
 
 export interface RedisRevocationStoreOptions {
@@ -17,8 +15,9 @@ export interface RedisRevocationStoreOptions {
 
 /**
  * Revocation epochs and markers in Redis, shared by every instance: for
- * sealed-cookie sessions. `epoch:<user>` is a counter kept as long as the
- * longest session; `revoked:<session>` expires when that session would have.
+ * sealed-cookie sessions. `epoch:<user>` holds an instant, kept as long as
+ * the longest session; `revoked:<session>` expires when that session would
+ * have.
  * Keys of one user and of one session live apart, so a Cluster needs no hash
  * tags: `check` reads both at once, in two pipelined commands.
  */
@@ -29,7 +28,7 @@ export class RedisRevocationStore implements RevocationStore {
     private readonly client: RedisRevocationClient,
     options: RedisRevocationStoreOptions = {},
   ) {
-    if (client === null || typeof client !== 'object' || typeof client.incr !== 'function') {
+    if (client === null || typeof client !== 'object' || typeof client.exists !== 'function') {
       throw new InvalidOptionsError('keycard: RedisRevocationStore needs an ioredis Redis or Cluster client');
     }
     this.prefix = options.prefix ?? 'keycard:sealed:';
@@ -40,11 +39,8 @@ export class RedisRevocationStore implements RevocationStore {
     return { epoch: epoch === null ? 0 : Number(epoch), revoked: revoked === 1 };
   }
 
-  async bumpEpoch(userId: string, keepFor: number): Promise<number> {
-    const key = this.epochKey(userId);
-    const epoch = await this.call(this.client.incr(key));
-    await this.call(this.client.pexpire(key, Math.max(1, Math.ceil(keepFor))));
-    return epoch;
+  async bumpEpoch(userId: string, at: number, keepFor: number): Promise<void> {
+    await this.call(this.client.set(this.epochKey(userId), String(Math.floor(at)), 'PX', Math.max(1, Math.ceil(keepFor))));
   }
 
   async revoke(sessionId: string, until: number): Promise<void> {
