@@ -71,7 +71,7 @@ const guards: Readonly<Record<string, CanActivate>> = {
   SessionGuard: new SessionGuard(reflector),
   RolesGuard: new RolesGuard(reflector),
   FreshAuthGuard: new FreshAuthGuard(reflector, manager),
-  CsrfGuard: new CsrfGuard(reflector, csrf),
+  CsrfGuard: new CsrfGuard(reflector, csrf, manager),
 };
 
 function principal(kind: CallerKind): Principal | null {

@@ -221,7 +221,7 @@ describe('SignInThrottledError → HTTP (no server)', () => {
       assert.doesNotMatch(error.message, /dana|192\.0\.2/i);
       return true;
     });
-    assert.deepEqual(seen, [{ type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled' }]);
+    assert.deepEqual(seen, [{ type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled', scope: 'account' }]);
     // `check` reports the refusal as a value, and emits too.
     const decision = await throttle.check('dana@example.com', '192.0.2.4');
     assert.deepEqual(decision, { allowed: false, retryAfterSeconds: 50, scope: 'account' });
@@ -254,7 +254,7 @@ for (const platform of PLATFORMS) {
       assert.equal(expectThrottled(await login(a, email, PASSWORD), email), WINDOW_SECONDS - 5);
       assert.equal(expectThrottled(await login(a, email, WRONG), email), WINDOW_SECONDS - 5);
       // Each instance reports its own refusals, without the account.
-      const throttled = { type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled' };
+      const throttled = { type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled', scope: 'account' };
       assert.deepEqual(b.events, [throttled]);
       assert.deepEqual(a.events, [throttled, throttled]);
       assert.ok(!JSON.stringify([...a.events, ...b.events]).includes('alice'));

@@ -20,6 +20,7 @@ export type KeycardErrorCode =
   | 'KEYCARD_OIDC_UNAVAILABLE'
   // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
   | 'KEYCARD_NOT_LOADED'
+  | 'KEYCARD_RESPONSE_SENT'
   | 'KEYCARD_CSRF_NO_RESPONSE'
   | 'KEYCARD_CSRF_NOT_CONFIGURED'
   | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'

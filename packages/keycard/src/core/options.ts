@@ -2,8 +2,9 @@ import { cryptoRandom, systemClock, type Clock, type RandomSource } from './cloc
 import type { SameSite } from './cookie.js';
 import { InvalidOptionsError } from './errors.js';
 import type { SessionStore } from './store.js';
+import type { RevocationStore } from './revocation.js';
+import { SealedStore } from './sealed-store.js';
 import { TokenSigner } from './token.js';
-import { MemoryStore } from '../memory/memory-store.js';
 
 /** Options of the session engine. Durations are in seconds unless named otherwise. */
 export interface SessionOptions {
@@ -12,7 +13,11 @@ export interface SessionOptions {
    * Put a new secret first to rotate keys; cookies signed with the others are re-issued.
    */
   readonly secrets: string | readonly string[];
-  /** Where sessions live. Default: a bounded `MemoryStore` (one process only). */
+  /**
+   * Where sessions live. Required by `SessionManager`; `SessionModule` and
+   * keycard's `resolveOptions` default it to a bounded `MemoryStore` (one
+   * process only).
+   */
   readonly store?: SessionStore;
   /** Sign-out after this much inactivity. Default 1800 (30 minutes). */
   readonly idleTimeout?: number;
@@ -36,6 +41,15 @@ export interface SessionOptions {
   readonly maxSessionsPerUser?: number;
   /** What a sign-in past `maxSessionsPerUser` does. Default 'evict-oldest'. */
   readonly sessionLimitMode?: 'evict-oldest' | 'refuse';
+  /**
+   * Sealed-cookie sessions: no session store, the whole session sealed
+   * (AES-256-GCM) in its cookie, at most 4 KB. Give `revocation` (a small
+   * `RevocationStore`, e.g. `RedisRevocationStore`) so that sign-out and
+   * "sign out everywhere" end every copy of a cookie; without it a copied
+   * cookie works until it expires. Not with `store`, `maxSessionsPerUser` or
+   * `bearer: true`. Default: off (sessions live in `store`).
+   */
+  readonly sealed?: { readonly revocation?: RevocationStore };
   /** Injected for tests. Default: the system clock and node:crypto. */
   readonly clock?: Clock;
   readonly random?: RandomSource;
@@ -84,6 +98,8 @@ export interface ResolvedOptions {
   readonly bearer: boolean;
   readonly maxSessionsPerUser: number;
   readonly sessionLimitMode: 'evict-oldest' | 'refuse';
+  /** Sealed-cookie sessions (the store is then a `SealedStore`); null: store-backed. */
+  readonly sealed: { readonly revocation: RevocationStore | null } | null;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -140,7 +156,8 @@ function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
 
 /**
  * Applies every default and validates once, at startup, with messages that say
- * what to change. Per-request code never sees the option shapes.
+ * what to change. Per-request code never sees the option shapes. The store
+ * has no default here: a core module cannot build one (see `withDefaultStore`).
  */
 export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) fail('options are required');
@@ -169,9 +186,14 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   }
   const mode = options.sessionLimitMode ?? 'evict-oldest';
   if (mode !== 'evict-oldest' && mode !== 'refuse') fail(`sessionLimitMode must be 'evict-oldest' or 'refuse'`);
+  const sealed = resolveSealed(options, rememberAbsolute * 1000);
+  const store = sealed?.store ?? options.store;
+  if (typeof store?.find !== 'function') {
+    fail("store is required: give a SessionStore, e.g. `new MemoryStore()` from 'keycard' (SessionModule defaults to one)");
+  }
   return {
     signer: new TokenSigner(secrets),
-    store: options.store ?? new MemoryStore({ clock: options.clock }),
+    store,
     clock: options.clock ?? systemClock,
     random: options.random ?? cryptoRandom,
     idleTimeoutMs: idle * 1000,
@@ -181,8 +203,24 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     touchIntervalMs: touch * 1000,
     storeTimeoutMs,
     cookie: resolveCookie(options.cookie),
-    bearer: options.bearer ?? true,
+    bearer: options.bearer ?? !sealed,
     maxSessionsPerUser: maxSessions,
     sessionLimitMode: mode,
+    sealed: sealed ? { revocation: sealed.revocation } : null,
   };
+}
+
+/** The `sealed` option checked against the options it excludes; null when off. */
+function resolveSealed(options: SessionOptions, maxLifetimeMs: number): { store: SessionStore; revocation: RevocationStore | null } | null {
+  const sealed = options.sealed;
+  if (sealed === undefined) return null;
+  if (typeof sealed !== 'object' || sealed === null) fail('sealed must be an object ({} or { revocation })');
+  if (options.store !== undefined) fail('sealed sessions live in their cookie: give no store (sealed.revocation is the only store they use)');
+  if (options.maxSessionsPerUser !== undefined) fail('maxSessionsPerUser needs a session store; sealed sessions keep no list of a user’s sessions');
+  if (options.bearer === true) fail('bearer tokens need a session store; sealed sessions travel only in their cookie');
+  const revocation = sealed.revocation ?? null;
+  if (revocation !== null && (typeof revocation.check !== 'function' || typeof revocation.bumpEpoch !== 'function')) {
+    fail('sealed.revocation must be a RevocationStore (check, bumpEpoch, revoke)');
+  }
+  return { store: new SealedStore(revocation, options.clock ?? systemClock, maxLifetimeMs), revocation };
 }

@@ -92,6 +92,17 @@ export interface SessionStore {
    */
   configure?(settings: StoreSettings): void;
 
+  /**
+   * Optional. Whether revocations published by any process reach this one:
+   * publishes a probe on the revocation channel and resolves to 'up' once it
+   * has come back through this process's own subscription, or to 'off' when
+   * nothing here subscribes (`onRevoked` never called: the channel is not in
+   * use). Rejects with StoreUnavailableError when the probe does not come
+   * back within `timeoutMs` — a lost subscription, which otherwise stops
+   * cross-process revocation without a sound. Other processes ignore probes.
+   */
+  probeRevocations?(timeoutMs: number): Promise<'up' | 'off'>;
+
   /** Resolves when the backend answers; for readiness probes. */
   ping(): Promise<void>;
 

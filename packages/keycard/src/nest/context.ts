@@ -3,7 +3,7 @@ import type { ArgumentsHost, ExecutionContext } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
 import type { Session } from '../core/session.js';
 import type { SocketSession } from '../ws/registry.js';
-import { sessionOf, type RequestLike, type ResponseLike } from './binding.js';
+import { sessionOf, type RequestLike, type ResponseLike } from './platform.js';
 
 /**
  * The one place that knows how Nest's transports lay out an execution

@@ -1,9 +1,9 @@
-import type { ServerResponse } from 'node:http';
 import { Injectable, SetMetadata } from '@nestjs/common';
 import { KeycardError } from '../core/errors.js';
 import { SessionBinding } from './binding.js';
 import { graphqlRequestIn } from './context.js';
 import { toAccessError } from './errors.js';
+import { responseOf } from './platform.js';
 
 /**
  * The metadata key of `@Plugin()` from @nestjs/apollo (`PLUGIN_METADATA`),
@@ -47,9 +47,11 @@ export class GraphqlCommitPlugin {
   constructor(binding: SessionBinding) {
     this.listener = {
       async willSendResponse(context) {
+        // On Fastify the binding's onSend hook commits every reply, Apollo's included.
+        if (binding.platform !== 'express') return;
         const request = graphqlRequestIn(context.contextValue);
         if (request === undefined || !binding.needsCommit(request)) return;
-        const response = (request as { res?: ServerResponse }).res;
+        const response = responseOf(request);
         if (response === undefined) return;
         try {
           await binding.commit(request, response);

@@ -2,6 +2,7 @@ import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { SessionOptions } from '../core/options.js';
 import type { AppCookieOptions } from '../core/cookie-jar.js';
+import type { ExpressSessionMigrationOptions } from '../connect/express-session-migration.js';
 import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
@@ -17,10 +18,11 @@ export interface SessionModuleOptions extends SessionOptions {
    */
   readonly guard?: 'global' | 'none';
   /**
-   * CSRF protection (see `CsrfModule`), on by default: the options of the
-   * `CsrfModule` the session module installs. `false` turns it off — an
-   * explicit relaxation, for APIs reached only with bearer tokens or apps that
-   * import `CsrfModule` themselves.
+   * CSRF protection, on by default (`{}`): its options (see `CsrfModuleOptions`).
+   * `false` turns it off — an explicit relaxation, for APIs reached only with
+   * bearer tokens. With `forRootAsync`, return it from the factory like every
+   * other option. This is the only place CSRF is configured: `CsrfModule.forRoot()`
+   * is refused.
    */
   readonly csrf?: CsrfModuleOptions | false;
   /**
@@ -29,6 +31,12 @@ export interface SessionModuleOptions extends SessionOptions {
    * said otherwise. `Secure` follows `cookie.secure`, like the session cookie.
    */
   readonly appCookies?: AppCookieOptions;
+  /**
+   * Moving from express-session: requests with express-session's old cookie
+   * (and no keycard sign-in) are signed in from their old session once, which
+   * is then destroyed and its cookie cleared. See `ExpressSessionMigration`.
+   */
+  readonly migrateFromExpressSession?: ExpressSessionMigrationOptions;
 }
 
 export const {

@@ -210,7 +210,7 @@ export class LoginThrottle {
     if (other && other.count >= this.accountRule.limit && other.oldestAt !== null) {
       until = Math.max(until, other.oldestAt + this.accountRule.windowMs);
     }
-    this.events?.emit({ type: 'signInFailed', handle: null, userId: null, at: now, reason: 'throttled' });
+    this.events?.emit({ type: 'signInFailed', handle: null, userId: null, at: now, reason: 'throttled', scope });
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), scope };
   }
 

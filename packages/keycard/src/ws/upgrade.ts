@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { StoreUnavailableError } from '../core/errors.js';
-import type { ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { SessionManager } from '../core/manager.js';
+import type { ResponseHeaders } from '../core/session-cookie.js';
 import { expiresAt, type Principal } from '../core/record.js';
 import { compileTrustProxy, forwardedFacts, type TrustFn, type TrustProxy } from './limits.js';
 import type { OriginCheck } from './origin.js';
@@ -102,7 +103,7 @@ export async function authenticateUpgrade(
   if (record === null || record.principal === null) return refuse('KEYCARD_UNAUTHENTICATED');
   let headers: ResponseHeaders;
   try {
-    headers = await manager.commit(session, info.secure);
+    headers = await manager.commit(session);
   } catch (error) {
     if (error instanceof StoreUnavailableError) return refuse('KEYCARD_STORE_UNAVAILABLE');
     throw error;

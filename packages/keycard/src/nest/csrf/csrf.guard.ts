@@ -1,6 +1,8 @@
 import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { CsrfFailure } from '../../core/csrf.js';
+import { SessionManager } from '../../core/manager.js';
+import { sessionOf, type RequestLike } from '../platform.js';
 import { UnsupportedContextError, findSocketSession, graphqlOperationOf, graphqlRequestOf, graphqlSocketOf, requestOf, transportOf } from '../context.js';
 import { refusalFor, transportErrorsOf, type SessionAccessCode } from '../errors.js';
 import { RouteMetadata } from '../metadata.js';
@@ -57,6 +59,7 @@ export class CsrfGuard implements CanActivate {
   constructor(
     reflector: Reflector,
     private readonly csrf: CsrfService,
+    private readonly manager: SessionManager,
   ) {
     this.skip = new RouteMetadata(reflector, SKIP_CSRF_METADATA);
   }
@@ -92,7 +95,31 @@ export class CsrfGuard implements CanActivate {
           "Mark the handler @SkipCsrf() if it takes no browser credentials, or set the csrf option `guard: 'none'` and protect it yourself.",
         );
     }
-    if (failure !== null) throw refusalFor(transport, CODES[failure]);
+    if (failure !== null) {
+      this.report(transport === 'graphql' ? graphqlRequestOf(context) : requestOf(context), CODES[failure]);
+      throw refusalFor(transport, CODES[failure]);
+    }
     return true;
+  }
+
+  /** The `csrfRefused` audit event, with the device as the request's session sees it. */
+  private report(request: RequestLike | undefined, code: SessionAccessCode): void {
+    let session: ReturnType<typeof sessionOf> | null = null;
+    try {
+      if (request !== undefined) session = sessionOf(request);
+    } catch {
+      // No session loaded on this request: the event still goes out, without the device.
+    }
+    const snapshot = session?.available ? session.snapshot : null;
+    this.manager.events.emit({
+      type: 'csrfRefused',
+      handle: snapshot?.handle ?? null,
+      userId: snapshot?.principal?.id ?? null,
+      at: this.manager.now(),
+      reason: code,
+      ...(session?.transport ? { transport: session.transport } : {}),
+      ip: snapshot?.ip ?? session?.client.ip ?? null,
+      userAgent: snapshot?.userAgent ?? session?.client.userAgent ?? null,
+    });
   }
 }

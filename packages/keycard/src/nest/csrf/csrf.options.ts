@@ -1,8 +1,10 @@
-import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { FETCH_SITES, normalizeOrigin, type CsrfOriginPolicy, type FetchSite } from '../../core/csrf.js';
 import { InvalidOptionsError } from '../../core/errors.js';
 
-/** `CsrfModule.forRoot` options. Every one is optional; the defaults are the strict ones. */
+/**
+ * The `csrf` option of `SessionModule.forRoot` (or of the object a `forRootAsync`
+ * factory returns). Every one is optional; the defaults are the strict ones.
+ */
 export interface CsrfModuleOptions {
   /**
    * Origins (`https://admin.example.com`: scheme, host, optional port, nothing
@@ -38,16 +40,6 @@ export interface CsrfModuleOptions {
   readonly graphqlMultipart?: boolean;
 }
 
-export const {
-  ConfigurableModuleClass: ConfigurableCsrfModule,
-  MODULE_OPTIONS_TOKEN: CSRF_MODULE_OPTIONS,
-  OPTIONS_TYPE: CSRF_MODULE_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: CSRF_MODULE_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<CsrfModuleOptions>({ moduleName: 'KeycardCsrf' }).setClassMethodName('forRoot').build();
-
-/** Injects the options given to `CsrfModule.forRoot` / `forRootAsync`, as given. */
-export const InjectCsrfModuleOptions = (): PropertyDecorator & ParameterDecorator => Inject(CSRF_MODULE_OPTIONS);
-
 /** @internal Every default applied and validated; per-request code reads only this. */
 export interface ResolvedCsrfOptions extends CsrfOriginPolicy {
   readonly guard: 'global' | 'none';
@@ -64,6 +56,18 @@ const DEFAULT_FETCH_SITES: readonly FetchSite[] = ['same-origin', 'same-site', '
 
 function fail(message: string): never {
   throw new InvalidOptionsError(`keycard: csrf ${message}`);
+}
+
+/**
+ * @internal The session options' `csrf`, validated once at startup: null when
+ * it is `false` (CSRF protection off), else every default applied.
+ */
+export function resolveCsrfSetting(csrf: CsrfModuleOptions | false | undefined): ResolvedCsrfOptions | null {
+  if (csrf === false) return null;
+  if (csrf !== undefined && (typeof csrf !== 'object' || csrf === null || Array.isArray(csrf))) {
+    fail(`must be an options object, or false to turn CSRF protection off; got ${JSON.stringify(csrf)}`);
+  }
+  return resolveCsrfOptions(csrf);
 }
 
 /** @internal Validates once, at startup, with messages that say what to change. */

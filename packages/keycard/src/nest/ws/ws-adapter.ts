@@ -133,7 +133,7 @@ export class KeycardWsAdapter extends WsAdapter {
         return;
       }
       attachSocketSession(socket, this.registry.track(accepted.session, socket));
-      socket.once('close', () => this.registry.untrack(socket));
+      socket.once('close', (code: number) => this.registry.untrack(socket, code));
       // An oversized frame is reported here before ws closes with 1009; the socket must not crash the process.
       socket.on('error', () => undefined);
       const rate = new MessageRate(this.limits.maxMessagesPerSecond);
