@@ -13,6 +13,7 @@ export const FLASHES = {
   'others-revoked': { kind: 'success', text: 'All your other sessions have been signed out.' },
   'password-changed': { kind: 'success', text: 'Password changed. Your other sessions have been signed out.' },
   'sign-in-required': { kind: 'info', text: 'Please sign in to continue.' },
+  'oidc-failed': { kind: 'error', text: 'Signing in with the identity provider did not work. Try again, or use your password.' },
 } as const satisfies Record<string, { kind: 'success' | 'info' | 'error'; text: string }>;
 
 export type FlashCode = keyof typeof FLASHES;
