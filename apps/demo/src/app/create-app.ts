@@ -1,5 +1,5 @@
 import fastifyFormbody from '@fastify/formbody';
-import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
+import type { DynamicModule, INestApplication, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -62,23 +62,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       hasher,
       resources,
     });
-    // abortOnError false: a wiring mistake throws here (with its message) instead of exiting silently.
-    const nestOptions = { logger: options.logger ?? ['error', 'warn'], abortOnError: false } as const;
-    let app: INestApplication;
-    if (config.platform === 'fastify') {
-      const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, trustProxy: fastifyTrustProxy(config.trustProxy) });
-      // bodyParser false: Nest would register its own urlencoded parser; @fastify/formbody does it here.
-      const fastify = await NestFactory.create<NestFastifyApplication>(module, adapter, { ...nestOptions, bodyParser: false });
-      await fastify.register(fastifyFormbody, { bodyLimit: BODY_LIMIT_BYTES });
-      app = fastify;
-    } else {
-      const express = await NestFactory.create<NestExpressApplication>(module, { ...nestOptions, bodyParser: false });
-      express.set('trust proxy', config.trustProxy);
-      express.disable('x-powered-by');
-      express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
-      express.useBodyParser('urlencoded', { limit: BODY_LIMIT_BYTES, extended: false });
-      app = express;
-    }
+    const app = await createNestApp(config, module, options);
     // /ws: the handshake needs the session cookie; messages are {"type": ...} JSON.
     app.useWebSocketAdapter(
       new KeycardWsAdapter(app, {
@@ -96,6 +80,25 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     await closeAll(resources, () => undefined);
     throw error;
   }
+}
+
+/** The Nest application on the configured platform: body limits, body parsers and the trust-proxy rule set. */
+async function createNestApp(config: AppConfig, module: DynamicModule, options: CreateAppOptions): Promise<INestApplication> {
+  // abortOnError false: a wiring mistake throws here (with its message) instead of exiting silently.
+  const nestOptions = { logger: options.logger ?? ['error', 'warn'], abortOnError: false } as const;
+  if (config.platform === 'fastify') {
+    const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, trustProxy: fastifyTrustProxy(config.trustProxy) });
+    // bodyParser false: Nest would register its own urlencoded parser; @fastify/formbody does it here.
+    const fastify = await NestFactory.create<NestFastifyApplication>(module, adapter, { ...nestOptions, bodyParser: false });
+    await fastify.register(fastifyFormbody, { bodyLimit: BODY_LIMIT_BYTES });
+    return fastify;
+  }
+  const express = await NestFactory.create<NestExpressApplication>(module, { ...nestOptions, bodyParser: false });
+  express.set('trust proxy', config.trustProxy);
+  express.disable('x-powered-by');
+  express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
+  express.useBodyParser('urlencoded', { limit: BODY_LIMIT_BYTES, extended: false });
+  return express;
 }
 
 /** Fastify's types lack the hop count Express takes; as a function it means the same (trust the nearest n hops). */
