@@ -38,6 +38,7 @@ export { CookieCodec } from './core/cookie-codec.js';
 export type { CookieEnvelope, EnvelopeAttributes } from './core/cookie-codec.js';
 export type { CookieAttributes, SameSite } from './core/cookie.js';
 export { SessionEvents } from './core/events.js';
+export { SecurityLog, securityLogLine, SECURITY_EVENT_TYPES } from './core/security-log.js';
 export type { SessionEvent, SessionEventType, SessionEventListener } from './core/events.js';
 export { systemClock, cryptoRandom } from './core/clock.js';
 export type { Clock, RandomSource } from './core/clock.js';
@@ -51,6 +52,7 @@ export {
   InvalidSessionValueError,
   SessionLimitError,
   SignInThrottledError,
+  OverloadedError,
   InvalidCookieError,
   CookieTooLargeError,
 } from './core/errors.js';
@@ -60,8 +62,12 @@ export type { FlashMessage, FlashCookie } from './core/flash.js';
 export { MemoryRevocationStore } from './memory/memory-revocation-store.js';
 export type { RevocationStore, RevocationState } from './core/revocation.js';
 export type { MemoryStoreOptions } from './memory/memory-store.js';
-export { LoginThrottle, normalizeAccount, addressBucket } from './throttle/login-throttle.js';
-export type { LoginThrottleOptions, LoginAttempt, ThrottleDecision } from './throttle/login-throttle.js';
+export { LoginThrottle, normalizeAccount, addressBucket, UNPARSABLE_ADDRESS_BUCKET } from './throttle/login-throttle.js';
+export type { LoginThrottleOptions, LoginAttempt, ThrottleDecision, ThrottleScope, CheckOptions } from './throttle/login-throttle.js';
+export type { DeviceCookie } from './throttle/device-cookie.js';
+export { RateLimiter } from './throttle/rate-limiter.js';
+export type { RateLimiterOptions, RateLimitDecision } from './throttle/rate-limiter.js';
+export { clientAddress } from './core/address.js';
 export { MemoryRateLimitStore } from './throttle/memory-rate-limit-store.js';
 export type { MemoryRateLimitStoreOptions } from './throttle/memory-rate-limit-store.js';
 export type { RateLimitStore, RateLimitRule, RateLimitState, RateLimitResult } from './throttle/rate-limit-store.js';

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Body, Controller, Delete, Get, Post, Req, UseGuards, type ModuleMetadata } from '@nestjs/common';
-import { InvalidOptionsError, SessionManager, TokenSigner, type Session as KeycardSession } from '../src/index.js';
+import { InvalidOptionsError, SessionManager, TokenSigner, type Session as KeycardSession, type SessionEvent } from '../src/index.js';
 import {
   CsrfGuard,
   CsrfModule,
@@ -72,6 +72,14 @@ class CsrfTestController {
   @SkipCsrf()
   @Post('webhook')
   webhook(): { ok: true } {
+    return { ok: true };
+  }
+
+  /** Takes credentials in the body and sets no cookie: no token needed, but never from another site. */
+  @Public()
+  @SkipCsrf('token')
+  @Post('credentials')
+  credentials(): { ok: true } {
     return { ok: true };
   }
 }
@@ -336,6 +344,47 @@ for (const platform of PLATFORMS) {
           origin: 'https://elsewhere.example',
         });
         expectStatus(result, 201);
+      });
+
+      // Finding 11 of issue 13: `Authorization: Bearer garbage` skipped CSRF, so login and register
+      // without a token succeeded (and left an orphan session).
+      it('exempts nothing for an Authorization header that does not carry a valid bearer token', async () => {
+        const manager = running.app.get(SessionManager);
+        const revoked = await manager.issueToken({ id: 'gone', roles: [], authVersion: 1 });
+        await manager.revokeAll('gone');
+        const forged = `${revoked.token.slice(0, 44)}${'A'.repeat(43)}`;
+        const unknown = `${new TokenSigner([SECRET]).sign('x'.repeat(43))}`;
+        const creates = store.creates;
+        for (const authorization of ['Bearer garbage', 'Bearer ', `Bearer ${forged}`, `Bearer ${unknown}`, `Bearer ${revoked.token}`, 'Basic YTpi']) {
+          const login = await running.client().post('/login', { id: 'mallory' }, { authorization });
+          expectRefused(login, 'KEYCARD_CSRF_MISSING');
+          assert.equal(login.setCookies.length, 0, authorization);
+          expectRefused(await running.client().post('/note', { note: 'x' }, { authorization }), 'KEYCARD_CSRF_MISSING');
+        }
+        assert.equal(store.creates, creates, 'no session was created');
+      });
+
+      it("@SkipCsrf('token') needs no token but still refuses a cross-site Origin or Sec-Fetch-Site", async () => {
+        expectStatus(await running.client().post('/credentials', {}), 201);
+        expectStatus(await running.client().post('/credentials', {}, { origin: running.url, 'sec-fetch-site': 'same-origin' }), 201);
+        expectRefused(await running.client().post('/credentials', {}, { origin: 'https://evil.example' }), 'KEYCARD_CSRF_CROSS_SITE');
+        expectRefused(await running.client().post('/credentials', {}, { 'sec-fetch-site': 'cross-site' }), 'KEYCARD_CSRF_CROSS_SITE');
+        expectRefused(await running.client().post('/credentials', {}, { origin: 'null' }), 'KEYCARD_CSRF_CROSS_SITE');
+      });
+
+      // Finding 15 of issue 13: CSRF refusals were not reported.
+      it('reports each refusal as a csrfRefused event with its reason, naming no token', async () => {
+        const seen: SessionEvent[] = [];
+        const off = running.app.get(SessionManager).events.on('csrfRefused', (event) => seen.push(event));
+        try {
+          await running.client().post('/note', { note: 'x' });
+          await running.client().post('/note', { note: 'x' }, { 'x-csrf-token': 'forged' });
+          await running.client().post('/note', { note: 'x' }, { origin: 'https://evil.example' });
+        } finally {
+          off();
+        }
+        assert.deepEqual(seen.map((event) => event.reason), ['KEYCARD_CSRF_MISSING', 'KEYCARD_CSRF_INVALID', 'KEYCARD_CSRF_CROSS_SITE']);
+        for (const event of seen) assert.equal(event.type, 'csrfRefused');
       });
 
       it('lets @SkipCsrf() routes and controllers through', async () => {

@@ -485,5 +485,42 @@ describe('SessionManager', () => {
       assert.equal(session.available, false);
       assert.throws(() => session.principal, StoreUnavailableError);
     });
+
+    // Finding 15 of issue 13: store outages were not reported anywhere but in the 503s.
+    it('reports a failed or timed-out store call as a storeUnavailable event naming the operation', async () => {
+      const { manager: healthy } = setup();
+      const { cookie } = await signedIn(healthy);
+      const broken = new Proxy(new MemoryStore({ sweepInterval: 0 }), {
+        get: (target, property, receiver) =>
+          property === 'find' ? () => Promise.reject(new Error('ECONNREFUSED')) : property === 'ping' ? () => new Promise(() => {}) : Reflect.get(target, property, receiver),
+      }) as SessionStore;
+      const manager = new SessionManager({ secrets: SECRET, store: broken, storeTimeout: 30 });
+      const seen: SessionEvent[] = [];
+      manager.events.on('storeUnavailable', (event) => seen.push(event));
+      await manager.load({ secure: false, cookieHeader: cookie });
+      assert.deepEqual(await manager.health(), { store: 'down' });
+      assert.deepEqual(seen.map((event) => event.reason), ['find', 'ping']);
+      assert.ok(seen.every((event) => event.handle === null && event.userId === null));
+    });
+  });
+
+  // Finding 7 of issue 13: behind a proxy trusted too widely, any X-Forwarded-For text became the session's IP.
+  describe('when the client address is not an IP', () => {
+    it('signIn and issueToken store no address rather than the text given', async () => {
+      const { manager } = setup();
+      for (const ip of ['<script>alert(1)</script>', 'unknown', '203.0.113.7, 10.0.0.1', 'x'.repeat(10_000)]) {
+        const session = await manager.load({ secure: false, ip, userAgent: 'ua' });
+        await session.signIn(alice);
+        await manager.commit(session);
+        await manager.issueToken(alice, { ip, userAgent: 'cli' });
+      }
+      const listed = await manager.listSessions('alice');
+      assert.ok(listed.length >= 8);
+      assert.deepEqual([...new Set(listed.map((info) => info.ip))], [null]);
+      const valid = await manager.load({ secure: false, ip: ' 2001:DB8::1 ' });
+      await valid.signIn({ ...alice, id: 'bob' });
+      await manager.commit(valid);
+      assert.equal((await manager.listSessions('bob'))[0]?.ip, '2001:db8::1');
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { LoginThrottle, SessionManager } from 'keycard';
+import { LoginThrottle, SessionManager, type ThrottleScope } from 'keycard';
 import type { UserRow } from '../database/schema.js';
 import { UsersService } from '../users/users.service.js';
 
@@ -34,7 +34,7 @@ export class SignInService {
   }
 
   /** The audit/metrics event: never the e-mail; one reason for unknown accounts and wrong passwords alike. */
-  private failed(reason: 'throttled' | 'bad-password', ip: string | undefined, scope?: 'account' | 'ip'): void {
+  private failed(reason: 'throttled' | 'bad-password', ip: string | undefined, scope?: ThrottleScope): void {
     this.manager.events.emit({
       type: 'signInFailed',
       handle: null,

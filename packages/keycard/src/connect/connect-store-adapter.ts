@@ -84,6 +84,8 @@ interface Stored {
  *   key, then writes the new one.
  */
 export class ConnectStoreAdapter implements SessionStore {
+  /** No per-user index (see above): the default session cap does not apply. */
+  readonly userIndex = false;
   private readonly listeners = new Set<(handles: readonly string[]) => void>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly timeout: number;

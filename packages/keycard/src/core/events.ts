@@ -1,6 +1,8 @@
 /**
- * Session lifecycle events for audit logs and metrics. They carry the public
- * handle, never a token or store id.
+ * Session lifecycle and security events for audit logs and metrics. They
+ * carry the public handle, never a token or store id, and never an e-mail
+ * address; the client IP only in `ip`, for audit logs (never a metric label,
+ * never in keycard's own `SecurityLog` lines).
  *
  * Lifecycle: `created`, `signedIn`, `rotated`, `expired`, `destroyed` (sign-out),
  * `revoked` (`reason`: 'revoked', 'session-limit', …).
@@ -11,6 +13,12 @@
  *   `handle` and `userId` null, never the account or the address.
  *   Applications may emit it themselves for other failures (e.g. `reason:
  *   'bad-password'`), with the same care.
+ * - `lockedOut` comes from `LoginThrottle.recordFailure` when a failure fills
+ *   a counter to its limit; `scope` is the counter ('account', 'ip', 'device').
+ *   `recordFailure` also emits `signInFailed` with `reason: 'bad-password'`.
+ *   Sign-in events from the throttle name the account only by `subject`, a
+ *   prefix of the SHA-256 of its normalised form: lines can be correlated
+ *   without an address in the log.
  * - `csrfRefused`: the CSRF guard refused an unsafe request; `reason` is the
  *   error code (`KEYCARD_CSRF_CROSS_SITE`, `…_MISSING`, `…_INVALID`).
  * - `storeUnavailable`: a store call failed or timed out (HTTP 503);
@@ -36,6 +44,7 @@ export type SessionEventType =
   | 'destroyed'
   | 'revoked'
   | 'signInFailed'
+  | 'lockedOut'
   | 'csrfRefused'
   | 'storeUnavailable'
   | 'socketOpened'
@@ -53,8 +62,10 @@ export interface SessionEvent {
   readonly at: number;
   /** Why, for revocations, refusals and failures: 'session-limit', 'throttled', 'KEYCARD_CSRF_MISSING', 'find', … */
   readonly reason?: string;
-  /** For throttled sign-ins: which limit refused (never the account or address itself). */
-  readonly scope?: 'account' | 'ip';
+  /** Sign-in events from `LoginThrottle`: a pseudonym of the account (hash prefix), never the account itself. */
+  readonly subject?: string;
+  /** For throttled sign-ins and lockouts: which limit refused or filled (never the account or address itself). */
+  readonly scope?: 'account' | 'ip' | 'device';
   /** How the request that caused the event presented its session, when there was one. */
   readonly transport?: EventTransport;
   /** The client address as the session recorded it (or the request, before any session). For audit logs: never a metric label. */

@@ -1,3 +1,4 @@
+import { clientAddress } from './address.js';
 import { StoreUnavailableError, UnsupportedOperationError } from './errors.js';
 import { SessionEvents } from './events.js';
 import { Observers } from './observe.js';
@@ -177,7 +178,7 @@ export class SessionManager {
     if (this.options.sealed) throw new UnsupportedOperationError('bearer tokens need a session store; sealed sessions travel only in their cookie');
     await this.records.makeRoomFor(principal.id, undefined);
     const { token, id } = this.cookie.issue();
-    const record = this.records.newRecord(id, { userAgent: client.userAgent ?? null, ip: client.ip ?? null }, principal, false);
+    const record = this.records.newRecord(id, { userAgent: client.userAgent ?? null, ip: clientAddress(client.ip) }, principal, false);
     await this.records.create(record, null);
     return { token: this.cookie.sign(token), expiresAt: record.absoluteExpiresAt };
   }

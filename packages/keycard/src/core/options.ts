@@ -1,5 +1,5 @@
 import { cryptoRandom, systemClock, type Clock, type RandomSource } from './clock.js';
-import type { SameSite } from './cookie.js';
+import { checkCookieDomain, checkCookieName, checkCookiePath, checkCookieRules, type SameSite } from './cookie.js';
 import { InvalidOptionsError } from './errors.js';
 import type { SessionStore } from './store.js';
 import type { RevocationStore } from './revocation.js';
@@ -37,7 +37,13 @@ export interface SessionOptions {
   readonly cookie?: CookieOptions;
   /** Accept `Authorization: Bearer <token>` for clients without cookies. Default true. */
   readonly bearer?: boolean;
-  /** Sessions one user may hold at once. Default: unlimited. */
+  /**
+   * Sessions one user may hold at once (cookies and bearer tokens alike);
+   * `Infinity` for no limit. Default 50, so one account cannot pile up
+   * sessions without bound (each costs store memory and a device-list entry);
+   * unlimited by default for a store without a per-user index
+   * (`userIndex: false`: express-session stores), which cannot count them.
+   */
   readonly maxSessionsPerUser?: number;
   /** What a sign-in past `maxSessionsPerUser` does. Default 'evict-oldest'. */
   readonly sessionLimitMode?: 'evict-oldest' | 'refuse';
@@ -103,7 +109,8 @@ export interface ResolvedOptions {
 }
 
 const MIN_SECRET_LENGTH = 32;
-const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** SessionOptions.maxSessionsPerUser's default. */
+export const DEFAULT_MAX_SESSIONS_PER_USER = 50;
 
 function fail(message: string): never {
   throw new InvalidOptionsError(`keycard: ${message}`);
@@ -131,20 +138,36 @@ function resolveSecrets(secrets: string | readonly string[] | undefined): readon
   return list as readonly string[];
 }
 
+/**
+ * Every attribute is checked with the rfc6265bis rules keycard's serializer
+ * uses (core/cookie.ts), so nothing an option holds can add an attribute to
+ * Set-Cookie (a `;` in `domain` or `path`) or make every response fail later
+ * (a `__Host-` name that some request would send without Secure).
+ */
 function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   const base = options.name ?? 'sid';
-  if (!COOKIE_NAME.test(base)) fail(`cookie.name ${JSON.stringify(base)} is not a valid cookie name`);
+  const badName = checkCookieName(base);
+  if (badName) fail(`cookie.name ${badName}`);
   const sameSite = ({ lax: 'Lax', strict: 'Strict', none: 'None' } as const)[options.sameSite ?? 'lax'];
   if (!sameSite) fail(`cookie.sameSite must be 'lax', 'strict' or 'none', got ${String(options.sameSite)}`);
   const secure = options.secure ?? 'auto';
   if (secure !== 'auto' && typeof secure !== 'boolean') fail(`cookie.secure must be 'auto', true or false`);
   if (sameSite === 'None' && secure !== true) fail(`cookie.sameSite 'none' requires a Secure cookie (cookie.secure: true)`);
   const path = options.path ?? '/';
-  if (!path.startsWith('/')) fail(`cookie.path must start with '/'`);
+  const badPath = checkCookiePath(path);
+  if (badPath) fail(`cookie.${badPath}`);
   const domain = options.domain;
+  const badDomain = domain === undefined ? null : checkCookieDomain(domain);
+  if (badDomain) fail(`cookie.${badDomain}`);
   const prefix = options.prefix ?? true;
   const securePrefix = !prefix ? '' : domain === undefined && path === '/' ? '__Host-' : '__Secure-';
   const secureName = base.startsWith('__') ? base : `${securePrefix}${base}`;
+  // Every (name, Secure) pair a request can produce must serialise: check them now, not per response.
+  for (const isSecure of secure === 'auto' ? [true, false] : [secure]) {
+    const name = isSecure ? secureName : base;
+    const broken = checkCookieRules(name, { secure: isSecure, path, domain, sameSite });
+    if (broken) fail(`cookie.name ${JSON.stringify(name)} breaks the cookie prefix rules${secure === 'auto' && !isSecure ? ' when the request is plain HTTP' : ''}: ${broken}`);
+  }
   return {
     secure,
     sameSite,
@@ -180,17 +203,17 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (touch >= idle) fail(`touchInterval (${touch}s) must be shorter than idleTimeout (${idle}s)`);
   const storeTimeoutMs = options.storeTimeout ?? 1000;
   if (!Number.isFinite(storeTimeoutMs) || storeTimeoutMs <= 0) fail('storeTimeout must be a positive number of milliseconds');
-  const maxSessions = options.maxSessionsPerUser ?? Infinity;
-  if (maxSessions !== Infinity && (!Number.isInteger(maxSessions) || maxSessions < 1)) {
-    fail(`maxSessionsPerUser must be a positive integer, got ${String(maxSessions)}`);
-  }
-  const mode = options.sessionLimitMode ?? 'evict-oldest';
-  if (mode !== 'evict-oldest' && mode !== 'refuse') fail(`sessionLimitMode must be 'evict-oldest' or 'refuse'`);
   const sealed = resolveSealed(options, rememberAbsolute * 1000);
   const store = sealed?.store ?? options.store;
   if (typeof store?.find !== 'function') {
     fail("store is required: give a SessionStore, e.g. `new MemoryStore()` from 'keycard' (SessionModule defaults to one)");
   }
+  const maxSessions = options.maxSessionsPerUser ?? (store.userIndex === false ? Infinity : DEFAULT_MAX_SESSIONS_PER_USER);
+  if (maxSessions !== Infinity && (!Number.isInteger(maxSessions) || maxSessions < 1)) {
+    fail(`maxSessionsPerUser must be a positive integer, got ${String(maxSessions)}`);
+  }
+  const mode = options.sessionLimitMode ?? 'evict-oldest';
+  if (mode !== 'evict-oldest' && mode !== 'refuse') fail(`sessionLimitMode must be 'evict-oldest' or 'refuse'`);
   return {
     signer: new TokenSigner(secrets),
     store,

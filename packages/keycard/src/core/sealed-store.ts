@@ -14,6 +14,8 @@ import type { SessionStore } from './store.js';
  * table of what the mode guarantees).
  */
 export class SealedStore implements SessionStore {
+  /** No per-user index: the default session cap does not apply. */
+  readonly userIndex = false;
   constructor(
     private readonly revocation: RevocationStore | null,
     private readonly clock: Clock,

@@ -1,3 +1,4 @@
+import { clientAddress } from './address.js';
 import { InvalidSessionValueError, type StoreUnavailableError } from './errors.js';
 import { isLive, type JsonValue, type Principal, type SessionData, type SessionPatch, type SessionRecord } from './record.js';
 import type { ClientInfo, SessionRecords } from './records.js';
@@ -94,7 +95,8 @@ export class Session {
   get client(): ClientInfo {
     if (this.clientInfo === null) {
       const userAgent = this.clientSource.userAgent;
-      this.clientInfo = { userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null, ip: this.clientSource.ip ?? null };
+      // An address that does not parse as an IP (whatever reached X-Forwarded-For) is not recorded.
+      this.clientInfo = { userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null, ip: clientAddress(this.clientSource.ip) };
     }
     return this.clientInfo;
   }

@@ -12,6 +12,14 @@ import type { Principal, SessionPatch, SessionRecord } from './record.js';
  */
 export interface SessionStore {
   /**
+   * False for a store that keeps no per-user index (`listByUser`,
+   * `revokeAll` and `refreshPrincipal` reject with
+   * `UnsupportedOperationError`): the default session cap is then off,
+   * since it cannot be counted. Absent means the store has the index.
+   */
+  readonly userIndex?: boolean;
+
+  /**
    * The record stored under `id`, or null when there is none.
    *
    * May return a record that has expired but not yet been removed (the manager

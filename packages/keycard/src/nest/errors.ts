@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { KeycardError, SignInThrottledError, type KeycardErrorCode } from '../core/errors.js';
+import { KeycardError, OverloadedError, SignInThrottledError, type KeycardErrorCode } from '../core/errors.js';
 import type { Transport } from './context.js';
 
 /** Codes of the HTTP answers the guards give; they are not failures, so they have no core error class. */
@@ -104,6 +104,14 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
       // Neither the account, the address nor the scope: which limit refused it is the server's business.
       const seconds = error instanceof SignInThrottledError ? error.retryAfterSeconds : 1;
       return new SessionHttpException(429, error.code, 'Too many sign-in attempts: try again later.', {
+        ...cause,
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) },
+      });
+    }
+    case 'KEYCARD_OVERLOADED': {
+      // The server is at capacity (a full hashing queue): nothing about the request is wrong, retry later.
+      const seconds = error instanceof OverloadedError ? error.retryAfterSeconds : 1;
+      return new SessionHttpException(503, error.code, 'The server is busy; try again shortly.', {
         ...cause,
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) },
       });

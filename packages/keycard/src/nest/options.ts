@@ -32,6 +32,13 @@ export interface SessionModuleOptions extends SessionOptions {
    */
   readonly appCookies?: AppCookieOptions;
   /**
+   * Log security events (failed sign-ins, lockouts, CSRF refusals, store
+   * outages) through Nest's Logger, context `keycard:security`, at warn
+   * level, ids hashed (see `SecurityLog`). Default true; false leaves them
+   * to your own listener on `SessionManager.events`.
+   */
+  readonly securityLog?: boolean;
+  /**
    * Moving from express-session: requests with express-session's old cookie
    * (and no keycard sign-in) are signed in from their old session once, which
    * is then destroyed and its cookie cleared. See `ExpressSessionMigration`.
@@ -56,6 +63,7 @@ export interface ResolvedModuleOptions {
   readonly guard: 'global' | 'none';
   /** The store was defaulted, so the module closes it on shutdown. */
   readonly ownsStore: boolean;
+  readonly securityLog: boolean;
 }
 
 /** @internal */
@@ -70,5 +78,9 @@ export function resolveModuleOptions(options: SessionModuleOptions): ResolvedMod
   if (guard !== 'global' && guard !== 'none') {
     throw new InvalidOptionsError(`keycard: guard must be 'global' or 'none', got ${JSON.stringify(guard)}`);
   }
-  return { guard, ownsStore: options.store === undefined };
+  const securityLog = options.securityLog ?? true;
+  if (typeof securityLog !== 'boolean') {
+    throw new InvalidOptionsError(`keycard: securityLog must be true or false, got ${JSON.stringify(securityLog)}`);
+  }
+  return { guard, ownsStore: options.store === undefined, securityLog };
 }

@@ -1,7 +1,8 @@
-import { Inject, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Logger, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
+import { SecurityLog } from '../core/security-log.js';
 import { withDefaultStore } from '../default-store.js';
 import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
 import { CookieService } from './cookies.js';
@@ -101,6 +102,16 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     SessionService,
     GraphqlCommitPlugin,
     CookieService,
+    {
+      // Security events to the log as they happen (nothing injects it: Nest creates every provider at start-up).
+      provide: SecurityLog,
+      useFactory: (manager: SessionManager, resolved: ResolvedModuleOptions) => {
+        if (!resolved.securityLog) return null;
+        const logger = new Logger('keycard:security');
+        return new SecurityLog(manager.events, (line) => logger.warn(line), manager.options.clock);
+      },
+      inject: [SessionManager, RESOLVED_MODULE_OPTIONS],
+    },
     {
       provide: APP_GUARD,
       // A factory that returns null registers no guard. The same guard goes on every microservice

@@ -11,11 +11,15 @@ import { CsrfService } from './csrf.service.js';
 const SKIP_CSRF_METADATA = Symbol('keycard:skip-csrf');
 
 /**
- * Exempts a route or a whole controller from the CSRF check: webhooks signed
- * by their sender, endpoints that take credentials in the body and set no
- * cookie. Cookie-authenticated forms must never be exempted.
+ * Exempts a route or a whole controller from the CSRF check. `'all'`
+ * (default): webhooks signed by their sender. `'token'` (HTTP): no token is
+ * needed, but the Origin and Sec-Fetch-Site rules still refuse cross-site
+ * requests: endpoints that take credentials in the body and set no cookie (a
+ * token endpoint for CLIs), which a forged cross-site request could otherwise
+ * use to guess passwords on a victim's behalf. Cookie-authenticated forms
+ * must never be exempted.
  */
-export const SkipCsrf = (): ClassDecorator & MethodDecorator => SetMetadata(SKIP_CSRF_METADATA, true);
+export const SkipCsrf = (part: 'all' | 'token' = 'all'): ClassDecorator & MethodDecorator => SetMetadata(SKIP_CSRF_METADATA, part);
 
 const GRAPHQL_ADVICE =
   "Keep the driver's default context (it carries `req`) or return `req` from your context function; serve subscriptions with keycard's graphql-ws hooks.";
@@ -54,7 +58,7 @@ const CODES: Readonly<Record<CsrfFailure, SessionAccessCode>> = {
  */
 @Injectable()
 export class CsrfGuard implements CanActivate {
-  private readonly skip: RouteMetadata<boolean>;
+  private readonly skip: RouteMetadata<'all' | 'token'>;
 
   constructor(
     reflector: Reflector,
@@ -65,13 +69,16 @@ export class CsrfGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (this.skip.get(context)) return true;
+    const skip = this.skip.get(context);
+    if (skip === 'all') return true;
     const transport = transportOf(context);
     let failure: CsrfFailure | null;
     switch (transport) {
-      case 'http':
-        failure = transportErrorsOf('http', () => this.csrf.check(requestOf(context)));
+      case 'http': {
+        const request = requestOf(context);
+        failure = transportErrorsOf('http', () => (skip === 'token' ? this.csrf.checkOrigin(request) : this.csrf.check(request)));
         break;
+      }
       case 'graphql': {
         const request = graphqlRequestOf(context);
         if (request === undefined) {

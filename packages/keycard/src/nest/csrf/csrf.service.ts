@@ -4,6 +4,7 @@ import { CsrfTokens, graphqlCsrfFailure, isCrossSite, requestOrigin, type CsrfFa
 import { readCookie, serializeCookie } from '../../core/cookie.js';
 import { KeycardError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
+import type { Session } from '../../core/session.js';
 import {
   bodyOf,
   findSession,
@@ -178,17 +179,8 @@ export class CsrfService {
     // Before the other facts: protocol and host are trust-proxy getters, not worth computing for a GET.
     if (SAFE_METHODS.has(methodOf(request))) return null;
     const session = sessionOf(request);
-    if (session.transport === 'bearer') return null;
-    const headers = headersOf(request);
-    const crossSite = isCrossSite(
-      {
-        origin: firstHeader(headers.origin),
-        fetchSite: firstHeader(headers['sec-fetch-site']),
-        self: requestOrigin(session.secure ? 'https' : 'http', hostOf(request)),
-      },
-      this.enabled(),
-    );
-    if (crossSite) return 'cross-site';
+    if (isBearerAuthenticated(session)) return null;
+    if (this.crossSite(request, session.secure)) return 'cross-site';
     const token = submittedToken(request);
     if (token === null) return 'missing';
     const principal = session.principal;
@@ -196,7 +188,7 @@ export class CsrfService {
       const handle = session.handle;
       return handle !== null && this.tokens.verifySession(token, handle, principal.id) ? null : 'invalid';
     }
-    const nonce = this.tokens.nonceOf(readCookie(headers.cookie, this.cookieName(session.secure)));
+    const nonce = this.tokens.nonceOf(readCookie(headersOf(request).cookie, this.cookieName(session.secure)));
     return nonce !== null && this.tokens.verifyNonce(token, nonce) ? null : 'invalid';
   }
 
@@ -210,7 +202,7 @@ export class CsrfService {
    */
   checkGraphql(request: RequestLike, operation: 'query' | 'mutation' | 'subscription' | undefined): CsrfFailure | null {
     const options = this.enabled();
-    if (sessionOf(request).transport === 'bearer') return null;
+    if (isBearerAuthenticated(sessionOf(request))) return null;
     const contentType = headersOf(request)['content-type'];
     const failure = graphqlCsrfFailure({ method: methodOf(request), contentType, operation }, options.graphqlMultipart);
     if (failure !== null || operation === 'query') return failure;
@@ -218,6 +210,29 @@ export class CsrfService {
   }
 
   /** The pre-session cookie's name for a request over HTTPS (or not). */
+
+  /**
+   * The Origin and Sec-Fetch-Site rules alone, for routes that need no token
+   * (`@SkipCsrf('token')`: they take credentials in the body and set no
+   * cookie) but must still not be driven from another site. Safe methods pass.
+   */
+  checkOrigin(request: RequestLike): CsrfFailure | null {
+    this.enabled();
+    if (SAFE_METHODS.has(methodOf(request))) return null;
+    return this.crossSite(request, sessionOf(request).secure) ? 'cross-site' : null;
+  }
+
+  private crossSite(request: RequestLike, secure: boolean): boolean {
+    const headers = headersOf(request);
+    return isCrossSite(
+      {
+        origin: firstHeader(headers.origin),
+        fetchSite: firstHeader(headers['sec-fetch-site']),
+        self: requestOrigin(secure ? 'https' : 'http', hostOf(request)),
+      },
+      this.enabled(),
+    );
+  }
   private cookieName(requestSecure: boolean): string {
     return this.enabled().cookieNameFor(this.manager.cookieSecure(requestSecure));
   }
@@ -232,4 +247,14 @@ export class CsrfService {
       sameSite: this.manager.options.cookie.sameSite,
     });
   }
+}
+
+/**
+ * Whether the request is authenticated by a bearer token that verified and
+ * names a live session: only that exempts it from CSRF. An `Authorization`
+ * header alone proves nothing (`Bearer garbage` used to skip the check, so
+ * sign-in and registration went through without a token).
+ */
+function isBearerAuthenticated(session: Session): boolean {
+  return session.transport === 'bearer' && session.isAuthenticated;
 }
