@@ -3,6 +3,7 @@ import { expiresAt, isLive, touchDue, touched } from '../core/record.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { RevocationListeners, positiveIntegerOption, sweepIntervalOption } from '../core/store-support.js';
 import { sweepEvery, sweepExpired } from '../core/sweep.js';
 
 export interface MemoryStoreOptions {
@@ -30,18 +31,15 @@ interface Entry {
 export class MemoryStore implements SessionStore {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  private readonly listeners = new Set<(handles: readonly string[]) => void>();
+  private readonly listeners = new RevocationListeners();
   private readonly maxEntries: number;
   private readonly clock: Clock;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 100_000;
+    this.maxEntries = positiveIntegerOption('MemoryStore', 'maxEntries', options.maxEntries, 100_000);
     this.clock = options.clock ?? systemClock;
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
-      throw new TypeError('MemoryStore: maxEntries must be a positive integer');
-    }
-    this.timer = sweepEvery(options.sweepInterval ?? 60, () => this.sweep());
+    this.timer = sweepEvery(sweepIntervalOption('MemoryStore', options.sweepInterval, 60), () => this.sweep());
   }
 
   /** Number of records held, expired ones included until the next sweep. */
@@ -92,7 +90,7 @@ export class MemoryStore implements SessionStore {
     const entry = this.entries.get(id);
     if (!entry) return false;
     this.remove(id, entry);
-    this.publish([entry.handle]);
+    this.listeners.publish([entry.handle]);
     return true;
   }
 
@@ -113,7 +111,7 @@ export class MemoryStore implements SessionStore {
       this.remove(id, entry);
       handles.push(entry.handle);
     }
-    if (handles.length > 0) this.publish(handles);
+    if (handles.length > 0) this.listeners.publish(handles);
     return handles;
   }
 
@@ -132,9 +130,9 @@ export class MemoryStore implements SessionStore {
   }
 
   async onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
+    const remove = this.listeners.add(listener);
     return async () => {
-      this.listeners.delete(listener);
+      remove();
     };
   }
 
@@ -183,15 +181,5 @@ export class MemoryStore implements SessionStore {
     if (!ids) return;
     ids.delete(id);
     if (ids.size === 0) this.byUser.delete(userId);
-  }
-
-  private publish(handles: readonly string[]): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(handles);
-      } catch {
-        // A subscriber's failure must not undo or fail the revocation.
-      }
-    }
   }
 }
