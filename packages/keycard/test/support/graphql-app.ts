@@ -3,7 +3,18 @@ import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
 import type { Principal, Session as KeycardSession } from '../../src/index.js';
-import { CurrentUser, Public, Roles, Session, SessionModule, SessionService, csrfTokenFor, type RequestLike, type SessionModuleOptions } from '../../src/nest/index.js';
+import {
+  CurrentUser,
+  GraphqlSubscriptionAuth,
+  Public,
+  Roles,
+  Session,
+  SessionModule,
+  SessionService,
+  csrfTokenFor,
+  type RequestLike,
+  type SessionModuleOptions,
+} from '../../src/nest/index.js';
 import type { Platform } from './http.js';
 import { SECRET } from './session-app.js';
 
@@ -29,6 +40,10 @@ function principalOf(id: string, admin: boolean): Principal {
 @Injectable()
 export class Ticker {
   private readonly waiting = new Set<(value: IteratorResult<{ ticks: string }>) => void>();
+  /** Subscribers waiting for the next tick. */
+  get subscribers(): number {
+    return this.waiting.size;
+  }
   tick(value: string): void {
     for (const wake of this.waiting) wake({ value: { ticks: value }, done: false });
     this.waiting.clear();
@@ -198,6 +213,22 @@ export function graphqlModule(platform: Platform, style: SchemaStyle, subscripti
     return GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, graphiql: false, ...schema, ...subscriptions });
   }
   return GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, graphiql: false, ...schema, ...subscriptions });
+}
+
+/** The same, with subscriptions authenticated by keycard (graphql-ws on Apollo, Mercurius' own on Fastify). */
+export function graphqlModuleWithSubscriptions(platform: Platform) {
+  if (platform === 'express') {
+    return GraphQLModule.forRootAsync<ApolloDriverConfig>({
+      driver: ApolloDriver,
+      inject: [GraphqlSubscriptionAuth],
+      useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, autoSchemaFile: true, subscriptions: { 'graphql-ws': auth.graphqlWs() } }),
+    });
+  }
+  return GraphQLModule.forRootAsync<MercuriusDriverConfig>({
+    driver: MercuriusDriver,
+    inject: [GraphqlSubscriptionAuth],
+    useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, autoSchemaFile: true, subscription: auth.mercurius() }),
+  });
 }
 
 /** A GraphQL test app: keycard with CSRF on, the resolvers of `style`, GET /csrf. */
