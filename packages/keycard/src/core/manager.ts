@@ -1,11 +1,14 @@
 import { serializeCookie } from './cookie.js';
 import { readCookie } from './cookie.js';
 import { withDeadline } from './deadline.js';
-import { SessionLimitError, StoreUnavailableError } from './errors.js';
+import { InvalidOptionsError, SessionLimitError, StoreUnavailableError } from './errors.js';
 import { SessionEvents, type SessionEventType } from './events.js';
-import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
+import { resolveOptions, type ResolvedCache, type ResolvedOptions, type SessionOptions } from './options.js';
 import { expiresAt, isLive, type Principal, type SessionPatch, type SessionRecord } from './record.js';
+import { CachedStore } from './cached-store.js';
+import { SessionCache, type CacheStats } from './session-cache.js';
 import { Session, type ClientInfo, type Transport } from './session.js';
+import type { SessionStore } from './store.js';
 import { sessionIdOf } from './token.js';
 import { VerifiedTokenCache } from './token-cache.js';
 
@@ -62,15 +65,26 @@ export class SessionManager {
   readonly options: ResolvedOptions;
   readonly events = new SessionEvents();
   private readonly verified: VerifiedTokenCache;
+  /** The configured store, behind the session cache when that is on. */
+  private readonly sessions: SessionStore;
+  private readonly cache: SessionCache | null;
 
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
     this.verified = new VerifiedTokenCache(this.options.signer);
     this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
+    this.cache = cacheFor(this.options.store, this.options.cache, options.cache !== undefined);
+    this.sessions = this.cache === null ? this.options.store : new CachedStore(this.options.store, this.cache);
   }
 
-  get store() {
-    return this.options.store;
+  /** The store every call goes through: the configured one, behind the session cache when that is on. */
+  get store(): SessionStore {
+    return this.sessions;
+  }
+
+  /** The session cache's size and counters; null when the cache is off. */
+  cacheStats(): CacheStats | null {
+    return this.cache?.stats() ?? null;
   }
 
   now(): number {
@@ -343,6 +357,28 @@ export class SessionManager {
       ...(reason ? { reason } : {}),
     });
   }
+}
+
+/**
+ * The cache for `store`, or null: on when the store's invalidation is exact
+ * (`exclusive`, `in-write`); for `after-commit` only when asked to accept the
+ * delay; never for a store that does not say how it invalidates (asking for
+ * one there is refused: it would serve signed-out sessions).
+ */
+function cacheFor(store: SessionStore, cache: ResolvedCache | false, explicit: boolean): SessionCache | null {
+  if (cache === false) return null;
+  const mode = store.coherence?.mode;
+  if (mode === undefined) {
+    if (explicit) {
+      throw new InvalidOptionsError(
+        'keycard: cache is set, but this store does not declare how other processes\' writes reach a cached record ' +
+          '(SessionStore.coherence); a cache would accept sessions signed out elsewhere. Remove the cache option.',
+      );
+    }
+    return null;
+  }
+  if (mode === 'after-commit' && !cache.acceptDelayedInvalidation) return null;
+  return new SessionCache(cache);
 }
 
 function toInfo(record: SessionRecord): SessionInfo {

@@ -36,9 +36,37 @@ export interface SessionOptions {
   readonly maxSessionsPerUser?: number;
   /** What a sign-in past `maxSessionsPerUser` does. Default 'evict-oldest'. */
   readonly sessionLimitMode?: 'evict-oldest' | 'refuse';
+  /**
+   * The in-process session cache (docs/session-cache.md): authenticated reads
+   * of a record it holds cost no store call. On by default for stores whose
+   * invalidation is exact (the memory store, PGlite, Redis); off for
+   * PostgreSQL, whose notifications arrive after the commit, unless
+   * `acceptDelayedInvalidation` is set; never for a store that does not
+   * declare how it invalidates. `false` turns it off.
+   */
+  readonly cache?: false | SessionCacheOptions;
   /** Injected for tests. Default: the system clock and node:crypto. */
   readonly clock?: Clock;
   readonly random?: RandomSource;
+}
+
+export interface SessionCacheOptions {
+  /** Most records held. Default 10 000. */
+  readonly maxEntries?: number;
+  /** Most bytes held, counted as the records' JSON length. Default 33 554 432 (32 MiB). */
+  readonly maxBytes?: number;
+  /**
+   * Cache on a store whose invalidations reach other processes only after the
+   * write committed (PostgreSQL): a session signed out on one instance can be
+   * accepted by another for that delay (measured in BENCHMARKS.md). Default false.
+   */
+  readonly acceptDelayedInvalidation?: boolean;
+}
+
+export interface ResolvedCache {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly acceptDelayedInvalidation: boolean;
 }
 
 export interface CookieOptions {
@@ -72,6 +100,8 @@ export interface ResolvedCookie {
 export interface ResolvedOptions {
   readonly signer: TokenSigner;
   readonly store: SessionStore;
+  /** false: no cache. */
+  readonly cache: ResolvedCache | false;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly idleTimeoutMs: number;
@@ -172,6 +202,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   return {
     signer: new TokenSigner(secrets),
     store: options.store ?? new MemoryStore({ clock: options.clock }),
+    cache: resolveCache(options.cache),
     clock: options.clock ?? systemClock,
     random: options.random ?? cryptoRandom,
     idleTimeoutMs: idle * 1000,
@@ -185,4 +216,16 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     maxSessionsPerUser: maxSessions,
     sessionLimitMode: mode,
   };
+}
+
+function resolveCache(cache: SessionOptions['cache']): ResolvedCache | false {
+  if (cache === false) return false;
+  if (cache !== undefined && (cache === null || typeof cache !== 'object')) fail('cache must be false or an object { maxEntries, maxBytes }');
+  const maxEntries = cache?.maxEntries ?? 10_000;
+  const maxBytes = cache?.maxBytes ?? 32 * 1024 * 1024;
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) fail(`cache.maxEntries must be a positive integer, got ${String(maxEntries)}`);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1024) fail(`cache.maxBytes must be an integer of at least 1024, got ${String(maxBytes)}`);
+  const accept = cache?.acceptDelayedInvalidation ?? false;
+  if (typeof accept !== 'boolean') fail('cache.acceptDelayedInvalidation must be a boolean');
+  return { maxEntries, maxBytes, acceptDelayedInvalidation: accept };
 }

@@ -1,0 +1,40 @@
+/**
+ * How a record cached in this process learns that the store changed it: the
+ * one thing a store must tell the core for the session cache to be safe.
+ * See docs/session-cache.md.
+ */
+
+/**
+ * - `exclusive`: this process is the only writer of the data (the memory
+ *   store, PostgreSQL on embedded PGlite), so invalidating on its own writes
+ *   is exact.
+ * - `in-write`: every write also publishes the ids it changed, atomically with
+ *   the write, ahead of the writer's reply (Redis: from inside the Lua script).
+ * - `after-commit`: the ids are published when the write commits, and reach
+ *   other processes some time after the writer was answered (PostgreSQL
+ *   NOTIFY): there is a window, so the cache is off unless asked for.
+ */
+export type CoherenceMode = 'exclusive' | 'in-write' | 'after-commit';
+
+/** Where a store's invalidation feed delivers. Each method must be cheap and must not throw. */
+export interface InvalidationSink {
+  /** These session ids were changed, rotated away or deleted by some process. */
+  invalidate(ids: readonly string[]): void;
+  /** The feed broke (connection lost, re-subscribing): anything may have changed unseen. */
+  lost(): void;
+  /** The feed is late: what it has delivered is whole, but recent writes may still be on their way. */
+  lagging(): void;
+  /** The feed is connected and current again. */
+  restored(): void;
+}
+
+export interface StoreCoherence {
+  readonly mode: CoherenceMode;
+  /**
+   * Starts delivering invalidations from other processes (and, for a store
+   * that drops records by itself, its own evictions). Resolves once the feed
+   * is live, to a function that stops it. Absent for an `exclusive` store
+   * that never drops a record behind the caller's back.
+   */
+  subscribe?(sink: InvalidationSink): Promise<() => Promise<void>>;
+}
