@@ -5,7 +5,7 @@ import type { SessionCache } from './session-cache.js';
 import type { SessionStore, StoreSettings } from './store.js';
 
 /** Whether the invalidation feed lets the cache answer: `lost` also forbids filling it. */
-type FeedState = 'live' | 'lagging' | 'lost';
+type FeedState = 'live' | 'lost';
 
 /** Seconds between attempts to start a feed that failed to start (store down at boot). */
 const RESUBSCRIBE_MS = 1000;
@@ -41,6 +41,7 @@ export class CachedStore implements SessionStore {
   private readonly sink: InvalidationSink;
   /** Hits wait one event-loop turn when invalidations arrive over a socket of this process (in-write stores). */
   private readonly deferHits: boolean;
+  private readonly current: (() => boolean) | undefined;
 
   constructor(
     readonly inner: SessionStore,
@@ -49,14 +50,12 @@ export class CachedStore implements SessionStore {
     const coherence = inner.coherence;
     if (coherence === undefined) throw new TypeError('CachedStore needs a store that declares its coherence');
     this.deferHits = coherence.mode !== 'exclusive';
+    this.current = coherence.current?.bind(coherence);
     this.sink = {
       invalidate: (ids) => this.cache.invalidate(ids),
       lost: () => {
         this.feed = 'lost';
         this.cache.flush();
-      },
-      lagging: () => {
-        if (this.feed === 'live') this.feed = 'lagging';
       },
       restored: () => {
         this.feed = 'live';
@@ -72,19 +71,20 @@ export class CachedStore implements SessionStore {
 
   /** Whether reads can be answered from memory right now (for tests and health pages). */
   get serving(): boolean {
-    return this.feed === 'live';
+    return this.feed === 'live' && (this.current === undefined || this.current());
   }
 
   async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
     if (this.feed === 'live' && this.cache.has(id)) {
       if (this.deferHits) await nextTurn();
-      const record = this.feed === 'live' ? this.cache.get(id) : undefined;
+      // After the turn: invalidations that were readable when this request was are applied by now.
+      const record = this.serving ? this.cache.get(id) : undefined;
       if (record !== undefined && !touchDue(record, now, touchInterval)) {
         this.cache.countHit();
         return record;
       }
     }
-    const serving = this.feed === 'live';
+    const serving = this.serving;
     if (serving) this.cache.countMiss();
     else this.cache.countBypass();
     const began = this.cache.beginFind();

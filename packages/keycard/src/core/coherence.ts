@@ -22,8 +22,6 @@ export interface InvalidationSink {
   invalidate(ids: readonly string[]): void;
   /** The feed broke (connection lost, re-subscribing): anything may have changed unseen. */
   lost(): void;
-  /** The feed is late: what it has delivered is whole, but recent writes may still be on their way. */
-  lagging(): void;
   /** The feed is connected and current again. */
   restored(): void;
 }
@@ -37,4 +35,10 @@ export interface StoreCoherence {
    * that never drops a record behind the caller's back.
    */
   subscribe?(sink: InvalidationSink): Promise<() => Promise<void>>;
+  /**
+   * Asked on every cache hit: false while the feed is late (its last
+   * heartbeat answered too long ago), when a hit could miss a write that is
+   * still on its way; the read then goes to the store. Absent: always current.
+   */
+  current?(): boolean;
 }
