@@ -15,7 +15,7 @@ export interface Variant {
   /** The file under `servers/` that serves it. */
   readonly server: string;
   readonly store: StoreKind;
-  readonly config?: Pick<ServerConfig, 'passport' | 'rolling' | 'driver'>;
+  readonly config?: Pick<ServerConfig, 'passport' | 'rolling' | 'driver' | 'sealed'>;
   /** Modules that must be built for it to run (the keycard pieces land separately). */
   readonly needs?: readonly string[];
   /**
@@ -45,6 +45,9 @@ export const VARIANTS: readonly Variant[] = [
   { name: 'keycard-fastify-postgres-js', label: '9c', title: 'keycard on Fastify + PostgreSQL (the postgres driver)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'postgres', config: { driver: 'postgres' }, needs: ['keycard/nest', 'keycard/postgres', 'postgres'] },
   { name: 'demo-pglite', label: '10', title: 'the reference app as `npm start` runs it (Express, embedded PGlite), GET /api/auth/me', platform: 'express', ceiling: false, keycard: true, server: 'demo.js', store: 'pglite', app: 'demo' },
   { name: 'demo-pglite-fastify', label: '10b', title: 'the reference app on Fastify (PLATFORM=fastify, embedded PGlite), GET /api/auth/me', platform: 'fastify', ceiling: false, keycard: true, server: 'demo.js', store: 'pglite', app: 'demo' },
+  { name: 'fastify-secure-session', label: '11', title: '@fastify/secure-session (the whole session sealed in the cookie, no store)', platform: 'fastify', ceiling: false, keycard: false, server: 'fastify-secure-session.js', store: 'none' },
+  { name: 'keycard-fastify-sealed', label: '12', title: 'keycard on Fastify, sealed-cookie sessions (no store)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'none', config: { sealed: 'cookie' }, needs: ['keycard/nest'] },
+  { name: 'keycard-fastify-sealed-redis', label: '12b', title: 'keycard on Fastify, sealed-cookie sessions + Redis revocation store', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', config: { sealed: 'redis-revocation' }, needs: ['keycard/nest', 'keycard/redis'] },
 ];
 
 export function ceilingOf(variant: Variant): Variant {

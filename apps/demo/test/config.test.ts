@@ -114,8 +114,27 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads Sentinel and METRICS', () => {
+    const config = loadConfig({ REDIS_SENTINELS: 's1:26379, s2:26380', REDIS_SENTINEL_NAME: 'keycard', METRICS: '1' });
+    assert.deepEqual(config.redis, {
+      kind: 'sentinel',
+      name: 'keycard',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+    });
+    assert.equal(config.metrics, true);
+    assert.equal(loadConfig({}).metrics, false);
+  });
+
   it('refuses contradictions', () => {
-    assert.match(problems({ REDIS_URL: 'redis://a', REDIS_CLUSTER_NODES: 'b:1' }).join(), /not both/);
+    assert.match(problems({ REDIS_URL: 'redis://a', REDIS_CLUSTER_NODES: 'b:1' }).join(), /not several/);
+    assert.match(problems({ REDIS_URL: 'redis://a', REDIS_SENTINELS: 'b:1', REDIS_SENTINEL_NAME: 'm' }).join(), /not several/);
+    assert.match(problems({ REDIS_SENTINELS: 'b:1' }).join(), /REDIS_SENTINELS needs REDIS_SENTINEL_NAME/);
+    assert.match(problems({ REDIS_SENTINEL_NAME: 'm' }).join(), /without REDIS_SENTINELS/);
+    assert.match(problems({ REDIS_SENTINELS: 'b' }).join(), /REDIS_SENTINELS entries must look like host:port/);
+    assert.match(problems({ METRICS: 'yes' }).join(), /METRICS must be 1/);
     assert.match(problems({ SESSION_IDLE_TIMEOUT: '100', SESSION_ABSOLUTE_TIMEOUT: '50' }).join(), /SESSION_IDLE_TIMEOUT/);
   });
 });

@@ -115,7 +115,7 @@ async function signInKeycard(manager: SessionManager, user: User, count: number)
     const request = { secure: false, userAgent: CHROME_USER_AGENT, ip: CLIENT_IP };
     const current = await manager.load(request);
     await current.signIn(principalOf(user));
-    const headers = await manager.commit(current, false);
+    const headers = await manager.commit(current);
     if (!headers.some(([name]) => name === 'Set-Cookie')) throw new Error('keycard sign-in set no cookie');
   }
 }

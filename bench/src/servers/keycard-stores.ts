@@ -4,13 +4,33 @@
  */
 import { MemoryStore, type SessionStore } from 'keycard';
 import { pgliteClient, pgPoolClient, PostgresStore } from 'keycard/postgres';
-import { RedisStore } from 'keycard/redis';
+import { RedisRevocationStore, RedisStore } from 'keycard/redis';
+import type { SessionModuleOptions } from 'keycard/nest';
 import { postgresJsClient } from './postgres-js-client.js';
 import type { ServerConfig } from './protocol.js';
 
 export interface OpenedStore {
   readonly store: SessionStore;
   close(): Promise<void>;
+}
+
+/** What SessionModule gets for a variant: a store, or sealed cookies (with a Redis revocation store for 12b). */
+export interface OpenedSessions {
+  readonly options: Pick<SessionModuleOptions, 'store' | 'sealed'>;
+  close(): Promise<void>;
+}
+
+export async function openSessions(config: ServerConfig): Promise<OpenedSessions> {
+  if (config.sealed === 'cookie') return { options: { sealed: {} }, close: async () => {} };
+  if (config.sealed === 'redis-revocation') {
+    const client = await connectRedis(config);
+    return {
+      options: { sealed: { revocation: new RedisRevocationStore(client, { prefix: `${config.namespace}:` }) } },
+      close: async () => client.disconnect(),
+    };
+  }
+  const opened = await openStore(config);
+  return { options: { store: opened.store }, close: () => opened.close() };
 }
 
 export async function openStore(config: ServerConfig): Promise<OpenedStore> {
@@ -29,6 +49,18 @@ export async function openStore(config: ServerConfig): Promise<OpenedStore> {
 }
 
 async function openRedis(config: ServerConfig): Promise<OpenedStore> {
+  const client = await connectRedis(config);
+  const store = new RedisStore(client, { prefix: `${config.namespace}:` });
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      client.disconnect();
+    },
+  };
+}
+
+async function connectRedis(config: ServerConfig) {
   if (config.redisUrl === undefined) throw new Error('the keycard Redis variants need redisUrl');
   const { Redis } = await import('ioredis');
   // The client options RedisStore's documentation recommends for sessions.
@@ -41,14 +73,7 @@ async function openRedis(config: ServerConfig): Promise<OpenedStore> {
     lazyConnect: true,
   });
   await client.connect();
-  const store = new RedisStore(client, { prefix: `${config.namespace}:` });
-  return {
-    store,
-    close: async () => {
-      await store.close();
-      client.disconnect();
-    },
-  };
+  return client;
 }
 
 async function openPglite(config: ServerConfig): Promise<OpenedStore> {

@@ -1,13 +1,13 @@
 /**
- * Variants 6 to 9b: keycard's SessionModule with its defaults (global guard,
+ * Variants 6 to 9c, 12 and 12b: keycard's SessionModule with its defaults (global guard,
  * touch at most every 180 s), on the platform and store the runner asks for.
  */
 import 'reflect-metadata';
 import { Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
-import type { Principal, Session as KeycardSession, SessionStore } from 'keycard';
-import { CurrentUser, Public, Session, SessionModule } from 'keycard/nest';
+import type { Principal, Session as KeycardSession } from 'keycard';
+import { CurrentUser, Public, Session, SessionModule, type SessionModuleOptions } from 'keycard/nest';
 import { createApp, runServer, serve } from './control.js';
-import { openStore } from './keycard-stores.js';
+import { openSessions } from './keycard-stores.js';
 import { BENCH_SECRET, BENCH_USER, type BenchUser } from './user.js';
 
 @Controller()
@@ -37,17 +37,17 @@ class MeController {
   }
 }
 
-/** The root module, built once the store is open (forRoot takes the instance). */
-function keycardModule(store: SessionStore): object {
+/** The root module, built once the store is open (forRoot takes the instance): a store, or sealed cookies. */
+function keycardModule(sessions: Pick<SessionModuleOptions, 'store' | 'sealed'>): object {
   // csrf: false only because the runner's setup POST /login sends no token; the measured GET
   // /me is a safe method, which the CSRF guard lets through without a check.
-  @Module({ imports: [SessionModule.forRoot({ secrets: [BENCH_SECRET], store, csrf: false })], controllers: [MeController] })
+  @Module({ imports: [SessionModule.forRoot({ secrets: [BENCH_SECRET], ...sessions, csrf: false })], controllers: [MeController] })
   class KeycardBenchModule {}
   return KeycardBenchModule;
 }
 
 runServer(async (config) => {
-  const opened = await openStore(config);
-  const app = await createApp(keycardModule(opened.store), config.platform);
+  const opened = await openSessions(config);
+  const app = await createApp(keycardModule(opened.options), config.platform);
   await serve(app, () => opened.close());
 });

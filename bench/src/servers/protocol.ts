@@ -22,6 +22,8 @@ export interface ServerConfig {
   readonly rolling?: boolean;
   /** keycard on PostgreSQL: which driver carries the queries (default `pg`). */
   readonly driver?: 'pg' | 'postgres';
+  /** keycard sealed-cookie sessions: no store ('cookie'), or with a Redis revocation store ('redis-revocation'). */
+  readonly sealed?: 'cookie' | 'redis-revocation';
 }
 
 export const SERVER_CONFIG_ENV = 'KEYCARD_BENCH_SERVER';

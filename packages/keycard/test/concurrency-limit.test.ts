@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
-import { InvalidOptionsError } from '../src/index.js';
+import { InvalidOptionsError, KeycardError, OverloadedError } from '../src/index.js';
+import { toHttpException } from '../src/nest/index.js';
 import { ConcurrencyLimit } from '../src/password/limit.js';
 import { defaultMaxConcurrent } from '../src/password/hasher.js';
 import { PasswordHasher } from '../src/password/index.js';
@@ -56,6 +57,85 @@ describe('ConcurrencyLimit', () => {
     await assert.rejects(failing, /task failed/);
     assert.equal(await next, 'ran');
     assert.equal(limit.running, 0);
+  });
+});
+
+// Finding 2 of issue 13: 300 concurrent registrations queued 300 argon2 hashes without limit, and a
+// legitimate sign-in waited 11 s behind them. The queue is bounded in length and in waiting time.
+describe('ConcurrencyLimit bounds', () => {
+  it('run — past maxQueued waiting tasks, a newcomer is refused at once with OverloadedError and never runs', async () => {
+    const limit = new ConcurrencyLimit(1, { maxQueued: 2, maxWaitMs: 60_000 });
+    const held = gate();
+    const running = limit.run(() => held.promise);
+    const queued = [limit.run(async () => 'a'), limit.run(async () => 'b')];
+    let ran = false;
+    const refused = limit.run(async () => {
+      ran = true;
+    });
+    await assert.rejects(refused, (error: unknown) => {
+      assert.ok(error instanceof OverloadedError && error instanceof KeycardError);
+      assert.equal(error.code, 'KEYCARD_OVERLOADED');
+      assert.equal(error.retryAfterSeconds, 60);
+      return true;
+    });
+    assert.equal(limit.queued, 2);
+    held.open();
+    await running;
+    assert.deepEqual(await Promise.all(queued), ['a', 'b']);
+    assert.equal(ran, false);
+    assert.equal(limit.running, 0);
+  });
+
+  it('run — a task that waited maxWaitMs is refused and never runs; the ones behind it move up', async () => {
+    const limit = new ConcurrencyLimit(1, { maxQueued: 10, maxWaitMs: 30 });
+    const held = gate();
+    const running = limit.run(() => held.promise);
+    let ran = false;
+    const waiting = limit.run(async () => {
+      ran = true;
+    });
+    // The held task never finishes by itself: only the wait deadline can settle `waiting`.
+    await assert.rejects(waiting, OverloadedError);
+    assert.equal(ran, false);
+    assert.equal(limit.queued, 0);
+    assert.equal(limit.running, 1);
+    held.open();
+    await running;
+    assert.equal(await limit.run(async () => 'next'), 'next');
+    assert.equal(limit.running, 0);
+  });
+
+  it('toHttpException — OverloadedError is 503 with Retry-After in whole seconds', () => {
+    const exception = toHttpException(new OverloadedError('password hashing', 1.2));
+    assert.equal(exception.getStatus(), 503);
+    assert.equal(exception.code, 'KEYCARD_OVERLOADED');
+    assert.deepEqual(exception.headers, { 'Retry-After': '2' });
+  });
+});
+
+describe('PasswordHasher queue bounds', () => {
+  it('defaults: 32 waiting computations per concurrent slot, 2000 ms of waiting', () => {
+    const hasher = new PasswordHasher({ maxConcurrent: 2 });
+    assert.equal(hasher.maxQueued, 64);
+    assert.equal(hasher.maxWait, 2000);
+  });
+
+  it('refuses queue bounds that are not positive integers', () => {
+    assert.throws(() => new PasswordHasher({ maxQueued: -1 }), /maxQueued must be an integer from 0 to 100000/);
+    assert.throws(() => new PasswordHasher({ maxWait: 0 }), /maxWait must be an integer from 1 to 600000/);
+  });
+
+  it('hash — rejects with OverloadedError when the queue is full, instead of queueing without limit', async () => {
+    const hasher = new PasswordHasher({ maxConcurrent: 1, maxQueued: 1, memoryCost: 8, timeCost: 1 });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => hasher.hash('registration storm')));
+      const refused = results.filter((r) => r.status === 'rejected');
+      assert.ok(refused.length >= 1, 'some hashes are refused');
+      for (const r of refused) assert.ok((r as PromiseRejectedResult).reason instanceof OverloadedError);
+      assert.ok(results.some((r) => r.status === 'fulfilled'), 'the ones that fit are hashed');
+    } finally {
+      await hasher.close();
+    }
   });
 });
 

@@ -1,9 +1,12 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Body, Controller, Delete, Get, Post, Req, type ModuleMetadata } from '@nestjs/common';
-import { SessionManager, TokenSigner, type Session as KeycardSession } from '../src/index.js';
+import { Body, Controller, Delete, Get, Post, Req, UseGuards, type ModuleMetadata } from '@nestjs/common';
+import { InvalidOptionsError, SessionManager, TokenSigner, type Session as KeycardSession, type SessionEvent } from '../src/index.js';
 import {
+  CsrfGuard,
+  CsrfModule,
+  CsrfNotConfiguredError,
   CsrfService,
   Public,
   Session,
@@ -71,6 +74,14 @@ class CsrfTestController {
   webhook(): { ok: true } {
     return { ok: true };
   }
+
+  /** Takes credentials in the body and sets no cookie: no token needed, but never from another site. */
+  @Public()
+  @SkipCsrf('token')
+  @Post('credentials')
+  credentials(): { ok: true } {
+    return { ok: true };
+  }
 }
 
 @SkipCsrf()
@@ -79,6 +90,38 @@ class SkippedController {
   @Public()
   @Post()
   post(): { ok: true } {
+    return { ok: true };
+  }
+}
+
+/** Where CSRF protection is off: what csrfTokenFor says, and what a CsrfGuard put on a route by hand does. */
+@Controller('off')
+class CsrfOffController {
+  @Public()
+  @Get('token-error')
+  tokenError(@Req() request: RequestLike): { code: string; message: string } {
+    try {
+      csrfTokenFor(request);
+    } catch (error) {
+      assert.ok(error instanceof CsrfNotConfiguredError, String(error));
+      return { code: error.code, message: error.message };
+    }
+    return assert.fail('csrfTokenFor gave a token with CSRF protection off');
+  }
+
+  @Public()
+  @Get('token')
+  token(@Req() request: RequestLike): { token: string } {
+    return { token: csrfTokenFor(request) };
+  }
+}
+
+@Controller('off')
+class HandGuardedController {
+  @Public()
+  @UseGuards(CsrfGuard)
+  @Post('guarded')
+  guarded(): { ok: true } {
     return { ok: true };
   }
 }
@@ -303,6 +346,47 @@ for (const platform of PLATFORMS) {
         expectStatus(result, 201);
       });
 
+      // Finding 11 of issue 13: `Authorization: Bearer garbage` skipped CSRF, so login and register
+      // without a token succeeded (and left an orphan session).
+      it('exempts nothing for an Authorization header that does not carry a valid bearer token', async () => {
+        const manager = running.app.get(SessionManager);
+        const revoked = await manager.issueToken({ id: 'gone', roles: [], authVersion: 1 });
+        await manager.revokeAll('gone');
+        const forged = `${revoked.token.slice(0, 44)}${'A'.repeat(43)}`;
+        const unknown = `${new TokenSigner([SECRET]).sign('x'.repeat(43))}`;
+        const creates = store.creates;
+        for (const authorization of ['Bearer garbage', 'Bearer ', `Bearer ${forged}`, `Bearer ${unknown}`, `Bearer ${revoked.token}`, 'Basic YTpi']) {
+          const login = await running.client().post('/login', { id: 'mallory' }, { authorization });
+          expectRefused(login, 'KEYCARD_CSRF_MISSING');
+          assert.equal(login.setCookies.length, 0, authorization);
+          expectRefused(await running.client().post('/note', { note: 'x' }, { authorization }), 'KEYCARD_CSRF_MISSING');
+        }
+        assert.equal(store.creates, creates, 'no session was created');
+      });
+
+      it("@SkipCsrf('token') needs no token but still refuses a cross-site Origin or Sec-Fetch-Site", async () => {
+        expectStatus(await running.client().post('/credentials', {}), 201);
+        expectStatus(await running.client().post('/credentials', {}, { origin: running.url, 'sec-fetch-site': 'same-origin' }), 201);
+        expectRefused(await running.client().post('/credentials', {}, { origin: 'https://evil.example' }), 'KEYCARD_CSRF_CROSS_SITE');
+        expectRefused(await running.client().post('/credentials', {}, { 'sec-fetch-site': 'cross-site' }), 'KEYCARD_CSRF_CROSS_SITE');
+        expectRefused(await running.client().post('/credentials', {}, { origin: 'null' }), 'KEYCARD_CSRF_CROSS_SITE');
+      });
+
+      // Finding 15 of issue 13: CSRF refusals were not reported.
+      it('reports each refusal as a csrfRefused event with its reason, naming no token', async () => {
+        const seen: SessionEvent[] = [];
+        const off = running.app.get(SessionManager).events.on('csrfRefused', (event) => seen.push(event));
+        try {
+          await running.client().post('/note', { note: 'x' });
+          await running.client().post('/note', { note: 'x' }, { 'x-csrf-token': 'forged' });
+          await running.client().post('/note', { note: 'x' }, { origin: 'https://evil.example' });
+        } finally {
+          off();
+        }
+        assert.deepEqual(seen.map((event) => event.reason), ['KEYCARD_CSRF_MISSING', 'KEYCARD_CSRF_INVALID', 'KEYCARD_CSRF_CROSS_SITE']);
+        for (const event of seen) assert.equal(event.type, 'csrfRefused');
+      });
+
       it('lets @SkipCsrf() routes and controllers through', async () => {
         const { client } = await signedIn(running, 'alice');
         expectStatus(await client.post('/webhook', {}, { origin: 'https://hooks.example' }), 201);
@@ -347,6 +431,100 @@ for (const platform of PLATFORMS) {
         // The old cookie is dead, so the request is anonymous and the session token means nothing.
         expectRefused(await keep.post('/note', { note: 'x' }, { 'x-csrf-token': token }), 'KEYCARD_CSRF_INVALID');
       });
+    });
+  });
+
+  describe(`CSRF configuration on ${platform}: one way, the SessionModule's csrf option`, () => {
+    const withFactory = (factory: () => SessionModuleOptions): ModuleMetadata => ({
+      imports: [SessionModule.forRootAsync({ useFactory: factory })],
+      controllers: [SessionTestController, CsrfTestController, CsrfOffController],
+      providers: [{ provide: Gates, useValue: new Gates() }],
+    });
+
+    // Regression: the csrf returned by a forRootAsync factory was silently ignored (the defaults applied).
+    it('takes csrf options from the object a forRootAsync factory returns', async () => {
+      const running = await startApp(platform, withFactory(() => ({ secrets: SECRET, csrf: { allowedFetchSites: ['same-origin', 'none'] } })));
+      try {
+        const client = running.client();
+        const token = await tokenOf(client);
+        expectRefused(await client.post('/login', { id: 'a' }, { 'x-csrf-token': token, 'sec-fetch-site': 'same-site' }), 'KEYCARD_CSRF_CROSS_SITE');
+        expectStatus(await client.post('/login', { id: 'a' }, { 'x-csrf-token': token, 'sec-fetch-site': 'same-origin' }), 201);
+      } finally {
+        await running.close();
+      }
+    });
+
+    it('turns CSRF protection off with csrf: false from a forRootAsync factory', async () => {
+      const running = await startApp(platform, withFactory(() => ({ secrets: SECRET, csrf: false })));
+      try {
+        expectStatus(await running.client().post('/login', { id: 'alice' }), 201);
+      } finally {
+        await running.close();
+      }
+    });
+
+    it('keeps CSRF protection on when a forRootAsync factory returns no csrf', async () => {
+      const running = await startApp(platform, withFactory(() => ({ secrets: SECRET })));
+      try {
+        expectRefused(await running.client().post('/login', { id: 'alice' }), 'KEYCARD_CSRF_MISSING');
+      } finally {
+        await running.close();
+      }
+    });
+
+    it('refuses a csrf option that is neither options nor false, at start-up', async () => {
+      await assert.rejects(startApp(platform, withFactory(() => ({ secrets: SECRET, csrf: true as unknown as false }))), {
+        name: 'InvalidOptionsError',
+        message: 'keycard: csrf must be an options object, or false to turn CSRF protection off; got true',
+      });
+    });
+
+    // Regression: with csrf: false, csrfTokenFor answered 500 advising to import CsrfModule.forRoot(), which the README forbids.
+    it('with csrf: false, csrfTokenFor says that CSRF is off and where (500 for the request)', async () => {
+      const running = await startApp(platform, {
+        imports: [SessionModule.forRoot({ secrets: SECRET, csrf: false })],
+        controllers: [CsrfOffController],
+      });
+      try {
+        const client = running.client();
+        const caught = await client.get('/off/token-error');
+        expectStatus(caught, 200);
+        assert.deepEqual(caught.body, {
+          code: 'KEYCARD_CSRF_NOT_CONFIGURED',
+          message:
+            'keycard: CSRF protection is off (csrf: false in the SessionModule options), so there is no CSRF token to give ' +
+            'and none to check. Remove csrf: false, or stop calling csrfTokenFor / CsrfService and using CsrfGuard.',
+        });
+        expectStatus(await client.get('/off/token'), 500);
+      } finally {
+        await running.close();
+      }
+    });
+
+    it('without SessionModule, csrfTokenFor says that SessionModule is missing', async () => {
+      const running = await startApp(platform, { controllers: [CsrfOffController] });
+      try {
+        const caught = await running.client().get('/off/token-error');
+        expectStatus(caught, 200);
+        assert.equal(
+          (caught.body as { message: string }).message,
+          'keycard: no CSRF protection on this request: SessionModule.forRoot() (which installs it) is not imported in the application module.',
+        );
+      } finally {
+        await running.close();
+      }
+    });
+
+    it('with csrf: false, a CsrfGuard put on a route by hand refuses unsafe requests instead of letting them through', async () => {
+      const running = await startApp(platform, {
+        imports: [SessionModule.forRoot({ secrets: SECRET, csrf: false })],
+        controllers: [HandGuardedController],
+      });
+      try {
+        expectStatus(await running.client().post('/off/guarded', {}), 500);
+      } finally {
+        await running.close();
+      }
     });
   });
 
@@ -420,3 +598,27 @@ for (const platform of PLATFORMS) {
     });
   });
 }
+
+describe('CSRF configuration: refused at start-up when given another way', () => {
+  // Regression: CsrfModule.forRoot() next to SessionModule registered a second guard and its options were ignored.
+  it('refuses CsrfModule.forRoot() and forRootAsync(): SessionModule installs CSRF protection', () => {
+    const message =
+      'keycard: CsrfModule is installed by SessionModule; do not import it yourself. Remove CsrfModule.forRoot() / ' +
+      'forRootAsync() and give its options as the csrf option of SessionModule.forRoot({ csrf: { ... } }) ' +
+      '(or of the object your forRootAsync factory returns); csrf: false turns CSRF protection off.';
+    assert.throws(() => ({ imports: [SessionModule.forRoot({ secrets: SECRET }), CsrfModule.forRoot({ allowedOrigins: [] })] }), (error: unknown) => {
+      assert.ok(error instanceof InvalidOptionsError, String(error));
+      assert.equal(error.message, message);
+      return true;
+    });
+    assert.throws(() => CsrfModule.forRootAsync({ useFactory: () => ({}) }), { name: 'InvalidOptionsError', message });
+  });
+
+  it('refuses csrf beside useFactory in SessionModule.forRootAsync: it belongs in what the factory returns', () => {
+    const options = { csrf: false, useFactory: () => ({ secrets: SECRET }) };
+    assert.throws(() => SessionModule.forRootAsync(options), {
+      name: 'InvalidOptionsError',
+      message: 'keycard: SessionModule.forRootAsync takes csrf in the object that useFactory returns, not beside useFactory',
+    });
+  });
+});

@@ -6,7 +6,10 @@ import {
   LoginThrottle,
   MemoryRateLimitStore,
   normalizeAccount,
+  SessionEvents,
+  UNPARSABLE_ADDRESS_BUCKET,
   type LoginAttempt,
+  type SessionEvent,
   type LoginThrottleOptions,
   type ThrottleDecision,
 } from '../src/index.js';
@@ -28,7 +31,7 @@ function admitted(decision: ThrottleDecision): LoginAttempt {
   return decision.attempt;
 }
 
-function refused(decision: ThrottleDecision): { retryAfterSeconds: number; scope: 'account' | 'ip' } {
+function refused(decision: ThrottleDecision): { retryAfterSeconds: number; scope: 'account' | 'ip' | 'device' } {
   assert.equal(decision.allowed, false, 'admitted, expected a refusal');
   if (decision.allowed) throw new Error('unreachable');
   return { retryAfterSeconds: decision.retryAfterSeconds, scope: decision.scope };
@@ -236,8 +239,143 @@ describe('addressBucket', () => {
     assert.equal(addressBucket('::1'), '0:0:0:0::/64');
   });
 
-  it('addressBucket — anything else is used as given, lower-cased', () => {
-    assert.equal(addressBucket('Unknown'), 'unknown');
-    assert.equal(addressBucket('not:an:ip'), 'not:an:ip');
+  // Finding 7 of issue 13: behind `trust proxy: true` any string a client wrote in X-Forwarded-For was the
+  // throttle key, so varying it bought a fresh per-address allowance.
+  it('addressBucket — anything that does not parse as an IP is one shared bucket, never its own text', () => {
+    for (const junk of ['Unknown', 'not:an:ip', '', ' ', '1.2.3', '203.0.113.7, 10.0.0.1', '<script>', 'x'.repeat(5000)]) {
+      assert.equal(addressBucket(junk), UNPARSABLE_ADDRESS_BUCKET, JSON.stringify(junk.slice(0, 40)));
+    }
+  });
+});
+
+describe('LoginThrottle and unparsable addresses', () => {
+  it('check — addresses that do not parse as IPs share one per-address limit (varying them buys nothing)', async () => {
+    const { throttle } = setup({ maxAttempts: 100, maxAttemptsPerIp: 3 });
+    for (const junk of ['junk-1', 'junk-2', 'admin']) admitted(await throttle.check(`victim-${junk}`, junk));
+    assert.equal(refused(await throttle.check('victim-4', 'yet another string')).scope, 'ip');
+    // A real address is its own bucket still.
+    admitted(await throttle.check('victim-5', '198.51.100.23'));
+  });
+});
+
+const DEVICE_SECRET = 'device-secret-device-secret-device-secret-0123';
+
+/** A throttle with device cookies on, and the device cookie a successful sign-in of `account` gives. */
+async function signedInDevice(throttle: LoginThrottle, account: string, ip: string): Promise<string> {
+  const device = await throttle.recordSuccess(admitted(await throttle.check(account, ip)));
+  assert.ok(device, 'device cookies are on: recordSuccess returns one');
+  return device.value;
+}
+
+// Finding 4 of issue 13: five wrong passwords from anywhere locked the owner out for 15 minutes.
+describe('LoginThrottle device cookies (OWASP)', () => {
+  it('check — a browser that signed in before is not locked out by failures other clients caused', async () => {
+    const { throttle } = setup({ maxAttempts: 3, deviceSecrets: DEVICE_SECRET });
+    const device = await signedInDevice(throttle, 'owner@example.com', '192.0.2.1');
+    await fail(throttle, 'owner@example.com', '198.51.100.66', 3);
+    // The attacker, and any browser without the cookie, is refused...
+    assert.equal(refused(await throttle.check('owner@example.com', '198.51.100.67')).scope, 'account');
+    assert.equal(refused(await throttle.check('owner@example.com', '192.0.2.1')).scope, 'account');
+    // ... the owner's browser is not, whatever its address.
+    admitted(await throttle.check('OWNER@example.com', '192.0.2.1', { device }));
+    admitted(await throttle.check('owner@example.com', '198.51.100.66', { device }));
+  });
+
+  it('check — a trusted device is not blocked by an address that others exhausted (a shared NAT)', async () => {
+    const { throttle } = setup({ maxAttempts: 100, maxAttemptsPerIp: 2, deviceSecrets: DEVICE_SECRET });
+    const device = await signedInDevice(throttle, 'nat-user', '192.0.2.50');
+    await fail(throttle, 'someone-else', '192.0.2.50', 2);
+    assert.equal(refused(await throttle.check('nat-user', '192.0.2.50')).scope, 'ip');
+    admitted(await throttle.check('nat-user', '192.0.2.50', { device }));
+  });
+
+  it('check — a trusted device’s own failures still count: past the limit it is refused too (scope device)', async () => {
+    const { throttle, clock } = setup({ maxAttempts: 2, deviceSecrets: DEVICE_SECRET });
+    const device = await signedInDevice(throttle, 'careless', '192.0.2.2');
+    admitted(await throttle.check('careless', '192.0.2.2', { device }));
+    admitted(await throttle.check('careless', '192.0.2.2', { device }));
+    clock.advance(10 * SECOND);
+    assert.deepEqual(refused(await throttle.check('careless', '192.0.2.2', { device })), { retryAfterSeconds: 15 * 60 - 10, scope: 'device' });
+    // Its failures were its own: the account's counter for other clients is untouched.
+    admitted(await throttle.check('careless', '192.0.2.3'));
+  });
+
+  it('check — another account’s cookie, a forged, expired or tampered one, or one under a dropped secret is untrusted', async () => {
+    const { throttle, clock, store } = setup({ maxAttempts: 1, deviceSecrets: DEVICE_SECRET, deviceLifetime: 600 });
+    const mine = await signedInDevice(throttle, 'alice', '192.0.2.4');
+    const other = await signedInDevice(throttle, 'mallory', '192.0.2.5');
+    await fail(throttle, 'alice', '198.51.100.9', 1);
+    const [issued = '', nonce = '', mac = ''] = mine.split('.');
+    const flipped = `${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`;
+    for (const device of [other, `${issued}.${nonce}.${flipped}`, 'garbage', '', `${issued}.${nonce}`, mine.toUpperCase()]) {
+      assert.equal(refused(await throttle.check('alice', '192.0.2.4', { device })).scope, 'account', device);
+    }
+    admitted(await throttle.check('alice', '192.0.2.4', { device: mine }));
+    const rotated = new LoginThrottle({ store, clock, maxAttempts: 1, deviceSecrets: ['a-brand-new-device-secret-0123456789abcdef'] });
+    assert.equal(refused(await rotated.check('alice', '192.0.2.4', { device: mine })).scope, 'account');
+    const kept = new LoginThrottle({ store, clock, maxAttempts: 5, deviceSecrets: ['a-brand-new-device-secret-0123456789abcdef', DEVICE_SECRET] });
+    admitted(await kept.check('alice', '192.0.2.4', { device: mine }));
+    // Past deviceLifetime (600 s), still inside the account's 900 s window.
+    clock.advance(600 * SECOND);
+    assert.equal(refused(await throttle.check('alice', '192.0.2.4', { device: mine })).scope, 'account', 'expired after deviceLifetime');
+  });
+
+  it('recordSuccess — returns a fresh device cookie with its lifetime; null with device cookies off', async () => {
+    const on = setup({ deviceSecrets: [DEVICE_SECRET], deviceLifetime: 86_400 });
+    const cookie = await on.throttle.recordSuccess(admitted(await on.throttle.check('zed', null)));
+    assert.ok(cookie);
+    assert.equal(cookie.maxAge, 86_400);
+    assert.match(cookie.value, /^[0-9a-z]+\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    assert.ok(!cookie.value.includes('zed'));
+    assert.equal(on.throttle.deviceCookies, true);
+    const off = setup();
+    assert.equal(await off.throttle.recordSuccess(admitted(await off.throttle.check('zed', null))), null);
+    assert.equal(off.throttle.deviceCookies, false);
+  });
+
+  it('recordSuccess — a sign-in from the owner’s device does not forgive what others tried on the account', async () => {
+    const { throttle } = setup({ maxAttempts: 2, deviceSecrets: DEVICE_SECRET });
+    const device = await signedInDevice(throttle, 'kept', '192.0.2.8');
+    await fail(throttle, 'kept', '198.51.100.1', 2);
+    await throttle.recordSuccess(admitted(await throttle.check('kept', '192.0.2.8', { device })));
+    refused(await throttle.check('kept', '198.51.100.2'));
+  });
+
+  it('constructor — refuses short device secrets and a bad lifetime', () => {
+    assert.throws(() => new LoginThrottle({ deviceSecrets: 'short' }), /deviceSecrets must be one or more secrets of at least 32 characters/);
+    assert.throws(() => new LoginThrottle({ deviceSecrets: [] }), InvalidOptionsError);
+    assert.throws(() => new LoginThrottle({ deviceSecrets: DEVICE_SECRET, deviceLifetime: 0 }), /deviceLifetime must be a positive integer/);
+  });
+});
+
+// Finding 15 of issue 13: failed sign-ins and lockouts were not reported anywhere.
+describe('LoginThrottle events', () => {
+  it('recordFailure — emits signInFailed (bad-password) with a subject, and lockedOut when a counter fills', async () => {
+    const events = new SessionEvents();
+    const seen: SessionEvent[] = [];
+    events.on('*', (event) => seen.push(event));
+    const { throttle } = setup({ maxAttempts: 2, maxAttemptsPerIp: 3, events });
+    throttle.recordFailure(admitted(await throttle.check('Eve@Example.com', '192.0.2.9')));
+    assert.deepEqual(seen.map((e) => [e.type, e.reason]), [['signInFailed', 'bad-password']]);
+    throttle.recordFailure(admitted(await throttle.check('eve@example.com', '192.0.2.9')));
+    assert.deepEqual(seen.slice(1).map((e) => [e.type, e.reason]), [['signInFailed', 'bad-password'], ['lockedOut', 'account']]);
+    throttle.recordFailure(admitted(await throttle.check('other', '192.0.2.9')));
+    assert.deepEqual(seen.slice(3).map((e) => [e.type, e.reason]), [['signInFailed', 'bad-password'], ['lockedOut', 'ip']]);
+    refused(await throttle.check('eve@example.com', null));
+    assert.deepEqual([seen.at(-1)?.type, seen.at(-1)?.reason], ['signInFailed', 'throttled']);
+    const subjects = new Set(seen.filter((e) => e.reason !== 'ip').slice(0, 3).map((e) => e.subject));
+    assert.equal(subjects.size, 1, 'one account, one subject, whatever its spelling');
+    for (const event of seen) {
+      assert.equal(event.handle, null);
+      assert.equal(event.userId, null);
+      assert.match(event.subject ?? '', /^[A-Za-z0-9_-]{16}$/);
+      assert.ok(!JSON.stringify(event).includes('eve') && !JSON.stringify(event).includes('192.0.2.9'));
+    }
+  });
+
+  it('cancel — an attempt that never reached a password check is refunded on the account and the address', async () => {
+    const { throttle } = setup({ maxAttempts: 1, maxAttemptsPerIp: 1 });
+    for (let i = 0; i < 5; i++) await throttle.cancel(admitted(await throttle.check('busy-hasher', '192.0.2.10')));
+    admitted(await throttle.check('busy-hasher', '192.0.2.10'));
   });
 });

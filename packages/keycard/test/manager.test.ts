@@ -66,7 +66,7 @@ function cookieFrom(headers: ResponseHeaders): string {
 async function signedIn(manager: SessionManager, options: { remember?: boolean } = {}) {
   const session = await manager.load({ secure: false });
   await session.signIn(alice, options);
-  const headers = await manager.commit(session, false);
+  const headers = await manager.commit(session);
   return { cookie: cookieFrom(headers), headers, session };
 }
 
@@ -77,7 +77,7 @@ describe('SessionManager', () => {
       const session = await manager.load({ secure: false, cookieHeader: 'theme=dark' });
       assert.equal(session.principal, null);
       assert.equal(session.get('x'), undefined);
-      assert.deepEqual(await manager.commit(session, false), []);
+      assert.deepEqual(await manager.commit(session), []);
       assert.equal(store.count('find'), 0);
       assert.equal(store.size, 0);
     });
@@ -94,7 +94,7 @@ describe('SessionManager', () => {
       const { manager, store, events } = setup();
       const session = await manager.load({ secure: false, userAgent: 'UA', ip: '127.0.0.1' });
       session.set('cart', [1, 2]);
-      const headers = await manager.commit(session, false);
+      const headers = await manager.commit(session);
       assert.match(header(headers, 'Set-Cookie') ?? '', /^sid=[\w-]{43}\.[\w-]{43}; Path=\/; HttpOnly; SameSite=Lax$/);
       assert.equal(header(headers, 'Cache-Control'), 'no-store');
       assert.equal(store.size, 1);
@@ -110,10 +110,10 @@ describe('SessionManager', () => {
       const { manager } = setup();
       const anon = await manager.load({ secure: false });
       anon.set('lang', 'fr');
-      const anonCookie = cookieFrom(await manager.commit(anon, false));
+      const anonCookie = cookieFrom(await manager.commit(anon));
       const session = await manager.load({ secure: false, cookieHeader: anonCookie });
       await session.signIn(alice);
-      const cookie = cookieFrom(await manager.commit(session, false));
+      const cookie = cookieFrom(await manager.commit(session));
       assert.notEqual(cookie, anonCookie);
       assert.equal((await manager.load({ secure: false, cookieHeader: anonCookie })).handle, null);
       const next = await manager.load({ secure: false, cookieHeader: cookie });
@@ -126,12 +126,12 @@ describe('SessionManager', () => {
       const { cookie, session: first } = await signedIn(manager);
       const before = await manager.load({ secure: false, cookieHeader: cookie });
       before.set('alice-only', true);
-      await manager.commit(before, false);
+      await manager.commit(before);
       const revoked: string[] = [];
       await store.onRevoked((handles) => revoked.push(...handles));
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       await session.signIn({ id: 'bob', roles: ['user'], authVersion: 1 });
-      const bobCookie = cookieFrom(await manager.commit(session, false));
+      const bobCookie = cookieFrom(await manager.commit(session));
       const bob = await manager.load({ secure: false, cookieHeader: bobCookie });
       assert.equal(bob.principal?.id, 'bob');
       assert.notEqual(bob.handle, first.handle);
@@ -145,7 +145,7 @@ describe('SessionManager', () => {
       const session = await manager.load({ secure: false });
       session.set('lang', 'fr');
       await session.signIn(alice, { keepData: false });
-      const cookie = cookieFrom(await manager.commit(session, false));
+      const cookie = cookieFrom(await manager.commit(session));
       assert.equal((await manager.load({ secure: false, cookieHeader: cookie })).get('lang'), undefined);
     });
 
@@ -161,7 +161,7 @@ describe('SessionManager', () => {
       const { manager } = setup();
       const session = await manager.load({ secure: true });
       await session.signIn(alice);
-      assert.match(header(await manager.commit(session, true), 'Set-Cookie') ?? '', /^__Host-sid=.*; Secure; SameSite=Lax$/);
+      assert.match(header(await manager.commit(session), 'Set-Cookie') ?? '', /^__Host-sid=.*; Secure; SameSite=Lax$/);
     });
   });
 
@@ -175,7 +175,7 @@ describe('SessionManager', () => {
         clock.advance(1000);
         const session = await manager.load({ secure: false, cookieHeader: cookie });
         assert.equal(session.principal?.id, 'alice');
-        assert.deepEqual(await manager.commit(session, false), []);
+        assert.deepEqual(await manager.commit(session), []);
       }
       assert.equal(store.count('find') - findsBefore, 50);
       assert.equal(store.writes() - writesBefore, 0);
@@ -188,7 +188,7 @@ describe('SessionManager', () => {
       assert.equal(session.principal?.id, 'alice');
       assert.equal(session.get('missing'), undefined);
       assert.equal(session.needsCommit(), false);
-      assert.deepEqual(await manager.commit(session, false), []);
+      assert.deepEqual(await manager.commit(session), []);
     });
 
     it('needsCommit — true after a write, a sign-out, or handing out an object value (it may be changed in place)', async () => {
@@ -197,7 +197,7 @@ describe('SessionManager', () => {
       const written = await manager.load({ secure: false, cookieHeader: cookie });
       written.set('cart', { items: [] });
       assert.equal(written.needsCommit(), true);
-      await manager.commit(written, false);
+      await manager.commit(written);
       const read = await manager.load({ secure: false, cookieHeader: cookie });
       read.get('cart');
       assert.equal(read.needsCommit(), true);
@@ -226,7 +226,7 @@ describe('SessionManager', () => {
       };
       const session = await manager.load(request);
       assert.equal(session.principal?.id, 'alice');
-      await manager.commit(session, false);
+      await manager.commit(session);
       assert.deepEqual(reads, []);
       await session.signIn({ ...alice, authVersion: 2 });
       assert.deepEqual(session.client, { userAgent: 'UA', ip: '10.0.0.1' });
@@ -272,7 +272,7 @@ describe('SessionManager', () => {
       const after = new SessionManager({ secrets: ['n'.repeat(32), 'o'.repeat(32)], store, clock });
       const session = await after.load({ secure: false, cookieHeader: cookie });
       assert.equal(session.principal?.id, 'alice');
-      const reissued = cookieFrom(await after.commit(session, false));
+      const reissued = cookieFrom(await after.commit(session));
       assert.notEqual(reissued, cookie);
       assert.equal(reissued.split('.')[0], cookie.split('.')[0]);
       assert.equal((await after.load({ secure: false, cookieHeader: reissued })).principal?.id, 'alice');
@@ -285,11 +285,11 @@ describe('SessionManager', () => {
       const { cookie } = await signedIn(manager);
       const first = await manager.load({ secure: false, cookieHeader: cookie });
       first.set('a', 1);
-      await manager.commit(first, false);
+      await manager.commit(first);
       const updates = store.count('update');
       const readOnly = await manager.load({ secure: false, cookieHeader: cookie });
       assert.equal(readOnly.get('a'), 1);
-      await manager.commit(readOnly, false);
+      await manager.commit(readOnly);
       assert.equal(store.count('update'), updates);
     });
 
@@ -298,10 +298,10 @@ describe('SessionManager', () => {
       const { cookie } = await signedIn(manager);
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       session.set('cart', { items: [] });
-      await manager.commit(session, false);
+      await manager.commit(session);
       const next = await manager.load({ secure: false, cookieHeader: cookie });
       next.get<{ items: number[] }>('cart')?.items.push(7);
-      await manager.commit(next, false);
+      await manager.commit(next);
       assert.deepEqual((await manager.load({ secure: false, cookieHeader: cookie })).get('cart'), { items: [7] });
     });
 
@@ -314,7 +314,7 @@ describe('SessionManager', () => {
       ]);
       one.set('a', 1);
       two.set('b', 2);
-      await Promise.all([manager.commit(one, false), manager.commit(two, false)]);
+      await Promise.all([manager.commit(one), manager.commit(two)]);
       const after = await manager.load({ secure: false, cookieHeader: cookie });
       assert.deepEqual([after.get('a'), after.get('b')], [1, 2]);
     });
@@ -325,9 +325,9 @@ describe('SessionManager', () => {
       const slow = await manager.load({ secure: false, cookieHeader: cookie });
       const logout = await manager.load({ secure: false, cookieHeader: cookie });
       await logout.signOut();
-      await manager.commit(logout, false);
+      await manager.commit(logout);
       slow.set('late', true);
-      assert.deepEqual(await manager.commit(slow, false), []);
+      assert.deepEqual(await manager.commit(slow), []);
       assert.equal(store.size, 0);
       assert.equal((await manager.load({ secure: false, cookieHeader: cookie })).principal, null);
     });
@@ -349,7 +349,7 @@ describe('SessionManager', () => {
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       session.set('x', 1);
       await session.rotate();
-      const next = cookieFrom(await manager.commit(session, false));
+      const next = cookieFrom(await manager.commit(session));
       assert.notEqual(next, cookie);
       assert.equal((await manager.load({ secure: false, cookieHeader: cookie })).principal, null);
       const reloaded = await manager.load({ secure: false, cookieHeader: next });
@@ -362,10 +362,10 @@ describe('SessionManager', () => {
       const { cookie } = await signedIn(manager);
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       session.set('x', 1);
-      await manager.commit(session, false);
+      await manager.commit(session);
       const again = await manager.load({ secure: false, cookieHeader: cookie });
       await again.rotate({ keepData: false });
-      const next = cookieFrom(await manager.commit(again, false));
+      const next = cookieFrom(await manager.commit(again));
       const reloaded = await manager.load({ secure: false, cookieHeader: next });
       assert.equal(reloaded.get('x'), undefined);
       assert.equal(reloaded.principal?.id, 'alice');
@@ -376,7 +376,7 @@ describe('SessionManager', () => {
       const { cookie } = await signedIn(manager);
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       await session.signOut();
-      const headers = await manager.commit(session, false);
+      const headers = await manager.commit(session);
       assert.match(header(headers, 'Set-Cookie') ?? '', /^sid=; Path=\/; Max-Age=0; Expires=Thu, 01 Jan 1970/);
       assert.equal(header(headers, 'Clear-Site-Data'), '"cookies"');
       assert.equal(header(headers, 'Cache-Control'), 'no-store');
@@ -414,12 +414,12 @@ describe('SessionManager', () => {
       await manager.refreshPrincipal({ ...alice, roles: ['user', 'admin'] });
       const session = await manager.load({ secure: false, cookieHeader: cookie });
       assert.deepEqual(session.principal?.roles, ['user', 'admin']);
-      const rotated = cookieFrom(await manager.commit(session, false));
+      const rotated = cookieFrom(await manager.commit(session));
       assert.notEqual(rotated, cookie);
       assert.equal((await manager.load({ secure: false, cookieHeader: cookie })).principal, null);
       const next = await manager.load({ secure: false, cookieHeader: rotated });
       assert.deepEqual(next.principal?.roles, ['user', 'admin']);
-      assert.deepEqual(await manager.commit(next, false), []);
+      assert.deepEqual(await manager.commit(next), []);
     });
 
     it('refreshPrincipal — a bearer token keeps working with the new roles', async () => {
@@ -428,7 +428,7 @@ describe('SessionManager', () => {
       await manager.refreshPrincipal({ ...alice, roles: ['admin'] });
       const first = await manager.load({ secure: false, authorization: `Bearer ${token}` });
       assert.deepEqual(first.principal?.roles, ['admin']);
-      assert.deepEqual(await manager.commit(first, false), []);
+      assert.deepEqual(await manager.commit(first), []);
       assert.equal((await manager.load({ secure: false, authorization: `Bearer ${token}` })).snapshot?.rotationDue, false);
     });
 
@@ -484,6 +484,43 @@ describe('SessionManager', () => {
       assert.ok(elapsed < 500, `took ${elapsed} ms`);
       assert.equal(session.available, false);
       assert.throws(() => session.principal, StoreUnavailableError);
+    });
+
+    // Finding 15 of issue 13: store outages were not reported anywhere but in the 503s.
+    it('reports a failed or timed-out store call as a storeUnavailable event naming the operation', async () => {
+      const { manager: healthy } = setup();
+      const { cookie } = await signedIn(healthy);
+      const broken = new Proxy(new MemoryStore({ sweepInterval: 0 }), {
+        get: (target, property, receiver) =>
+          property === 'find' ? () => Promise.reject(new Error('ECONNREFUSED')) : property === 'ping' ? () => new Promise(() => {}) : Reflect.get(target, property, receiver),
+      }) as SessionStore;
+      const manager = new SessionManager({ secrets: SECRET, store: broken, storeTimeout: 30 });
+      const seen: SessionEvent[] = [];
+      manager.events.on('storeUnavailable', (event) => seen.push(event));
+      await manager.load({ secure: false, cookieHeader: cookie });
+      assert.deepEqual(await manager.health(), { store: 'down' });
+      assert.deepEqual(seen.map((event) => event.reason), ['find', 'ping']);
+      assert.ok(seen.every((event) => event.handle === null && event.userId === null));
+    });
+  });
+
+  // Finding 7 of issue 13: behind a proxy trusted too widely, any X-Forwarded-For text became the session's IP.
+  describe('when the client address is not an IP', () => {
+    it('signIn and issueToken store no address rather than the text given', async () => {
+      const { manager } = setup();
+      for (const ip of ['<script>alert(1)</script>', 'unknown', '203.0.113.7, 10.0.0.1', 'x'.repeat(10_000)]) {
+        const session = await manager.load({ secure: false, ip, userAgent: 'ua' });
+        await session.signIn(alice);
+        await manager.commit(session);
+        await manager.issueToken(alice, { ip, userAgent: 'cli' });
+      }
+      const listed = await manager.listSessions('alice');
+      assert.ok(listed.length >= 8);
+      assert.deepEqual([...new Set(listed.map((info) => info.ip))], [null]);
+      const valid = await manager.load({ secure: false, ip: ' 2001:DB8::1 ' });
+      await valid.signIn({ ...alice, id: 'bob' });
+      await manager.commit(valid);
+      assert.equal((await manager.listSessions('bob'))[0]?.ip, '2001:db8::1');
     });
   });
 });

@@ -698,10 +698,9 @@ for (const platform of PLATFORMS) {
         running = await startApp(platform, {
           imports: [
             SessionModule.forRootAsync({
-              csrf: false,
               imports: [ConfigModule],
               inject: [ConfigService],
-              useFactory: (config: ConfigService) => ({ secrets: config.secret, cookie: { secure: true } }),
+              useFactory: (config: ConfigService) => ({ secrets: config.secret, cookie: { secure: true }, csrf: false }),
             }),
           ],
           controllers: [SessionTestController],

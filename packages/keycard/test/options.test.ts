@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidOptionsError, MemoryStore, resolveOptions } from '../src/index.js';
+import { ConnectStoreAdapter, InvalidOptionsError, MemoryStore, resolveOptions } from '../src/index.js';
 
 const secret = 's'.repeat(32);
 
@@ -33,6 +33,17 @@ describe('resolveOptions', () => {
     ['SameSite=None without Secure', { secrets: secret, cookie: { sameSite: 'none', secure: false } }, "keycard: cookie.sameSite 'none' requires a Secure cookie (cookie.secure: true)"],
     ['SameSite=None with Secure only on HTTPS requests', { secrets: secret, cookie: { sameSite: 'none' } }, "keycard: cookie.sameSite 'none' requires a Secure cookie (cookie.secure: true)"],
     ['a bad session limit', { secrets: secret, maxSessionsPerUser: 0 }, 'keycard: maxSessionsPerUser must be a positive integer, got 0'],
+    // Finding 13 of issue 13: cookie options were pasted into Set-Cookie unchecked, so a ';' injected attributes.
+    ['a cookie.domain that injects an attribute', { secrets: secret, cookie: { domain: 'example.com; SameSite=None' } }, `keycard: cookie.domain "example.com; SameSite=None" is not a host name (letters, digits, '-' and '.' only)`],
+    ['a cookie.domain with a space or a port', { secrets: secret, cookie: { domain: 'example.com:8080' } }, `keycard: cookie.domain "example.com:8080" is not a host name (letters, digits, '-' and '.' only)`],
+    ['an empty cookie.domain', { secrets: secret, cookie: { domain: '' } }, `keycard: cookie.domain "" is not a host name (letters, digits, '-' and '.' only)`],
+    ['a cookie.path that injects an attribute', { secrets: secret, cookie: { path: '/app; Domain=evil.example' } }, `keycard: cookie.path "/app; Domain=evil.example" contains a control character or ';'`],
+    ['a cookie.path with a control character', { secrets: secret, cookie: { path: '/a\r\nSet-Cookie: x=1' } }, `keycard: cookie.path "/a\\r\\nSet-Cookie: x=1" contains a control character or ';'`],
+    ['a relative cookie.path', { secrets: secret, cookie: { path: 'app' } }, `keycard: cookie.path must start with '/', got "app"`],
+    ['a cookie.name with a separator', { secrets: secret, cookie: { name: 'sid;Domain=x' } }, 'keycard: cookie.name "sid;Domain=x" is not a valid cookie name (RFC 9110 token characters only)'],
+    ['a __Host- cookie.name that can be sent without Secure', { secrets: secret, cookie: { name: '__Host-sid' } }, 'keycard: cookie.name "__Host-sid" breaks the cookie prefix rules when the request is plain HTTP: a __Host- cookie must be Secure, have Path=/ and no Domain'],
+    ['a __Host- cookie.name with a Domain', { secrets: secret, cookie: { name: '__Host-sid', secure: true, domain: 'example.com' } }, 'keycard: cookie.name "__Host-sid" breaks the cookie prefix rules: a __Host- cookie must be Secure, have Path=/ and no Domain'],
+    ['a maxSessionsPerUser of Infinity spelled as a string', { secrets: secret, maxSessionsPerUser: '50' as unknown as number }, 'keycard: maxSessionsPerUser must be a positive integer, got 50'],
   ];
   for (const [what, options, message] of failures) {
     it(`rejects ${what} with a clear message`, () => {
@@ -44,4 +55,22 @@ describe('resolveOptions', () => {
       });
     });
   }
+
+  it('accepts a valid cookie.domain (leading dot allowed) and a cookie.path of path characters', () => {
+    const resolved = resolveOptions({ secrets: secret, cookie: { domain: '.Example.co.uk', path: '/app/v1-beta' } });
+    assert.equal(resolved.cookie.domain, '.Example.co.uk');
+    assert.equal(resolved.cookie.path, '/app/v1-beta');
+  });
+
+  // Finding 12 of issue 13: no default cap, so one account could hold any number of sessions (300 bearer tokens).
+  it('caps sessions per user at 50 by default; Infinity is an explicit choice', () => {
+    assert.equal(resolveOptions({ secrets: secret }).maxSessionsPerUser, 50);
+    assert.equal(resolveOptions({ secrets: secret, maxSessionsPerUser: Infinity }).maxSessionsPerUser, Infinity);
+    assert.equal(resolveOptions({ secrets: secret, maxSessionsPerUser: 3 }).maxSessionsPerUser, 3);
+  });
+
+  it('leaves the cap off by default for a store without a per-user index (express-session stores)', () => {
+    const store = new ConnectStoreAdapter({ get: () => undefined, set: () => undefined, destroy: () => undefined } as never);
+    assert.equal(resolveOptions({ secrets: secret, store }).maxSessionsPerUser, Infinity);
+  });
 });

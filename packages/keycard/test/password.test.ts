@@ -109,6 +109,24 @@ describe('PasswordHasher', () => {
     }
   });
 
+  // Finding 9 of issue 13: bcrypt reads only the first 72 bytes, so "the right 72 bytes + anything" used to
+  // verify, and the argon2 upgrade then stored the attacker's suffix as the password, locking the owner out.
+  it('verify — a bcrypt hash never accepts an input longer than 72 bytes, even one that starts with the right password', async () => {
+    const first72 = 'k'.repeat(60) + 'éééééé'; // 60 + 12 bytes: 72 bytes, 66 code points
+    assert.equal(Buffer.byteLength(first72), 72);
+    const legacy = bcrypt.hashSync(first72, 4);
+    assert.deepEqual(await hasher.verify(legacy, first72), { ok: true, needsRehash: true });
+    for (const longer of [`${first72}x`, `${first72}attacker's own suffix`, `${first72}é`]) {
+      assert.ok(bcrypt.compareSync(longer, legacy), 'bcrypt itself accepts it (truncation)');
+      assert.deepEqual(await hasher.verify(legacy, longer), { ok: false, needsRehash: false }, longer);
+    }
+  });
+
+  it('verify — an argon2 hash still accepts passwords longer than 72 bytes', async () => {
+    const long = 'p'.repeat(120);
+    assert.deepEqual(await hasher.verify(await hasher.hash(long), long), { ok: true, needsRehash: false });
+  });
+
   it('verify — bcrypt runs on a worker, so a cost-10 compare does not hold the event loop', async () => {
     const hash = bcrypt.hashSync('legacy bcrypt pw', 10);
     await hasher.verify(hash, 'warm up the worker');

@@ -187,7 +187,7 @@ describe('PostgresStore when PostgreSQL is unreachable', { skip }, () => {
     const manager = new SessionManager({ secrets: SECRET, store, storeTimeout: STORE_TIMEOUT });
     const signIn = await manager.load({ secure: false });
     await signIn.signIn(alice);
-    const cookie = cookieFrom(await manager.commit(signIn, false));
+    const cookie = cookieFrom(await manager.commit(signIn));
 
     proxy.mode = 'blackhole';
     proxy.cut();
@@ -210,7 +210,7 @@ describe('PostgresStore when PostgreSQL is unreachable', { skip }, () => {
     const manager = new SessionManager({ secrets: SECRET, store, storeTimeout: STORE_TIMEOUT });
     const signIn = await manager.load({ secure: false });
     await signIn.signIn(alice);
-    const cookie = cookieFrom(await manager.commit(signIn, false));
+    const cookie = cookieFrom(await manager.commit(signIn));
 
     proxy.mode = 'refuse';
     proxy.cut();

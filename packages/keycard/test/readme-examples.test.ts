@@ -33,6 +33,27 @@ function readmeBlock(name: string): string {
 }
 
 describe('README examples', () => {
+  it('sealed-session: the README shows the compiled example exactly', () => {
+    assert.equal(readmeBlock('sealed-session'), exampleSource('sealed-session'));
+  });
+
+  for (const platform of PLATFORMS) {
+    it(`sealed-session (the seeds' @fastify/secure-session example) runs on ${platform}: visits counted in the cookie alone`, async () => {
+      process.env['SESSION_SECRET'] ??= SECRET;
+      const { AppModule } = await import('./readme/sealed-session.example.js');
+      const running = await startApp(platform, AppModule);
+      try {
+        const client = running.client();
+        assert.deepEqual((await client.get('/')).body, { visits: 1 });
+        assert.deepEqual((await client.get('/')).body, { visits: 2 });
+        assert.ok((client.cookie('sid') ?? '').length > 100, 'the session is the cookie');
+        assert.deepEqual((await running.client().get('/')).body, { visits: 1 }, 'another browser, its own count');
+      } finally {
+        await running.close();
+      }
+    });
+  }
+
   it('app-cookies: the README shows the compiled example exactly', () => {
     assert.equal(readmeBlock('app-cookies'), exampleSource('app-cookies'));
   });

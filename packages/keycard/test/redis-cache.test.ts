@@ -68,7 +68,7 @@ async function instance(prefix: string, connect: () => Redis | Cluster): Promise
 async function signIn(manager: SessionManager, principal: Principal = alice): Promise<string> {
   const session = await manager.load({ secure: false });
   await session.signIn(principal);
-  const headers = await manager.commit(session, false);
+  const headers = await manager.commit(session);
   return (headers.find(([name]) => name === 'Set-Cookie')?.[1] ?? '').split(';')[0] as string;
 }
 
@@ -99,12 +99,12 @@ function coherenceSuite(name: string, skipIt: string | false, connect: () => Red
       await read(b.manager, cookie);
       const writer = await read(a.manager, cookie);
       writer.set('theme', 'dark');
-      await a.manager.commit(writer, false);
+      await a.manager.commit(writer);
       assert.equal((await read(b.manager, cookie)).get('theme'), 'dark');
       await a.manager.refreshPrincipal({ ...user, roles: ['admin'] });
       const refreshed = await read(b.manager, cookie);
       assert.deepEqual(refreshed.principal?.roles, ['admin']);
-      const next = ((await b.manager.commit(refreshed, false)).find(([n]) => n === 'Set-Cookie')?.[1] ?? '').split(';')[0] as string;
+      const next = ((await b.manager.commit(refreshed)).find(([n]) => n === 'Set-Cookie')?.[1] ?? '').split(';')[0] as string;
       assert.equal((await read(a.manager, cookie)).principal, null, 'the rotated-away id is dead on the other instance');
       await read(a.manager, next);
       await read(a.manager, next);

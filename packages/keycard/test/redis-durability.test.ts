@@ -177,7 +177,7 @@ describe('RedisStore durability', { skip }, () => {
       const manager = new SessionManager({ secrets: [SECRET], store, storeTimeout: 600 });
       const session = await manager.load({ secure: false });
       await session.signIn(samplePrincipal());
-      const headers = await manager.commit(session, false);
+      const headers = await manager.commit(session);
       const cookieHeader = (headers.find(([name]) => name === 'Set-Cookie')?.[1] ?? '').split(';')[0] as string;
       const signedIn = await manager.load({ secure: false, cookieHeader });
       assert.equal(signedIn.isAuthenticated, true);

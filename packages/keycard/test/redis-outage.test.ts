@@ -40,7 +40,7 @@ async function fastFailClient(port: number, errors: Error[] = []): Promise<Redis
 async function cookieOf(manager: SessionManager): Promise<string> {
   const session = await manager.load({ secure: false });
   await session.signIn(samplePrincipal());
-  const headers = await manager.commit(session, false);
+  const headers = await manager.commit(session);
   const setCookie = headers.find(([name]) => name === 'Set-Cookie')?.[1];
   assert.ok(setCookie, 'sign-in sets a cookie');
   return setCookie.split(';')[0] as string;

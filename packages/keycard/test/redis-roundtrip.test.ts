@@ -69,7 +69,7 @@ async function signIn(manager: SessionManager, principal: Principal, userAgent?:
   const session = await manager.load({ secure: false, userAgent, ip: '203.0.113.7' });
   await session.signIn(principal);
   session.set('csrf', 'Yk3vS0mE9x7tLqP2wR8uZ1aB4cD6eF0g');
-  const headers = await manager.commit(session, false);
+  const headers = await manager.commit(session);
   const setCookie = headers.find(([name]) => name === 'Set-Cookie')?.[1];
   assert.ok(setCookie, 'sign-in sets a cookie');
   return setCookie.split(';')[0] as string;

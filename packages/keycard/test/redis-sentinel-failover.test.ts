@@ -88,7 +88,7 @@ async function heal(killed: RedisServer, master: RedisServer): Promise<void> {
 async function signedIn(manager: SessionManager, id = samplePrincipal().id): Promise<{ cookieHeader: string; session: Session }> {
   const session = await manager.load({ secure: false });
   await session.signIn({ id, roles: ['user'], authVersion: 1 });
-  const headers = await manager.commit(session, false);
+  const headers = await manager.commit(session);
   const cookieHeader = (headers.find(([name]) => name === 'Set-Cookie')?.[1] ?? '').split(';')[0] as string;
   return { cookieHeader, session: await manager.load({ secure: false, cookieHeader }) };
 }

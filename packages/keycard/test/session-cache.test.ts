@@ -32,7 +32,7 @@ function setup(options: Partial<SessionOptions> = {}) {
 async function signIn(manager: SessionManager, principal: Principal = alice): Promise<string> {
   const session = await manager.load({ secure: false });
   await session.signIn(principal);
-  const headers = await manager.commit(session, false);
+  const headers = await manager.commit(session);
   const setCookie = headers.find(([name]) => name === 'Set-Cookie')?.[1];
   assert.ok(setCookie);
   return setCookie.split(';')[0] as string;
@@ -117,7 +117,7 @@ describe('session cache', () => {
       await a.refreshPrincipal({ ...alice, roles: ['admin'] });
       const refreshed = await read(b, cookie);
       assert.deepEqual(refreshed.principal?.roles, ['admin']);
-      const rotated = (await b.commit(refreshed, false)).find(([name]) => name === 'Set-Cookie')?.[1];
+      const rotated = (await b.commit(refreshed)).find(([name]) => name === 'Set-Cookie')?.[1];
       assert.ok(rotated, 'the refreshed session got a new id');
       const next = rotated.split(';')[0] as string;
       await read(b, next);
@@ -132,7 +132,7 @@ describe('session cache', () => {
       const cookie = await signIn(manager);
       const writer = await read(manager, cookie);
       writer.set('cart', { items: ['a'] });
-      await manager.commit(writer, false);
+      await manager.commit(writer);
       const first = await read(manager, cookie);
       (first.get('cart') as { items: string[] }).items.push('mutated, never committed');
       const second = await read(manager, cookie);
@@ -159,7 +159,7 @@ describe('session cache', () => {
       // A write through the other manager drops the entry here: the next read is a miss.
       const writer = await read(other, cookie);
       writer.set('seen', true);
-      await other.commit(writer, false);
+      await other.commit(writer);
       store.gate = true;
       const racing = read(cached, cookie);
       await settled();
@@ -216,8 +216,8 @@ describe('session cache', () => {
     });
 
     it('invalid sizes are refused at start-up with the option named', () => {
-      assert.throws(() => new SessionManager({ secrets: SECRET, cache: { maxEntries: 0 } }), /cache\.maxEntries must be a positive integer, got 0/);
-      assert.throws(() => new SessionManager({ secrets: SECRET, cache: { maxBytes: 10 } }), /cache\.maxBytes must be an integer of at least 1024, got 10/);
+      assert.throws(() => new SessionManager({ secrets: SECRET, store: new MemoryStore(), cache: { maxEntries: 0 } }), /cache\.maxEntries must be a positive integer, got 0/);
+      assert.throws(() => new SessionManager({ secrets: SECRET, store: new MemoryStore(), cache: { maxBytes: 10 } }), /cache\.maxBytes must be an integer of at least 1024, got 10/);
     });
   });
 

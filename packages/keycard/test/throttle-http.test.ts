@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import { Body, Controller, Module, Post, Req, UnauthorizedException, type Type } from '@nestjs/common';
 import { Redis } from 'ioredis';
@@ -8,6 +8,7 @@ import {
   KeycardError,
   LoginThrottle,
   MemoryRateLimitStore,
+  normalizeAccount,
   SessionEvents,
   SignInThrottledError,
   type LoginThrottleOptions,
@@ -36,6 +37,11 @@ const skip = await redisSkip();
 const runPrefix = `keycard:test:throttle-http:${randomBytes(6).toString('hex')}:`;
 
 const SECOND = 1000;
+
+/** What throttle events call an account: a prefix of the SHA-256 of its normalised form, never the account. */
+function subjectOf(account: string): string {
+  return createHash('sha256').update(normalizeAccount(account)).digest('base64url').slice(0, 16);
+}
 const WINDOW_SECONDS = 60;
 const MAX_ATTEMPTS = 3;
 const PASSWORD = 'correct horse battery staple';
@@ -221,7 +227,7 @@ describe('SignInThrottledError → HTTP (no server)', () => {
       assert.doesNotMatch(error.message, /dana|192\.0\.2/i);
       return true;
     });
-    assert.deepEqual(seen, [{ type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled' }]);
+    assert.deepEqual(seen, [{ type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled', subject: subjectOf('dana@example.com'), scope: 'account' }]);
     // `check` reports the refusal as a value, and emits too.
     const decision = await throttle.check('dana@example.com', '192.0.2.4');
     assert.deepEqual(decision, { allowed: false, retryAfterSeconds: 50, scope: 'account' });
@@ -254,7 +260,7 @@ for (const platform of PLATFORMS) {
       assert.equal(expectThrottled(await login(a, email, PASSWORD), email), WINDOW_SECONDS - 5);
       assert.equal(expectThrottled(await login(a, email, WRONG), email), WINDOW_SECONDS - 5);
       // Each instance reports its own refusals, without the account.
-      const throttled = { type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled' };
+      const throttled = { type: 'signInFailed', handle: null, userId: null, at: clock.now(), reason: 'throttled', subject: subjectOf(email), scope: 'account' };
       assert.deepEqual(b.events, [throttled]);
       assert.deepEqual(a.events, [throttled, throttled]);
       assert.ok(!JSON.stringify([...a.events, ...b.events]).includes('alice'));

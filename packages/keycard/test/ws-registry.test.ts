@@ -113,7 +113,7 @@ function fixture(store: MemoryStore | ((clock: Clock) => MemoryStore), options: 
 async function signedIn(manager: SessionManager, userId: string): Promise<{ session: AuthenticatedSession; cookie: string }> {
   const anonymous = await manager.load({ secure: false });
   await anonymous.signIn({ id: userId, roles: ['user'], authVersion: 1 });
-  const setCookie = (await manager.commit(anonymous, false)).find(([name]) => name === 'Set-Cookie')?.[1] as string;
+  const setCookie = (await manager.commit(anonymous)).find(([name]) => name === 'Set-Cookie')?.[1] as string;
   const cookie = setCookie.split(';')[0] as string;
   const decision = await authenticateUpgrade(manager, { cookieHeader: cookie, secure: false }, resolveOriginCheck());
   assert.ok(decision.ok, 'the handshake passes');

@@ -15,6 +15,9 @@ import { AppExceptionFilter } from '../http/exception.filter.js';
 import { NoStoreInterceptor } from '../http/no-store.interceptor.js';
 import { schemaValidationPipe } from '../http/validation.js';
 import { SessionModule } from 'keycard/nest';
+import { KeycardHealthModule } from 'keycard/nest/health';
+import { MetricsController } from '../metrics/metrics.controller.js';
+import { metricsProviders } from '../metrics/metrics.providers.js';
 import { AccountPagesController } from '../pages/account-pages.controller.js';
 import { AssetsController } from '../pages/assets.controller.js';
 import { AuthPagesController } from '../pages/auth-pages.controller.js';
@@ -53,6 +56,7 @@ export class AppModule {
           // registration included) needs the token and a same-site origin.
         }),
         WsModule,
+        KeycardHealthModule,
       ],
       controllers: [
         HealthController,
@@ -61,6 +65,7 @@ export class AppModule {
         AssetsController,
         AuthPagesController,
         AccountPagesController,
+        ...(config.metrics ? [MetricsController] : []),
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -76,6 +81,7 @@ export class AppModule {
         UsersService,
         SignInService,
         AccountService,
+        ...(config.metrics ? metricsProviders : []),
       ],
     };
   }

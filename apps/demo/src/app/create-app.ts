@@ -83,8 +83,9 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     app.useWebSocketAdapter(
       new KeycardWsAdapter(app, {
         messageParser: typedJsonMessages,
-        // Upgrades bypass Express/Fastify, so their proxy setting is repeated here (all or nothing).
-        trustProxy: config.trustProxy !== false && config.trustProxy !== 0,
+        // Upgrades bypass Express/Fastify, so their proxy setting is repeated here (the same hop count or list).
+        // Messages: keycard's defaults are the SPEC's (16 KiB, else 1009; 20 per second, else 1008).
+        trustProxy: config.trustProxy,
       }),
     );
     await app.init();

@@ -4,7 +4,8 @@ import { z } from 'zod';
 /** Where Redis is, when sessions live there. */
 export type RedisTarget =
   | { readonly kind: 'standalone'; readonly url: string }
-  | { readonly kind: 'cluster'; readonly nodes: readonly { readonly host: string; readonly port: number }[] };
+  | { readonly kind: 'cluster'; readonly nodes: readonly { readonly host: string; readonly port: number }[] }
+  | { readonly kind: 'sentinel'; readonly sentinels: readonly { readonly host: string; readonly port: number }[]; readonly name: string };
 
 /** Express-style `trust proxy`: both platforms accept these shapes as they are. */
 export type TrustProxy = boolean | number | string;
@@ -37,6 +38,8 @@ export interface AppConfig {
   };
   readonly trustProxy: TrustProxy;
   readonly cookieSecure: 'auto' | boolean;
+  /** METRICS=1: GET /metrics answers keycard's Prometheus metrics. */
+  readonly metrics: boolean;
   /** Lower-cased; undefined means "the first registered user is admin". */
   readonly adminEmail: string | undefined;
 }
@@ -67,15 +70,23 @@ const integer = (name: string, min: number, max: number) =>
 
 const seconds = (name: string) => integer(name, 1, 400 * 24 * 3600);
 
-const hostPort = z
-  .string()
-  .trim()
-  .regex(/^[^\s:]+:\d{1,5}$/, 'REDIS_CLUSTER_NODES entries must look like host:port')
-  .transform((entry) => {
-    const at = entry.lastIndexOf(':');
-    return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
-  })
-  .refine((node) => node.port >= 1 && node.port <= 65535, 'REDIS_CLUSTER_NODES ports must be 1-65535');
+const hostPort = (name: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[^\s:]+:\d{1,5}$/, `${name} entries must look like host:port`)
+    .transform((entry) => {
+      const at = entry.lastIndexOf(':');
+      return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+    })
+    .refine((node) => node.port >= 1 && node.port <= 65535, `${name} ports must be 1-65535`);
+
+/** A comma-separated host:port list. */
+const hostPorts = (name: string) =>
+  z
+    .string()
+    .transform((list) => list.split(',').filter((entry) => entry.trim() !== ''))
+    .pipe(z.array(hostPort(name)).min(1, `${name} must list at least one host:port`));
 
 const schema = z.object({
   NODE_ENV: z.string().optional(),
@@ -98,11 +109,10 @@ const schema = z.object({
     .trim()
     .regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL')
     .optional(),
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .transform((list) => list.split(',').filter((entry) => entry.trim() !== ''))
-    .pipe(z.array(hostPort).min(1, 'REDIS_CLUSTER_NODES must list at least one host:port'))
-    .optional(),
+  REDIS_CLUSTER_NODES: hostPorts('REDIS_CLUSTER_NODES').optional(),
+  REDIS_SENTINELS: hostPorts('REDIS_SENTINELS').optional(),
+  REDIS_SENTINEL_NAME: z.string().trim().regex(/^[\w.-]{1,64}$/, 'REDIS_SENTINEL_NAME must be a master name (letters, digits, ._-)').optional(),
+  METRICS: z.enum(['0', '1'], { error: 'METRICS must be 1 (serve GET /metrics) or 0' }).optional(),
   SESSION_SECRETS: z
     .string()
     .transform((list) => list.split(',').map((secret) => secret.trim()).filter((secret) => secret !== ''))
@@ -167,9 +177,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConf
         `of ${MIN_SECRET_LENGTH}+ characters (the first signs, all verify), e.g. $(openssl rand -base64 32)`,
     );
   }
-  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) {
-    problems.push('set REDIS_URL or REDIS_CLUSTER_NODES, not both');
+  if ([e.REDIS_URL, e.REDIS_CLUSTER_NODES, e.REDIS_SENTINELS].filter(Boolean).length > 1) {
+    problems.push('set one of REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS, not several');
   }
+  if (e.REDIS_SENTINELS && !e.REDIS_SENTINEL_NAME) problems.push('REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the monitored master\'s name)');
+  if (e.REDIS_SENTINEL_NAME && !e.REDIS_SENTINELS) problems.push('REDIS_SENTINEL_NAME is set without REDIS_SENTINELS');
   if (e.SESSION_IDLE_TIMEOUT && e.SESSION_ABSOLUTE_TIMEOUT && e.SESSION_IDLE_TIMEOUT > e.SESSION_ABSOLUTE_TIMEOUT) {
     problems.push('SESSION_IDLE_TIMEOUT must not be longer than SESSION_ABSOLUTE_TIMEOUT');
   }
@@ -180,7 +192,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConf
     ? { kind: 'standalone', url: e.REDIS_URL }
     : e.REDIS_CLUSTER_NODES
       ? { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES }
-      : undefined;
+      : e.REDIS_SENTINELS && e.REDIS_SENTINEL_NAME
+        ? { kind: 'sentinel', sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME }
+        : undefined;
   return {
     production,
     port: e.PORT ?? 3000,
@@ -200,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConf
     },
     trustProxy: e.TRUST_PROXY ?? false,
     cookieSecure: e.COOKIE_SECURE === undefined || e.COOKIE_SECURE === 'auto' ? 'auto' : e.COOKIE_SECURE === 'true',
+    metrics: e.METRICS === '1',
     adminEmail: e.ADMIN_EMAIL?.toLowerCase(),
   };
 }

@@ -51,7 +51,16 @@ async function openRedisStores(target: RedisTarget): Promise<Stores> {
   const client =
     target.kind === 'standalone'
       ? new Redis(target.url, { ...FAIL_FAST, enableOfflineQueue: false, retryStrategy: retry, lazyConnect: true })
-      : new Cluster(
+      : target.kind === 'sentinel'
+        ? new Redis({
+            sentinels: target.sentinels.map((node) => ({ host: node.host, port: node.port })),
+            name: target.name,
+            ...FAIL_FAST,
+            enableOfflineQueue: false,
+            retryStrategy: retry,
+            lazyConnect: true,
+          })
+        : new Cluster(
           target.nodes.map((node) => ({ host: node.host, port: node.port })),
           { enableOfflineQueue: false, clusterRetryStrategy: retry, redisOptions: FAIL_FAST, lazyConnect: true },
         );
@@ -80,6 +89,7 @@ async function openRedisStores(target: RedisTarget): Promise<Stores> {
 /** Host and port only: a URL may carry a password. */
 function describe(target: RedisTarget): string {
   if (target.kind === 'cluster') return `cluster ${target.nodes.map((node) => `${node.host}:${node.port}`).join(',')}`;
+  if (target.kind === 'sentinel') return `sentinel ${target.name} via ${target.sentinels.map((node) => `${node.host}:${node.port}`).join(',')}`;
   const url = new URL(target.url);
   return `${url.hostname}:${url.port || '6379'}`;
 }

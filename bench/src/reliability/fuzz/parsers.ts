@@ -146,7 +146,7 @@ async function checkLoad(numRuns: number, seed: number): Promise<string | undefi
     issued.set(token, user.id);
     const session = await manager.load({ secure: false });
     await session.signIn(user);
-    const setCookie = (await manager.commit(session, false)).find(([name]) => name === 'Set-Cookie')?.[1] ?? '';
+    const setCookie = (await manager.commit(session)).find(([name]) => name === 'Set-Cookie')?.[1] ?? '';
     const cookie = /^sid=([^;]+)/.exec(setCookie)?.[1];
     if (cookie === undefined) throw new Error('the manager set no sid cookie on sign-in');
     cookies.push(cookie);

@@ -84,6 +84,8 @@ interface Stored {
  *   key, then writes the new one.
  */
 export class ConnectStoreAdapter implements SessionStore {
+  /** No per-user index (see above): the default session cap does not apply. */
+  readonly userIndex = false;
   private readonly listeners = new Set<(handles: readonly string[]) => void>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly timeout: number;
@@ -194,29 +196,8 @@ export class ConnectStoreAdapter implements SessionStore {
     return this.call<void>('set', (done) => this.store.set(record.id, session, done));
   }
 
-  /**
-   * One callback-style call as a promise: the first of callback, returned
-   * promise rejection, thrown error or timeout wins; anything later is ignored.
-   */
   private call<T>(what: string, invoke: (done: Callback<T>) => unknown): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const settle = (error: unknown, value?: T): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error) reject(new StoreUnavailableError(`connect store failed during ${what}`, { cause: error }));
-        else resolve(value as T);
-      };
-      // Not unref'd: someone awaits this call, and the timeout is what answers them if the store never does.
-      const timer = setTimeout(() => settle(new Error(`no callback within ${this.timeout} ms`)), this.timeout);
-      try {
-        const returned = invoke((error, value) => settle(error ?? null, value));
-        if (isThenable(returned)) returned.then(undefined, (error: unknown) => settle(error ?? new Error('rejected')));
-      } catch (error) {
-        settle(error ?? new Error('threw'));
-      }
-    });
+    return callConnectStore(what, this.timeout, invoke);
   }
 
   /**
@@ -246,6 +227,32 @@ export class ConnectStoreAdapter implements SessionStore {
       }
     }
   }
+}
+
+/**
+ * One callback-style call of an express-session store as a promise: the
+ * first of callback, returned promise rejection, thrown error or timeout
+ * wins; anything later is ignored. Failures are `StoreUnavailableError`.
+ */
+export function callConnectStore<T>(what: string, timeoutMs: number, invoke: (done: Callback<T>) => unknown): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const settle = (error: unknown, value?: T): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) reject(new StoreUnavailableError(`connect store failed during ${what}`, { cause: error }));
+      else resolve(value as T);
+    };
+    // Not unref'd: someone awaits this call, and the timeout is what answers them if the store never does.
+    const timer = setTimeout(() => settle(new Error(`no callback within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      const returned = invoke((error, value) => settle(error ?? null, value));
+      if (isThenable(returned)) returned.then(undefined, (error: unknown) => settle(error ?? new Error('rejected')));
+    } catch (error) {
+      settle(error ?? new Error('threw'));
+    }
+  });
 }
 
 function unsupported(method: string): KeycardError {

@@ -1,4 +1,5 @@
 import type { InvalidationSink } from './coherence.js';
+import type { CacheLookup } from './observe.js';
 import type { Principal, SessionPatch, SessionRecord } from './record.js';
 import { touchDue } from './record.js';
 import type { SessionCache } from './session-cache.js';
@@ -46,6 +47,8 @@ export class CachedStore implements SessionStore {
   constructor(
     readonly inner: SessionStore,
     private readonly cache: SessionCache,
+    /** Told of every lookup, hit or miss (the manager's `observers.cacheLookup`, for metrics). */
+    private readonly onLookup: (lookup: CacheLookup) => void = () => undefined,
   ) {
     const coherence = inner.coherence;
     if (coherence === undefined) throw new TypeError('CachedStore needs a store that declares its coherence');
@@ -81,12 +84,14 @@ export class CachedStore implements SessionStore {
       const record = this.serving ? this.cache.get(id) : undefined;
       if (record !== undefined && !touchDue(record, now, touchInterval)) {
         this.cache.countHit();
+        this.onLookup('hit');
         return record;
       }
     }
     const serving = this.serving;
     if (serving) this.cache.countMiss();
     else this.cache.countBypass();
+    this.onLookup('miss');
     const began = this.cache.beginFind();
     let record: SessionRecord | null;
     try {
@@ -142,6 +147,11 @@ export class CachedStore implements SessionStore {
 
   ping(): Promise<void> {
     return this.inner.ping();
+  }
+
+  probeRevocations(timeoutMs: number): Promise<'up' | 'off'> {
+    if (this.inner.probeRevocations === undefined) return Promise.resolve('off');
+    return this.inner.probeRevocations(timeoutMs);
   }
 
   /** Stops the feed and closes the store. */

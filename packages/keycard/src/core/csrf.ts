@@ -29,7 +29,7 @@ export type FetchSite = 'same-origin' | 'same-site' | 'cross-site' | 'none';
 export const FETCH_SITES: readonly FetchSite[] = ['same-origin', 'same-site', 'cross-site', 'none'];
 
 /** Why a request failed the CSRF check. */
-export type CsrfFailure = 'cross-site' | 'missing' | 'invalid';
+export type CsrfFailure = 'cross-site' | 'missing' | 'invalid' | 'simple-content-type' | 'get-mutation';
 
 const MAC_BYTES = 32;
 const NONCE_BYTES = 32;
@@ -179,4 +179,36 @@ export function isCrossSite(request: RequestProvenance, policy: CsrfOriginPolicy
     return !policy.allowedFetchSites.has(request.fetchSite as FetchSite);
   }
   return false;
+}
+
+/**
+ * Content types a page on another site can send without a CORS preflight: an
+ * HTML form's three encodings (Fetch's CORS-safelisted `Content-Type`
+ * values). A GraphQL request in one of them may come from a cross-site form.
+ */
+const FORM_CONTENT_TYPES: ReadonlySet<string> = new Set(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']);
+
+/** What the GraphQL rule reads off an operation and its HTTP request. */
+export interface GraphqlRequestFacts {
+  readonly method: string;
+  /** The `Content-Type` header as sent (parameters included), or undefined. */
+  readonly contentType: string | undefined;
+  readonly operation: 'query' | 'mutation' | 'subscription' | undefined;
+}
+
+/**
+ * The GraphQL part of the CSRF rules, before the HTTP ones: a mutation never
+ * runs from a GET (a link or an image can send one), and no operation runs
+ * from a body a cross-site form could have sent (`text/plain`, urlencoded,
+ * `multipart/form-data` unless `allowMultipart`, or no content type at all,
+ * which a no-cors fetch can send). Any other type forces a preflight the
+ * browser only passes when CORS allows it. Null: the HTTP rules decide next.
+ */
+export function graphqlCsrfFailure(facts: GraphqlRequestFacts, allowMultipart: boolean): CsrfFailure | null {
+  const method = facts.method.toUpperCase();
+  if (method === 'GET' || method === 'HEAD') return facts.operation === 'query' ? null : 'get-mutation';
+  const mediaType = facts.contentType?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  if (mediaType === '') return 'simple-content-type';
+  if (FORM_CONTENT_TYPES.has(mediaType) && !(allowMultipart && mediaType === 'multipart/form-data')) return 'simple-content-type';
+  return null;
 }

@@ -44,13 +44,25 @@ function track(call: Pending): void {
  * full offline queue) becomes a fast StoreUnavailableError, so requests answer
  * 503 within the bound (plus at most one sweeper tick) instead of piling up.
  * Non-keycard errors from a store are wrapped, keeping the original as `cause`.
- * `subject` names the store in the messages.
+ * `subject` names the store in the messages. `onUnavailable` runs when the
+ * call rejects with a StoreUnavailableError (a timeout or a failure), for
+ * outage events; it costs nothing on the path that succeeds.
  */
-export function withDeadline<T>(operation: Promise<T>, ms: number, what: string, subject = 'session store'): Promise<T> {
+export function withDeadline<T>(
+  operation: Promise<T>,
+  ms: number,
+  what: string,
+  subject = 'session store',
+  onUnavailable?: () => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    const fail = (error: unknown): void => {
+      if (onUnavailable !== undefined && error instanceof StoreUnavailableError) onUnavailable();
+      reject(error);
+    };
     const call: Pending = {
       expiresAt: performance.now() + ms,
-      expire: () => reject(new StoreUnavailableError(`${subject} did not answer ${what} within ${ms} ms`)),
+      expire: () => fail(new StoreUnavailableError(`${subject} did not answer ${what} within ${ms} ms`)),
     };
     track(call);
     operation.then(
@@ -60,7 +72,7 @@ export function withDeadline<T>(operation: Promise<T>, ms: number, what: string,
       },
       (error: unknown) => {
         pending.delete(call);
-        reject(error instanceof KeycardError ? error : new StoreUnavailableError(`${subject} failed during ${what}`, { cause: error }));
+        fail(error instanceof KeycardError ? error : new StoreUnavailableError(`${subject} failed during ${what}`, { cause: error }));
       },
     );
   });

@@ -8,6 +8,7 @@ export type KeycardErrorCode =
   | 'KEYCARD_STORE_UNAVAILABLE'
   | 'KEYCARD_SESSION_EXISTS'
   | 'KEYCARD_UNSUPPORTED'
+  | 'KEYCARD_UNSUPPORTED_CONTEXT'
   | 'KEYCARD_INVALID_VALUE'
   | 'KEYCARD_SESSION_LIMIT'
   | 'KEYCARD_PASSWORD_POLICY'
@@ -15,10 +16,12 @@ export type KeycardErrorCode =
   | 'KEYCARD_THROTTLED'
   | 'KEYCARD_INVALID_COOKIE'
   | 'KEYCARD_COOKIE_TOO_LARGE'
+  | 'KEYCARD_OVERLOADED'
   | 'KEYCARD_OIDC_FAILED'
   | 'KEYCARD_OIDC_UNAVAILABLE'
   // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
   | 'KEYCARD_NOT_LOADED'
+  | 'KEYCARD_RESPONSE_SENT'
   | 'KEYCARD_CSRF_NO_RESPONSE'
   | 'KEYCARD_CSRF_NOT_CONFIGURED'
   | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'
@@ -87,8 +90,8 @@ export class SignInThrottledError extends KeycardError {
   /** Whole seconds until an attempt can be admitted again, at least 1: the `Retry-After` value. */
   readonly retryAfterSeconds: number;
   /** Which limit refused the attempt. Never send it to the client. */
-  readonly scope: 'account' | 'ip';
-  constructor(retryAfterSeconds: number, scope: 'account' | 'ip') {
+  readonly scope: 'account' | 'ip' | 'device';
+  constructor(retryAfterSeconds: number, scope: 'account' | 'ip' | 'device') {
     if (typeof retryAfterSeconds !== 'number' || !Number.isFinite(retryAfterSeconds)) {
       throw new TypeError(`SignInThrottledError: retryAfterSeconds must be a finite number, got ${String(retryAfterSeconds)}`);
     }
@@ -139,5 +142,23 @@ export class WriteNotDurableError extends StoreUnavailableError {
     super(`session store: ${acknowledged} of ${required} replica(s) acknowledged the write within ${timeoutMs} ms`);
     this.required = required;
     this.acknowledged = acknowledged;
+  }
+}
+
+/**
+ * Work that runs in a bounded queue (password hashing) was refused because
+ * the queue was full, or the request waited longer than allowed for a slot.
+ * Maps to HTTP 503 with `Retry-After: retryAfterSeconds`: the server is at
+ * capacity, the client did nothing wrong, and queueing without limit would
+ * make every later request wait (a denial of service). `work` names what was
+ * refused, for logs; the message never contains request data.
+ */
+export class OverloadedError extends KeycardError {
+  /** Whole seconds a client should wait before trying again, at least 1. */
+  readonly retryAfterSeconds: number;
+  constructor(work: string, retryAfterSeconds: number) {
+    const seconds = Math.max(1, Math.ceil(Number.isFinite(retryAfterSeconds) ? retryAfterSeconds : 1));
+    super('KEYCARD_OVERLOADED', `${work} is at capacity; retry after ${seconds} s`);
+    this.retryAfterSeconds = seconds;
   }
 }

@@ -1,34 +1,20 @@
-import { serializeCookie } from './cookie.js';
-import { readCookie } from './cookie.js';
-import { withDeadline } from './deadline.js';
-import { InvalidOptionsError, SessionLimitError, StoreUnavailableError } from './errors.js';
-import { SessionEvents, type SessionEventType } from './events.js';
-import { resolveOptions, type ResolvedCache, type ResolvedOptions, type SessionOptions } from './options.js';
-import { expiresAt, isLive, type Principal, type SessionPatch, type SessionRecord } from './record.js';
+import { clientAddress } from './address.js';
+import { InvalidOptionsError, StoreUnavailableError, UnsupportedOperationError } from './errors.js';
+import { SessionEvents } from './events.js';
+import { Observers } from './observe.js';
+import { traced } from './tracing.js';
+import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { CachedStore } from './cached-store.js';
 import { SessionCache, type CacheStats } from './session-cache.js';
-import { Session, type ClientInfo, type Transport } from './session.js';
 import type { SessionStore } from './store.js';
-import { sessionIdOf } from './token.js';
-import { VerifiedTokenCache } from './token-cache.js';
-
-/**
- * What a binding reads off a request: strings and flags, never a framework
- * object. The fields may be getters: `userAgent` and `ip` are read only when
- * the request's session records its device (a sign-in, a new session), which
- * most requests never do.
- */
-export interface RequestInfo {
-  readonly cookieHeader?: string | undefined;
-  readonly authorization?: string | undefined;
-  /** The request came over HTTPS, as the framework's trust-proxy setting sees it. */
-  readonly secure: boolean;
-  readonly userAgent?: string | undefined;
-  readonly ip?: string | undefined;
-}
-
-/** Headers a binding copies onto the response, in order. */
-export type ResponseHeaders = ReadonlyArray<readonly [name: string, value: string]>;
+import { expiresAt, isLive, touchDue, touched, type Principal, type SessionRecord } from './record.js';
+import { readCookie } from './cookie.js';
+import { withDeadline } from './deadline.js';
+import type { RevocationStore } from './revocation.js';
+import { SealedSessionCookie } from './sealed-session-cookie.js';
+import { SessionRecords, type ClientInfo } from './records.js';
+import { Session, type SessionContext } from './session.js';
+import { SessionCookie, type RequestInfo, type ResponseHeaders } from './session-cookie.js';
 
 /** A session as a device list shows it; `handle` cannot be turned into a cookie. */
 export interface SessionInfo {
@@ -54,32 +40,45 @@ export interface IssuedToken {
   readonly expiresAt: number;
 }
 
-const BEARER = /^Bearer +(\S+)$/i;
-
 /**
  * The session engine: reads a request's session (one store round trip, touch
- * included), enforces idle and absolute timeouts, rotates, and turns a
- * request's changes into store writes and response headers. Framework-free.
+ * included), enforces idle and absolute timeouts, and turns a request's
+ * changes into store writes and response headers; plus the per-user
+ * operations (list, revoke, refresh). Framework-free: bindings hand it a
+ * `RequestInfo` and copy the `ResponseHeaders` it returns.
+ *
+ * Below it: `Session` (one request's view), `SessionRecords` (store calls
+ * under the deadline, events, the per-user limit) and `SessionCookie` (the
+ * token on the wire).
  */
 export class SessionManager {
   readonly options: ResolvedOptions;
   readonly events = new SessionEvents();
-  private readonly verified: VerifiedTokenCache;
-  /** The configured store, behind the session cache when that is on. */
-  private readonly sessions: SessionStore;
+  /** Store calls and cache lookups, for metrics (see `keycard/metrics`). */
+  readonly observers = new Observers();
   private readonly cache: SessionCache | null;
+  private readonly records: SessionRecords;
+  private readonly cookie: SessionCookie;
+  private readonly context: SessionContext;
 
+  /** `options.store` is required here (e.g. `new MemoryStore()` from 'keycard'); `SessionModule` defaults it. */
   constructor(options: SessionOptions) {
-    this.options = resolveOptions(options);
-    this.verified = new VerifiedTokenCache(this.options.signer);
+    const resolved = resolveOptions(options);
+    this.cache = cacheFor(resolved, options.cache !== undefined);
+    // Every store call below goes through the cache when it is on; `options.store` is then the cached store.
+    this.options =
+      this.cache === null
+        ? resolved
+        : { ...resolved, store: new CachedStore(resolved.store, this.cache, (lookup) => this.observers.cacheLookup(lookup)) };
+    this.records = new SessionRecords(this.options, this.events, this.observers);
+    this.cookie = this.options.sealed ? new SealedSessionCookie(this.options) : new SessionCookie(this.options);
+    this.context = { records: this.records, cookie: this.cookie };
     this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
-    this.cache = cacheFor(this.options.store, this.options.cache, options.cache !== undefined);
-    this.sessions = this.cache === null ? this.options.store : new CachedStore(this.options.store, this.cache);
   }
 
   /** The store every call goes through: the configured one, behind the session cache when that is on. */
   get store(): SessionStore {
-    return this.sessions;
+    return this.options.store;
   }
 
   /** The session cache's size and counters; null when the cache is off. */
@@ -93,7 +92,12 @@ export class SessionManager {
 
   /** The cookie name for a request that is (or is not) secure, per the `cookie.secure` option. */
   cookieName(requestSecure: boolean): string {
-    return this.options.cookie.nameFor(this.cookieSecure(requestSecure));
+    return this.cookie.nameFor(requestSecure);
+  }
+
+  /** Whether cookies get `Secure` for a request over `requestSecure` (the `cookie.secure` option, `'auto'` resolved). */
+  cookieSecure(requestSecure: boolean): boolean {
+    return this.cookie.secureFor(requestSecure);
   }
 
   /**
@@ -102,88 +106,108 @@ export class SessionManager {
    * outage gives a session whose reads throw StoreUnavailableError, so that
    * routes that do not use the session keep working.
    */
-  async load(request: RequestInfo): Promise<Session> {
-    const presented = this.presentedToken(request);
-    if (!presented) return new Session(this, null, request, null);
-    const verified = this.verified.verify(presented.value);
-    if (!verified) return new Session(this, presented.transport, request, null);
+  load(request: RequestInfo): Promise<Session> {
+    return traced('keycard.session.load', {}, () => this.loadSession(request));
+  }
+
+  private async loadSession(request: RequestInfo): Promise<Session> {
+    if (this.options.sealed) return this.loadSealed(request, this.options.sealed.revocation);
+    const secure = request.secure === true;
+    const presented = this.cookie.read(request, secure);
+    const transport = presented?.transport ?? null;
+    const anonymous = (failure: StoreUnavailableError | null = null): Session =>
+      new Session(this.context, { transport, secure, client: request }, null, failure);
+    const verified = presented?.verified;
+    if (!presented || !verified) return anonymous();
     const now = this.now();
     let record: SessionRecord | null;
     try {
-      record = await this.call(this.store.find(verified.id, now, this.options.touchIntervalMs), 'find');
+      record = await this.records.find(verified.id, now);
     } catch (error) {
-      if (error instanceof StoreUnavailableError) return new Session(this, presented.transport, request, null, error);
+      if (error instanceof StoreUnavailableError) {
+        this.records.unavailableOnLoad(presented.transport, request);
+        return anonymous(error);
+      }
       throw error;
     }
-    if (!record) return new Session(this, presented.transport, request, null);
+    if (!record) return anonymous();
     if (!isLive(record, now)) {
-      this.emit('expired', record);
-      void this.store.destroy(record.id).catch(() => undefined);
-      return new Session(this, presented.transport, request, null);
+      this.records.expire(record, presented.transport);
+      return anonymous();
     }
-    const session = new Session(this, presented.transport, request, { record, token: verified.token });
+    const session = new Session(this.context, { transport, secure, client: request }, { record, token: verified.token });
     if (record.rotationDue) {
       await this.applyRefreshedPrincipal(session, record);
-    } else if (verified.stale && presented.transport === 'cookie') {
+    } else if (verified.stale && transport === 'cookie') {
       session.reissueCookie();
     }
     return session;
   }
 
   /**
-   * Stores the request's pending changes and returns the headers the response
-   * must carry. Call it before the response is sent, so that the next request
-   * can never outrun the write.
+   * A sealed-cookie session: the record comes out of the cookie. Its sealed
+   * timestamps decide idle and absolute expiry; a signed-in one is checked
+   * against the revocation store (one round trip) when there is one.
    */
-  async commit(session: Session, requestSecure: boolean): Promise<ResponseHeaders> {
-    await session.flush();
-    const action = session.takeCookieAction();
-    if (action.kind === 'none') return [];
-    const secure = this.cookieSecure(requestSecure);
-    const attributes = {
-      path: this.options.cookie.path,
-      domain: this.options.cookie.domain,
-      secure,
-      httpOnly: true,
-      sameSite: this.options.cookie.sameSite,
-    };
-    const name = this.options.cookie.nameFor(secure);
-    if (action.kind === 'set') {
-      return [
-        ['Set-Cookie', serializeCookie(name, action.signedToken, { ...attributes, maxAge: action.maxAgeSeconds })],
-        ['Cache-Control', 'no-store'],
-      ];
+  private async loadSealed(request: RequestInfo, revocation: RevocationStore | null): Promise<Session> {
+    const secure = request.secure === true;
+    const cookie = this.cookie as SealedSessionCookie;
+    const transport = readCookie(request.cookieHeader, cookie.nameFor(secure)) === null ? null : 'cookie';
+    const anonymous = (failure: StoreUnavailableError | null = null): Session =>
+      new Session(this.context, { transport, secure, client: request }, null, failure);
+    const opened = transport === null ? null : cookie.open(request, secure);
+    const now = this.now();
+    if (!opened || !isLive(opened.record, now)) return anonymous();
+    let record = opened.record;
+    if (record.principal && revocation) {
+      try {
+        const state = await withDeadline(revocation.check(record.principal.id, record.id), this.options.storeTimeoutMs, 'check', 'revocation store');
+        if (state.revoked || (record.authenticatedAt ?? 0) < state.epoch) return anonymous();
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) return anonymous(error);
+        throw error;
+      }
     }
-    const headers: [string, string][] = [
-      ['Set-Cookie', serializeCookie(name, '', { ...attributes, maxAge: 0 })],
-      ['Cache-Control', 'no-store'],
-    ];
-    if (action.clearSiteData) headers.push(['Clear-Site-Data', '"cookies"']);
-    return headers;
+    const touch = touchDue(record, now, this.options.touchIntervalMs);
+    if (touch) record = touched(record, now);
+    const session = new Session(this.context, { transport, secure, client: request }, { record, token: record.id });
+    if (touch || opened.stale) session.reissueCookie();
+    return session;
+  }
+
+  /**
+   * Stores the request's pending changes and returns the headers the response
+   * must carry (for the request's `secure`, as read at load). Call it before
+   * the response is sent, so that the next request can never outrun the write.
+   */
+  commit(session: Session): Promise<ResponseHeaders> {
+    return traced('keycard.session.commit', {}, () => this.commitSession(session));
+  }
+
+  private async commitSession(session: Session): Promise<ResponseHeaders> {
+    if (session.available) await session.save();
+    return this.cookie.headers(session.takeCookieAction(), session.secure);
   }
 
   /** A signed-in session for a client without cookies; the token goes in `Authorization: Bearer`. */
   async issueToken(principal: Principal, client: Partial<ClientInfo> = {}): Promise<IssuedToken> {
-    await this.makeRoomFor(principal.id, undefined);
-    const { record, token } = this.newRecord({ userAgent: client.userAgent ?? null, ip: client.ip ?? null }, principal, false);
-    await this.createRecord(record);
-    return { token: this.sign(token), expiresAt: record.absoluteExpiresAt };
+    if (this.options.sealed) throw new UnsupportedOperationError('bearer tokens need a session store; sealed sessions travel only in their cookie');
+    await this.records.makeRoomFor(principal.id, undefined);
+    const { token, id } = this.cookie.issue();
+    const record = this.records.newRecord(id, { userAgent: client.userAgent ?? null, ip: clientAddress(client.ip) }, principal, false);
+    await this.records.create(record, null);
+    return { token: this.cookie.sign(token), expiresAt: record.absoluteExpiresAt };
   }
 
   /** The user's live sessions, oldest first. */
   async listSessions(userId: string): Promise<SessionInfo[]> {
-    const records = await this.call(this.store.listByUser(userId, this.now()), 'listByUser');
-    return records.map(toInfo);
+    return (await this.records.listByUser(userId)).map(toInfo);
   }
 
   /** Ends one of the user's sessions by its public handle; false when it is not theirs or not live. */
   async revokeSession(userId: string, handle: string): Promise<boolean> {
-    const records = await this.call(this.store.listByUser(userId, this.now()), 'listByUser');
-    const target = records.find((record) => record.handle === handle);
-    if (!target) return false;
-    const destroyed = await this.call(this.store.destroy(target.id), 'destroy');
-    if (destroyed) this.emit('revoked', target, 'revoked');
-    return destroyed;
+    const target = (await this.records.listByUser(userId)).find((record) => record.handle === handle);
+    return target ? this.records.revoke(target, 'revoked') : false;
   }
 
   /**
@@ -192,11 +216,10 @@ export class SessionManager {
    */
   async revokeAll(userId: string, except?: Session): Promise<string[]> {
     const keep = except?.snapshot;
-    const handles = await this.call(
-      this.store.revokeAll(userId, keep?.principal?.id === userId ? keep.id : undefined),
-      'revokeAll',
-    );
-    for (const handle of handles) this.events.emit({ type: 'revoked', handle, userId, at: this.now(), reason: 'revoked' });
+    const kept = keep?.principal?.id === userId ? keep.id : undefined;
+    const handles = await this.records.revokeAll(userId, kept);
+    // Sealed sessions end by the user's epoch (set during the call above), which the kept one must outlive.
+    if (this.options.sealed && kept !== undefined) except?.reauthenticated(this.now());
     return handles;
   }
 
@@ -204,8 +227,8 @@ export class SessionManager {
    * Pushes a changed principal (new roles, new auth version) to every live
    * session of that user; each picks it up, with a new id, at its next request.
    */
-  async refreshPrincipal(principal: Principal): Promise<number> {
-    return this.call(this.store.refreshPrincipal(principal), 'refreshPrincipal');
+  refreshPrincipal(principal: Principal): Promise<number> {
+    return this.records.refreshPrincipal(principal);
   }
 
   /** Subscribes to revocations from every process sharing the store (WebSocket disconnects). */
@@ -220,115 +243,28 @@ export class SessionManager {
    */
   async health(): Promise<StoreHealth> {
     try {
-      await this.call(this.store.ping(), 'ping');
+      await this.records.ping();
       return { store: 'up' };
     } catch {
       return { store: 'down' };
     }
   }
 
-  // ——— used by Session ———
-
-  /** @internal */
-  sign(token: string): string {
-    return this.options.signer.sign(token);
-  }
-
-  /** @internal A fresh token and its store id. */
-  newIdentity(): { token: string; id: string } {
-    const token = this.options.signer.newToken(this.options.random);
-    return { token, id: sessionIdOf(token) };
-  }
-
-  /** @internal A new record with the limits that fit `remember`. */
-  newRecord(client: ClientInfo, principal: Principal | null, remember: boolean): { record: SessionRecord; token: string } {
-    const { token, id } = this.newIdentity();
-    const now = this.now();
-    const idleTimeout = remember ? this.options.rememberIdleTimeoutMs : this.options.idleTimeoutMs;
-    const absoluteExpiresAt = now + (remember ? this.options.rememberAbsoluteTimeoutMs : this.options.absoluteTimeoutMs);
-    const record: SessionRecord = {
-      id,
-      handle: Buffer.from(this.options.random(16)).toString('base64url'),
-      principal,
-      data: {},
-      createdAt: now,
-      lastSeenAt: now,
-      authenticatedAt: principal ? now : null,
-      idleTimeout,
-      idleExpiresAt: Math.min(now + idleTimeout, absoluteExpiresAt),
-      absoluteExpiresAt,
-      remember,
-      rotationDue: false,
-      userAgent: client.userAgent,
-      ip: client.ip,
-    };
-    return { record, token };
-  }
-
-  /** @internal Seconds for a persistent cookie (remember me), undefined for a browser-session cookie. */
-  cookieMaxAge(record: SessionRecord): number | undefined {
-    return record.remember ? Math.floor((record.absoluteExpiresAt - this.now()) / 1000) : undefined;
-  }
-
-  /** @internal The live record stored under `id` (touched as a load touches it), or null. */
-  async findRecord(id: string): Promise<SessionRecord | null> {
-    const now = this.now();
-    const record = await this.call(this.store.find(id, now, this.options.touchIntervalMs), 'find');
-    return record && isLive(record, now) ? record : null;
-  }
-
-  /** @internal */
-  async createRecord(record: SessionRecord): Promise<void> {
-    await this.call(this.store.create(record), 'create');
-    this.emit('created', record);
-  }
-
-  /** @internal */
-  updateRecord(id: string, patch: SessionPatch): Promise<boolean> {
-    return this.call(this.store.update(id, patch), 'update');
-  }
-
-  /** @internal False when `previous` was already gone (nothing stored then). */
-  async rotateRecord(previous: SessionRecord, next: SessionRecord): Promise<boolean> {
-    const rotated = await this.call(this.store.rotate(previous.id, next), 'rotate');
-    if (rotated) this.emit('rotated', next);
-    return rotated;
-  }
-
-  /** @internal */
-  async destroyRecord(record: SessionRecord): Promise<void> {
-    if (await this.call(this.store.destroy(record.id), 'destroy')) this.emit('destroyed', record);
-  }
-
-  /** @internal Applies the per-user session limit before a sign-in. */
-  async makeRoomFor(userId: string, currentId: string | undefined): Promise<void> {
-    const limit = this.options.maxSessionsPerUser;
-    if (limit === Infinity) return;
-    const others = (await this.call(this.store.listByUser(userId, this.now()), 'listByUser')).filter(
-      (record) => record.id !== currentId,
-    );
-    const excess = others.length - limit + 1;
-    if (excess <= 0) return;
-    if (this.options.sessionLimitMode === 'refuse') throw new SessionLimitError(limit);
-    for (const oldest of others.slice(0, excess)) {
-      if (await this.call(this.store.destroy(oldest.id), 'destroy')) this.emit('revoked', oldest, 'session-limit');
-    }
-  }
-
-  private presentedToken(request: RequestInfo): { value: string; transport: Transport } | null {
-    if (this.options.bearer && request.authorization) {
-      const match = BEARER.exec(request.authorization);
-      if (match) return { value: match[1] as string, transport: 'bearer' };
-    }
-    const value = readCookie(request.cookieHeader, this.cookieName(request.secure));
-    return value === null ? null : { value, transport: 'cookie' };
+  /**
+   * Whether revocations from other processes reach this one (see
+   * `SessionStore.probeRevocations`): 'up', 'off' (nothing here subscribes,
+   * or the store cannot tell), or 'down' when the probe did not come back
+   * within `storeTimeout`. Never throws.
+   */
+  revocationHealth(): Promise<'up' | 'down' | 'off'> {
+    return this.records.probeRevocations();
   }
 
   /** Roles changed elsewhere: cookie sessions move to a new id now; bearer tokens keep theirs. */
   private async applyRefreshedPrincipal(session: Session, record: SessionRecord): Promise<void> {
     try {
       if (session.transport === 'bearer') {
-        await this.updateRecord(record.id, { rotationDue: false });
+        await this.records.update(record.id, { rotationDue: false });
       } else {
         await session.rotate();
       }
@@ -337,48 +273,6 @@ export class SessionManager {
       // The refreshed principal is already in the record; the rotation is retried next request.
     }
   }
-
-  /** @internal Whether cookies get `Secure` for a request over `requestSecure` (the `cookie.secure` option, `'auto'` resolved). */
-  cookieSecure(requestSecure: boolean): boolean {
-    const setting = this.options.cookie.secure;
-    return setting === 'auto' ? requestSecure : setting;
-  }
-
-  private call<T>(operation: Promise<T>, what: string): Promise<T> {
-    return withDeadline(operation, this.options.storeTimeoutMs, what);
-  }
-
-  private emit(type: SessionEventType, record: SessionRecord, reason?: string): void {
-    this.events.emit({
-      type,
-      handle: record.handle,
-      userId: record.principal?.id ?? null,
-      at: this.now(),
-      ...(reason ? { reason } : {}),
-    });
-  }
-}
-
-/**
- * The cache for `store`, or null: on when the store's invalidation is exact
- * (`exclusive`, `in-write`); for `after-commit` only when asked to accept the
- * delay; never for a store that does not say how it invalidates (asking for
- * one there is refused: it would serve signed-out sessions).
- */
-function cacheFor(store: SessionStore, cache: ResolvedCache | false, explicit: boolean): SessionCache | null {
-  if (cache === false) return null;
-  const mode = store.coherence?.mode;
-  if (mode === undefined) {
-    if (explicit) {
-      throw new InvalidOptionsError(
-        'keycard: cache is set, but this store does not declare how other processes\' writes reach a cached record ' +
-          '(SessionStore.coherence); a cache would accept sessions signed out elsewhere. Remove the cache option.',
-      );
-    }
-    return null;
-  }
-  if (mode === 'after-commit' && !cache.acceptDelayedInvalidation) return null;
-  return new SessionCache(cache);
 }
 
 function toInfo(record: SessionRecord): SessionInfo {
@@ -392,4 +286,28 @@ function toInfo(record: SessionRecord): SessionInfo {
     userAgent: record.userAgent,
     ip: record.ip,
   };
+}
+
+/**
+ * The cache for these options, or null: on when the store's invalidation is
+ * exact (`exclusive`, `in-write`); for `after-commit` only when asked to
+ * accept the delay; never for a store that does not say how it invalidates
+ * (asking for one there is refused: it would serve signed-out sessions), nor
+ * for sealed-cookie sessions (the record is in the cookie already).
+ */
+function cacheFor(options: ResolvedOptions, explicit: boolean): SessionCache | null {
+  const cache = options.cache;
+  if (cache === false || options.sealed) return null;
+  const mode = options.store.coherence?.mode;
+  if (mode === undefined) {
+    if (explicit) {
+      throw new InvalidOptionsError(
+        "keycard: cache is set, but this store does not declare how other processes' writes reach a cached record " +
+          '(SessionStore.coherence); a cache would accept sessions signed out elsewhere. Remove the cache option.',
+      );
+    }
+    return null;
+  }
+  if (mode === 'after-commit' && !cache.acceptDelayedInvalidation) return null;
+  return new SessionCache(cache);
 }

@@ -1,9 +1,10 @@
 import { cryptoRandom, systemClock, type Clock, type RandomSource } from './clock.js';
-import type { SameSite } from './cookie.js';
+import { checkCookieDomain, checkCookieName, checkCookiePath, checkCookieRules, type SameSite } from './cookie.js';
 import { InvalidOptionsError } from './errors.js';
 import type { SessionStore } from './store.js';
+import type { RevocationStore } from './revocation.js';
+import { SealedStore } from './sealed-store.js';
 import { TokenSigner } from './token.js';
-import { MemoryStore } from '../memory/memory-store.js';
 
 /** Options of the session engine. Durations are in seconds unless named otherwise. */
 export interface SessionOptions {
@@ -12,7 +13,11 @@ export interface SessionOptions {
    * Put a new secret first to rotate keys; cookies signed with the others are re-issued.
    */
   readonly secrets: string | readonly string[];
-  /** Where sessions live. Default: a bounded `MemoryStore` (one process only). */
+  /**
+   * Where sessions live. Required by `SessionManager`; `SessionModule` and
+   * keycard's `resolveOptions` default it to a bounded `MemoryStore` (one
+   * process only).
+   */
   readonly store?: SessionStore;
   /** Sign-out after this much inactivity. Default 1800 (30 minutes). */
   readonly idleTimeout?: number;
@@ -32,7 +37,13 @@ export interface SessionOptions {
   readonly cookie?: CookieOptions;
   /** Accept `Authorization: Bearer <token>` for clients without cookies. Default true. */
   readonly bearer?: boolean;
-  /** Sessions one user may hold at once. Default: unlimited. */
+  /**
+   * Sessions one user may hold at once (cookies and bearer tokens alike);
+   * `Infinity` for no limit. Default 50, so one account cannot pile up
+   * sessions without bound (each costs store memory and a device-list entry);
+   * unlimited by default for a store without a per-user index
+   * (`userIndex: false`: express-session stores), which cannot count them.
+   */
   readonly maxSessionsPerUser?: number;
   /** What a sign-in past `maxSessionsPerUser` does. Default 'evict-oldest'. */
   readonly sessionLimitMode?: 'evict-oldest' | 'refuse';
@@ -45,6 +56,15 @@ export interface SessionOptions {
    * declare how it invalidates. `false` turns it off.
    */
   readonly cache?: false | SessionCacheOptions;
+  /**
+   * Sealed-cookie sessions: no session store, the whole session sealed
+   * (AES-256-GCM) in its cookie, at most 4 KB. Give `revocation` (a small
+   * `RevocationStore`, e.g. `RedisRevocationStore`) so that sign-out and
+   * "sign out everywhere" end every copy of a cookie; without it a copied
+   * cookie works until it expires. Not with `store`, `maxSessionsPerUser` or
+   * `bearer: true`. Default: off (sessions live in `store`).
+   */
+  readonly sealed?: { readonly revocation?: RevocationStore };
   /** Injected for tests. Default: the system clock and node:crypto. */
   readonly clock?: Clock;
   readonly random?: RandomSource;
@@ -114,10 +134,13 @@ export interface ResolvedOptions {
   readonly bearer: boolean;
   readonly maxSessionsPerUser: number;
   readonly sessionLimitMode: 'evict-oldest' | 'refuse';
+  /** Sealed-cookie sessions (the store is then a `SealedStore`); null: store-backed. */
+  readonly sealed: { readonly revocation: RevocationStore | null } | null;
 }
 
 const MIN_SECRET_LENGTH = 32;
-const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** SessionOptions.maxSessionsPerUser's default. */
+export const DEFAULT_MAX_SESSIONS_PER_USER = 50;
 
 function fail(message: string): never {
   throw new InvalidOptionsError(`keycard: ${message}`);
@@ -145,20 +168,36 @@ function resolveSecrets(secrets: string | readonly string[] | undefined): readon
   return list as readonly string[];
 }
 
+/**
+ * Every attribute is checked with the rfc6265bis rules keycard's serializer
+ * uses (core/cookie.ts), so nothing an option holds can add an attribute to
+ * Set-Cookie (a `;` in `domain` or `path`) or make every response fail later
+ * (a `__Host-` name that some request would send without Secure).
+ */
 function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   const base = options.name ?? 'sid';
-  if (!COOKIE_NAME.test(base)) fail(`cookie.name ${JSON.stringify(base)} is not a valid cookie name`);
+  const badName = checkCookieName(base);
+  if (badName) fail(`cookie.name ${badName}`);
   const sameSite = ({ lax: 'Lax', strict: 'Strict', none: 'None' } as const)[options.sameSite ?? 'lax'];
   if (!sameSite) fail(`cookie.sameSite must be 'lax', 'strict' or 'none', got ${String(options.sameSite)}`);
   const secure = options.secure ?? 'auto';
   if (secure !== 'auto' && typeof secure !== 'boolean') fail(`cookie.secure must be 'auto', true or false`);
   if (sameSite === 'None' && secure !== true) fail(`cookie.sameSite 'none' requires a Secure cookie (cookie.secure: true)`);
   const path = options.path ?? '/';
-  if (!path.startsWith('/')) fail(`cookie.path must start with '/'`);
+  const badPath = checkCookiePath(path);
+  if (badPath) fail(`cookie.${badPath}`);
   const domain = options.domain;
+  const badDomain = domain === undefined ? null : checkCookieDomain(domain);
+  if (badDomain) fail(`cookie.${badDomain}`);
   const prefix = options.prefix ?? true;
   const securePrefix = !prefix ? '' : domain === undefined && path === '/' ? '__Host-' : '__Secure-';
   const secureName = base.startsWith('__') ? base : `${securePrefix}${base}`;
+  // Every (name, Secure) pair a request can produce must serialise: check them now, not per response.
+  for (const isSecure of secure === 'auto' ? [true, false] : [secure]) {
+    const name = isSecure ? secureName : base;
+    const broken = checkCookieRules(name, { secure: isSecure, path, domain, sameSite });
+    if (broken) fail(`cookie.name ${JSON.stringify(name)} breaks the cookie prefix rules${secure === 'auto' && !isSecure ? ' when the request is plain HTTP' : ''}: ${broken}`);
+  }
   return {
     secure,
     sameSite,
@@ -170,7 +209,8 @@ function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
 
 /**
  * Applies every default and validates once, at startup, with messages that say
- * what to change. Per-request code never sees the option shapes.
+ * what to change. Per-request code never sees the option shapes. The store
+ * has no default here: a core module cannot build one (see `withDefaultStore`).
  */
 export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) fail('options are required');
@@ -193,7 +233,12 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (touch >= idle) fail(`touchInterval (${touch}s) must be shorter than idleTimeout (${idle}s)`);
   const storeTimeoutMs = options.storeTimeout ?? 1000;
   if (!Number.isFinite(storeTimeoutMs) || storeTimeoutMs <= 0) fail('storeTimeout must be a positive number of milliseconds');
-  const maxSessions = options.maxSessionsPerUser ?? Infinity;
+  const sealed = resolveSealed(options, rememberAbsolute * 1000);
+  const store = sealed?.store ?? options.store;
+  if (typeof store?.find !== 'function') {
+    fail("store is required: give a SessionStore, e.g. `new MemoryStore()` from 'keycard' (SessionModule defaults to one)");
+  }
+  const maxSessions = options.maxSessionsPerUser ?? (store.userIndex === false ? Infinity : DEFAULT_MAX_SESSIONS_PER_USER);
   if (maxSessions !== Infinity && (!Number.isInteger(maxSessions) || maxSessions < 1)) {
     fail(`maxSessionsPerUser must be a positive integer, got ${String(maxSessions)}`);
   }
@@ -201,7 +246,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (mode !== 'evict-oldest' && mode !== 'refuse') fail(`sessionLimitMode must be 'evict-oldest' or 'refuse'`);
   return {
     signer: new TokenSigner(secrets),
-    store: options.store ?? new MemoryStore({ clock: options.clock }),
+    store,
     cache: resolveCache(options.cache),
     clock: options.clock ?? systemClock,
     random: options.random ?? cryptoRandom,
@@ -212,10 +257,27 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     touchIntervalMs: touch * 1000,
     storeTimeoutMs,
     cookie: resolveCookie(options.cookie),
-    bearer: options.bearer ?? true,
+    bearer: options.bearer ?? !sealed,
     maxSessionsPerUser: maxSessions,
     sessionLimitMode: mode,
+    sealed: sealed ? { revocation: sealed.revocation } : null,
   };
+}
+
+/** The `sealed` option checked against the options it excludes; null when off. */
+/** The `sealed` option checked against the options it excludes; null when off. */
+function resolveSealed(options: SessionOptions, maxLifetimeMs: number): { store: SessionStore; revocation: RevocationStore | null } | null {
+  const sealed = options.sealed;
+  if (sealed === undefined) return null;
+  if (typeof sealed !== 'object' || sealed === null) fail('sealed must be an object ({} or { revocation })');
+  if (options.store !== undefined) fail('sealed sessions live in their cookie: give no store (sealed.revocation is the only store they use)');
+  if (options.maxSessionsPerUser !== undefined) fail('maxSessionsPerUser needs a session store; sealed sessions keep no list of a user’s sessions');
+  if (options.bearer === true) fail('bearer tokens need a session store; sealed sessions travel only in their cookie');
+  const revocation = sealed.revocation ?? null;
+  if (revocation !== null && (typeof revocation.check !== 'function' || typeof revocation.bumpEpoch !== 'function')) {
+    fail('sealed.revocation must be a RevocationStore (check, bumpEpoch, revoke)');
+  }
+  return { store: new SealedStore(revocation, options.clock ?? systemClock, maxLifetimeMs), revocation };
 }
 
 function resolveCache(cache: SessionOptions['cache']): ResolvedCache | false {

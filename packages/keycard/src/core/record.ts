@@ -61,7 +61,12 @@ export function isLive(record: Pick<SessionRecord, 'idleExpiresAt' | 'absoluteEx
   return expiresAt(record) > now;
 }
 
-/** The touch every store applies in `find`, written once so that all stores agree. */
+/**
+ * The touch every store applies in `find`, written once so that all stores
+ * agree: the memory store calls it, the Redis FIND script and the PostgreSQL
+ * statement restate it, and the conformance suite checks every store against
+ * it ("find — applies the touch rule of record.ts").
+ */
 export function touched(record: SessionRecord, now: number): SessionRecord {
   return {
     ...record,

@@ -1,9 +1,9 @@
+import { clientAddress } from './address.js';
 import { InvalidSessionValueError, type StoreUnavailableError } from './errors.js';
-import type { JsonValue, Principal, SessionData, SessionPatch, SessionRecord } from './record.js';
-import type { SessionManager } from './manager.js';
-
-/** How the request presented its session. */
-export type Transport = 'cookie' | 'bearer';
+import { isLive, type JsonValue, type Principal, type SessionData, type SessionPatch, type SessionRecord } from './record.js';
+import type { ClientInfo, SessionRecords } from './records.js';
+import type { CookieAction, SessionCookie, Transport } from './session-cookie.js';
+import { FLASH_KEY, appended, checkedFlash, flashValue, flashesIn, type FlashCookie, type FlashMessage } from './flash.js';
 
 export interface SignInOptions {
   /** "Remember me": persistent cookie and the longer limits. Default false. */
@@ -17,25 +17,23 @@ export interface RotateOptions {
   readonly keepData?: boolean;
 }
 
-/** Facts about the request that a new session records for device lists. */
-export interface ClientInfo {
-  readonly userAgent: string | null;
-  readonly ip: string | null;
+/** @internal What every Session of one manager works with. */
+export interface SessionContext {
+  readonly records: SessionRecords;
+  readonly cookie: SessionCookie;
 }
 
-/** @internal Where `Session.client` comes from: the request's raw values, possibly getters (read on first use only). */
-export interface ClientSource {
-  readonly userAgent?: string | undefined;
-  readonly ip?: string | undefined;
+/** @internal The request a session belongs to, as `SessionManager.load` read it (once). */
+export interface SessionRequest {
+  /** How the request presented the session; null when it presented none. */
+  readonly transport: Transport | null;
+  /** The request came over HTTPS, as the platform's trust-proxy setting saw it. */
+  readonly secure: boolean;
+  /** The request's raw device facts, possibly getters (read on first use only). */
+  readonly client: { readonly userAgent?: string | undefined; readonly ip?: string | undefined };
 }
 
 const USER_AGENT_MAX = 512;
-
-/** What the response must do with the session cookie. */
-export type CookieAction =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'set'; readonly signedToken: string; readonly maxAgeSeconds: number | undefined }
-  | { readonly kind: 'clear'; readonly clearSiteData: boolean };
 
 type PendingCookie = 'none' | 'set' | 'clear' | 'sign-out';
 
@@ -52,7 +50,7 @@ export class Session {
   private stored: boolean;
   private token: string | null;
   private data: SessionData;
-  /** Explicit writes since the last flush: a JSON value, or undefined for a removal. */
+  /** Explicit writes since the last save: a JSON value, or undefined for a removal. */
   private readonly changes = new Map<string, JsonValue | undefined>();
   /** Object values handed out by `get`, with their JSON at the time, to catch in-place mutation. */
   private readonly watched = new Map<string, string>();
@@ -60,16 +58,33 @@ export class Session {
 
   /** Read from the request on first use: most requests never create a session that records it. */
   private clientInfo: ClientInfo | null = null;
+  /** Where flashes go while there is no session (the binding's signed cookie); null: into a new session. */
+  private flashCookie: FlashCookie | null = null;
+
+  /** How the request presented the session; null when it presented none. */
+  readonly transport: Transport | null;
+  /**
+   * The request came over HTTPS, as the platform's trust-proxy setting saw it
+   * when the session was loaded. It decides the cookie's name and `Secure`
+   * flag (under `cookie.secure: 'auto'`) for the whole request.
+   */
+  readonly secure: boolean;
+  private readonly records: SessionRecords;
+  private readonly cookie: SessionCookie;
+  private readonly clientSource: SessionRequest['client'];
 
   /** @internal Sessions come from `SessionManager.load`. */
   constructor(
-    private readonly manager: SessionManager,
-    /** How the request presented the session; null when it presented none. */
-    readonly transport: Transport | null,
-    private readonly clientSource: ClientSource,
+    context: SessionContext,
+    request: SessionRequest,
     state: { readonly record: SessionRecord; readonly token: string } | null,
     private readonly failure: StoreUnavailableError | null = null,
   ) {
+    this.records = context.records;
+    this.cookie = context.cookie;
+    this.transport = request.transport;
+    this.secure = request.secure;
+    this.clientSource = request.client;
     this.record = state?.record ?? null;
     this.token = state?.token ?? null;
     this.stored = state !== null;
@@ -80,7 +95,8 @@ export class Session {
   get client(): ClientInfo {
     if (this.clientInfo === null) {
       const userAgent = this.clientSource.userAgent;
-      this.clientInfo = { userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null, ip: this.clientSource.ip ?? null };
+      // An address that does not parse as an IP (whatever reached X-Forwarded-For) is not recorded.
+      this.clientInfo = { userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null, ip: clientAddress(this.clientSource.ip) };
     }
     return this.clientInfo;
   }
@@ -175,6 +191,39 @@ export class Session {
   }
 
   /**
+   * Adds a one-time message for the next page read (it survives a redirect).
+   * Kept in the session when there is one; otherwise in a signed cookie, so
+   * that an anonymous visitor's flash starts no session. `type` is a short
+   * kind ('success', 'info', 'error'); `message` at most 500 characters.
+   */
+  flash(type: string, message: string): void {
+    const next = checkedFlash(type, message);
+    if (this.current() === null && this.flashCookie !== null) {
+      this.flashCookie.write(appended(this.flashCookie.read(), next));
+      return;
+    }
+    this.set(FLASH_KEY, flashValue(appended(flashesIn(this.data[FLASH_KEY]), next)));
+  }
+
+  /** The pending flash messages, oldest first, removed as they are read: each is shown once. */
+  flashes(): FlashMessage[] {
+    const record = this.current();
+    let stored: FlashMessage[] = [];
+    if (record !== null && Object.hasOwn(this.data, FLASH_KEY)) {
+      stored = flashesIn(this.data[FLASH_KEY]);
+      this.delete(FLASH_KEY);
+    }
+    const fromCookie = this.flashCookie?.read() ?? [];
+    if (fromCookie.length > 0) this.flashCookie?.clear();
+    return [...fromCookie, ...stored];
+  }
+
+  /** @internal The binding's signed flash cookie, for requests without a session. */
+  useFlashCookie(cookie: FlashCookie): void {
+    this.flashCookie = cookie;
+  }
+
+  /**
    * A new id at once, keeping or dropping the data; the old id is dead when
    * this resolves. An anonymous session left empty is simply ended. If another
    * request ended the session meanwhile, it stays ended.
@@ -187,9 +236,9 @@ export class Session {
       await this.end('clear');
       return;
     }
-    const { token, id } = this.manager.newIdentity();
-    const next: SessionRecord = { ...record, id, data, rotationDue: false, lastSeenAt: this.manager.now() };
-    if (this.stored && !(await this.manager.rotateRecord(record, next))) {
+    const { token, id } = this.cookie.issue();
+    const next: SessionRecord = { ...record, id, data, rotationDue: false, lastSeenAt: this.records.now() };
+    if (this.stored && !(await this.records.rotate(record, next, this.transport))) {
       this.forget();
       return;
     }
@@ -210,13 +259,15 @@ export class Session {
       return this.signIn(principal, { ...options, keepData: false });
     }
     const previous = this.stored ? record : null;
-    await this.manager.makeRoomFor(principal.id, previous?.id);
-    const { record: base, token } = this.manager.newRecord(this.client, principal, options.remember ?? false);
+    await this.records.makeRoomFor(principal.id, previous?.id);
+    const { token, id } = this.cookie.issue();
+    const base = this.records.newRecord(id, this.client, principal, options.remember ?? false);
     const keep = options.keepData ?? true;
     const next: SessionRecord = { ...base, handle: record?.handle ?? base.handle, data: keep ? { ...this.data } : {} };
-    const stored = previous ? await this.manager.rotateRecord(previous, next) : false;
+    const stored = previous ? await this.records.rotate(previous, next, this.transport) : false;
     // A session ended elsewhere meanwhile gives up its data; the sign-in itself stands.
     this.adopt(stored || !previous ? next : { ...next, data: {} }, token, stored);
+    this.records.signedIn(next, this.transport);
   }
 
 
@@ -234,7 +285,7 @@ export class Session {
    */
   async reload(): Promise<boolean> {
     const record = this.current();
-    const fresh = record && this.stored ? await this.manager.findRecord(record.id) : null;
+    const fresh = record && this.stored ? await this.findLive(record.id) : null;
     if (!fresh) {
       this.forget();
       return false;
@@ -246,32 +297,32 @@ export class Session {
     return true;
   }
 
-  /** Stores pending writes now, for handlers that send the response themselves. */
+  /**
+   * Stores what is pending now: creates a new session, or writes only the
+   * changed keys. `SessionManager.commit` calls it before the response; call
+   * it yourself only to store mid-request (it sets no header).
+   */
   async save(): Promise<void> {
-    this.current();
-    await this.flush();
-  }
-
-  /** @internal Writes what is pending: creates a new session, or updates only the changed keys. */
-  async flush(): Promise<void> {
-    const record = this.record;
-    if (this.failure || !record) return;
+    const record = this.current();
+    if (!record) return;
     if (!this.stored) {
       const created: SessionRecord = { ...record, data: { ...this.data } };
       this.changes.clear();
       this.watched.clear();
-      await this.manager.createRecord(created);
+      await this.records.create(created, this.transport);
       this.record = created;
       this.stored = true;
       return;
     }
     const patch = this.takePatch();
     if (!patch) return;
-    if (!(await this.manager.updateRecord(record.id, patch))) this.forget();
+    if (!(await this.records.update(record.id, patch))) this.forget();
+    // A sealed session's record is its cookie: a change is a new cookie.
+    else if (this.cookie.carriesRecord) this.pendingCookie = 'set';
   }
 
   /**
-   * @internal What the response must do with the cookie, after `flush`, once:
+   * @internal What the response must do with the cookie, after `save`, once:
    * the headers go out with this commit, so a later commit of the same
    * request (an explicit `save()`, then the end of the request) does not
    * produce them again.
@@ -282,25 +333,66 @@ export class Session {
     return action;
   }
 
-  /** @internal What the response must do with the cookie, after `flush`. */
-  cookieAction(): CookieAction {
-    switch (this.pendingCookie) {
+  /**
+   * @internal Whether a commit now would put a cookie on the response (a
+   * rotation or re-signing while loading), without signing anything.
+   */
+  hasCookieToSend(): boolean {
+    return this.pendingCookieKind() !== 'none';
+  }
+
+  private cookieAction(): CookieAction {
+    switch (this.pendingCookieKind()) {
       case 'set':
-        return this.stored && this.token !== null && this.record && this.transport !== 'bearer'
-          ? { kind: 'set', signedToken: this.manager.sign(this.token), maxAgeSeconds: this.manager.cookieMaxAge(this.record) }
-          : { kind: 'none' };
+        return {
+          kind: 'set',
+          signedToken: this.cookie.valueFor(this.token as string, { ...(this.record as SessionRecord), data: { ...this.data } }, this.secure),
+          maxAgeSeconds: this.cookie.maxAge(this.record as SessionRecord, this.records.now()),
+        };
       case 'clear':
-        return this.transport === 'cookie' ? { kind: 'clear', clearSiteData: false } : { kind: 'none' };
-      case 'sign-out':
+        return { kind: 'clear', clearSiteData: false };
+      case 'clear-site-data':
         return { kind: 'clear', clearSiteData: true };
       default:
         return { kind: 'none' };
     }
   }
 
+  /** What the pending cookie change amounts to for this session's transport. */
+  private pendingCookieKind(): 'none' | 'set' | 'clear' | 'clear-site-data' {
+    switch (this.pendingCookie) {
+      case 'set':
+        return this.stored && this.token !== null && this.record && this.transport !== 'bearer' ? 'set' : 'none';
+      case 'clear':
+        return this.transport === 'cookie' ? 'clear' : 'none';
+      case 'sign-out':
+        return 'clear-site-data';
+      default:
+        return 'none';
+    }
+  }
+
   /** @internal The cookie was signed with an older secret: send it again under the current one. */
   reissueCookie(): void {
     this.pendingCookie = 'set';
+  }
+
+  /**
+   * @internal A sealed session that survives its user's revocation epoch
+   * (the caller of "sign out everywhere else", a password change): its
+   * sign-in time moves to `at` and the cookie is re-issued.
+   */
+  reauthenticated(at: number): void {
+    if (this.record === null || this.record.principal === null) return;
+    this.record = { ...this.record, authenticatedAt: at };
+    this.pendingCookie = 'set';
+  }
+
+  /** The live record under `id`, touched as a load touches it, or null. */
+  private async findLive(id: string): Promise<SessionRecord | null> {
+    const now = this.records.now();
+    const record = await this.records.find(id, now);
+    return record && isLive(record, now) ? record : null;
   }
 
   private current(): SessionRecord | null {
@@ -325,8 +417,8 @@ export class Session {
   }
 
   private startAnonymous(): void {
-    const { record, token } = this.manager.newRecord(this.client, null, false);
-    this.adopt(record, token, false);
+    const { token, id } = this.cookie.issue();
+    this.adopt(this.records.newRecord(id, this.client, null, false), token, false);
   }
 
   private adopt(record: SessionRecord, token: string, stored: boolean): void {
@@ -340,7 +432,7 @@ export class Session {
   }
 
   private async end(cookie: 'clear' | 'sign-out'): Promise<void> {
-    if (this.record && this.stored) await this.manager.destroyRecord(this.record);
+    if (this.record && this.stored) await this.records.destroy(this.record, this.transport);
     this.forget();
     this.pendingCookie = cookie;
   }

@@ -13,6 +13,14 @@ import type { Principal, SessionPatch, SessionRecord } from './record.js';
  */
 export interface SessionStore {
   /**
+   * False for a store that keeps no per-user index (`listByUser`,
+   * `revokeAll` and `refreshPrincipal` reject with
+   * `UnsupportedOperationError`): the default session cap is then off,
+   * since it cannot be counted. Absent means the store has the index.
+   */
+  readonly userIndex?: boolean;
+
+  /**
    * The record stored under `id`, or null when there is none.
    *
    * May return a record that has expired but not yet been removed (the manager
@@ -99,6 +107,17 @@ export interface SessionStore {
    * nothing for this store.
    */
   readonly coherence?: StoreCoherence;
+
+  /**
+   * Optional. Whether revocations published by any process reach this one:
+   * publishes a probe on the revocation channel and resolves to 'up' once it
+   * has come back through this process's own subscription, or to 'off' when
+   * nothing here subscribes (`onRevoked` never called: the channel is not in
+   * use). Rejects with StoreUnavailableError when the probe does not come
+   * back within `timeoutMs` — a lost subscription, which otherwise stops
+   * cross-process revocation without a sound. Other processes ignore probes.
+   */
+  probeRevocations?(timeoutMs: number): Promise<'up' | 'off'>;
 
   /** Resolves when the backend answers; for readiness probes. */
   ping(): Promise<void>;

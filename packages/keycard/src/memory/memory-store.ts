@@ -159,6 +159,11 @@ export class MemoryStore implements SessionStore {
 
   async ping(): Promise<void> {}
 
+  /** In-process delivery cannot be lost: 'up' while someone listens. */
+  async probeRevocations(): Promise<'up' | 'off'> {
+    return this.listeners.size > 0 ? 'up' : 'off';
+  }
+
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.listeners.clear();

@@ -1,6 +1,7 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { SessionBinding, requestOf, responseOf } from './binding.js';
+import { SessionBinding } from './binding.js';
+import { requestOf, responseOf } from './context.js';
 
 /**
  * Express only (Fastify commits in its `onSend` hook): stores the session

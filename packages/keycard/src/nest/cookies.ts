@@ -1,6 +1,34 @@
 import { Injectable, createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { CookieJar } from '../core/cookie-jar.js';
-import { cookiesOf, requestOf, type RequestLike } from './binding.js';
+import { KeycardError } from '../core/errors.js';
+import { httpRequestOf } from './context.js';
+import { cookieJarOf, headersOf, headersSent, putSetCookie, requestSecure, responseOf, type RequestLike } from './platform.js';
+
+/** A Set-Cookie written after the response went out would be lost without a trace. */
+export class ResponseSentError extends KeycardError {
+  constructor() {
+    super(
+      'KEYCARD_RESPONSE_SENT',
+      'keycard: a cookie was set after the response was sent (or with no response to send it on); set cookies before sending',
+    );
+  }
+}
+
+/**
+ * The request's application cookies (`CookieJar`), created on first use.
+ * Writes go straight onto the request's response, merged with keycard's own
+ * Set-Cookie headers. Throws `SessionNotLoadedError` when keycard never saw
+ * the request.
+ */
+export function cookiesOf(request: RequestLike): CookieJar {
+  return cookieJarOf(request, (cookies) =>
+    cookies.jar({ cookieHeader: headersOf(request).cookie, requestSecure: requestSecure(request) }, (_name, setCookie) => {
+      const response = responseOf(request);
+      if (response === undefined || headersSent(response)) throw new ResponseSentError();
+      putSetCookie(response, setCookie);
+    }),
+  );
+}
 
 /**
  * `@Cookies()`: the request's `CookieJar`, to read, set and clear the
@@ -10,7 +38,7 @@ import { cookiesOf, requestOf, type RequestLike } from './binding.js';
  */
 export const Cookies: (name?: string) => ParameterDecorator = createParamDecorator(
   (name: string | undefined, context: ExecutionContext): CookieJar | string | undefined => {
-    const jar = cookiesOf(requestOf(context));
+    const jar = cookiesOf(httpRequestOf(context));
     return name === undefined ? jar : jar.get(name);
   },
 );

@@ -2,19 +2,33 @@ import { SetMetadata, UseGuards, applyDecorators, createParamDecorator, type Exe
 import { InvalidOptionsError } from '../core/errors.js';
 import type { Principal } from '../core/record.js';
 import type { Session as KeycardSession } from '../core/session.js';
-import { requestOf, sessionOf } from './binding.js';
+import type { SocketSession } from '../ws/registry.js';
+import { callerSessionOf, isSocketSession } from './context.js';
 import { FreshAuthGuard, RolesGuard } from './guards.js';
 import { FRESH_AUTH_METADATA, PUBLIC_METADATA, ROLES_METADATA } from './metadata.js';
 
-/** The request's keycard `Session` (not Nest's `@Session()`, which reads `req.session`). */
+/**
+ * The caller's keycard session (not Nest's `@Session()`, which reads
+ * `req.session`): the request's `Session` in HTTP handlers and GraphQL
+ * resolvers (queries and mutations; the same object in every resolver of one
+ * operation), the socket's read-only `SocketSession` in WebSocket and
+ * socket.io message handlers and in GraphQL subscriptions. Throws in
+ * microservice handlers, which carry no session.
+ */
 export const Session: () => ParameterDecorator = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): KeycardSession => sessionOf(requestOf(context)),
+  (_data: unknown, context: ExecutionContext): KeycardSession | SocketSession => callerSessionOf(context),
 );
 
-/** The signed-in `Principal`, or null (only possible on `@Public()` routes). */
-export const CurrentUser: () => ParameterDecorator = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): Principal | null => sessionOf(requestOf(context)).principal,
-);
+/**
+ * The signed-in `Principal`, or null (only possible on `@Public()` handlers),
+ * on HTTP, GraphQL and WebSocket handlers alike: never the resolver's parent
+ * object. Throws in microservice handlers, which carry no session.
+ */
+export const CurrentUser: () => ParameterDecorator = createParamDecorator((_data: unknown, context: ExecutionContext): Principal | null => {
+  const session = callerSessionOf(context);
+  if (isSocketSession(session)) return session.ended ? null : session.principal;
+  return session.principal;
+});
 
 /** Lets anonymous requests through the global `SessionGuard`. `@Roles` and `@RequireFreshAuth` still apply. */
 export const Public = (): ClassDecorator & MethodDecorator => SetMetadata(PUBLIC_METADATA, true);

@@ -1,6 +1,6 @@
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import { KeycardError, SignInThrottledError, type KeycardErrorCode } from '../core/errors.js';
+import { HttpException } from '@nestjs/common';
+import { KeycardError, OverloadedError, SignInThrottledError, type KeycardErrorCode } from '../core/errors.js';
+import type { Transport } from './context.js';
 
 /** Codes of the HTTP answers the guards give; they are not failures, so they have no core error class. */
 export type SessionAccessCode =
@@ -9,7 +9,9 @@ export type SessionAccessCode =
   | 'KEYCARD_REAUTHENTICATE'
   | 'KEYCARD_CSRF_CROSS_SITE'
   | 'KEYCARD_CSRF_MISSING'
-  | 'KEYCARD_CSRF_INVALID';
+  | 'KEYCARD_CSRF_INVALID'
+  | 'KEYCARD_CSRF_CONTENT_TYPE'
+  | 'KEYCARD_CSRF_GET_MUTATION';
 
 /** Every `code` a keycard error response body can carry. */
 export type SessionErrorCode = KeycardErrorCode | SessionAccessCode;
@@ -77,6 +79,15 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
         return new SessionHttpException(403, error, 'CSRF token missing: send it in the x-csrf-token header or the _csrf form field.');
       case 'KEYCARD_CSRF_INVALID':
         return new SessionHttpException(403, error, 'CSRF token invalid for this session: reload the page and try again.');
+      // GraphQL (CsrfGuard on resolvers): bodies and methods a cross-site page can send without a preflight.
+      case 'KEYCARD_CSRF_CONTENT_TYPE':
+        return new SessionHttpException(
+          403,
+          error,
+          'GraphQL requests must be sent as application/json (form encodings and text/plain are refused: a cross-site form can send them).',
+        );
+      case 'KEYCARD_CSRF_GET_MUTATION':
+        return new SessionHttpException(403, error, 'GraphQL mutations must be sent with POST, not GET.');
     }
   }
   const cause = { cause: error };
@@ -93,6 +104,14 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
       // Neither the account, the address nor the scope: which limit refused it is the server's business.
       const seconds = error instanceof SignInThrottledError ? error.retryAfterSeconds : 1;
       return new SessionHttpException(429, error.code, 'Too many sign-in attempts: try again later.', {
+        ...cause,
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) },
+      });
+    }
+    case 'KEYCARD_OVERLOADED': {
+      // The server is at capacity (a full hashing queue): nothing about the request is wrong, retry later.
+      const seconds = error instanceof OverloadedError ? error.retryAfterSeconds : 1;
+      return new SessionHttpException(503, error.code, 'The server is busy; try again shortly.', {
         ...cause,
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) },
       });
@@ -119,31 +138,85 @@ export function httpErrorsOf<T>(read: () => T): T {
   }
 }
 
+/** `extensions.code` of a GraphQL error, by the HTTP status the same refusal has over HTTP (Apollo's names). */
+const GRAPHQL_CODES: Readonly<Record<number, string>> = {
+  400: 'BAD_USER_INPUT',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  409: 'CONFLICT',
+  429: 'TOO_MANY_REQUESTS',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/** What a GraphQL client reads off a keycard error: `code` (Apollo's convention) and keycard's own code. */
+export interface SessionErrorExtensions {
+  readonly code: string;
+  readonly keycardCode: SessionErrorCode;
+}
+
 /**
- * Answers every `KeycardError` that reaches Nest's exception layer (a store
- * outage while a handler reads the session, a refused sign-in, a throttled
- * one with its `Retry-After`, ...) through `toHttpException`, with the
- * exception's `headers`. Registered globally by `SessionModule`. An application
- * with its own catch-all filter should call `toHttpException` for
- * `KeycardError`s there (and set the result's `headers`), since Nest runs
- * only one filter per exception.
+ * A keycard refusal or failure outside HTTP: a GraphQL resolver, a gateway
+ * message handler, a microservice handler. Same `status`, `code` and
+ * `message` as the HTTP answer (`toHttpException`). graphql-js copies an
+ * error's `extensions` into the GraphQL error, so resolvers answer
+ * `{ message, extensions: { code: 'UNAUTHENTICATED', keycardCode: 'KEYCARD_UNAUTHENTICATED' } }`
+ * on Apollo and Mercurius alike; over RPC and WebSockets the client gets
+ * `body`.
  */
-@Catch(KeycardError)
-export class SessionExceptionFilter implements ExceptionFilter<KeycardError> {
-  private readonly logger = new Logger('keycard');
+export class SessionAccessError extends Error {
+  readonly status: number;
+  readonly code: SessionErrorCode;
+  readonly extensions: SessionErrorExtensions;
+  constructor(status: number, code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SessionAccessError';
+    this.status = status;
+    this.code = code;
+    this.extensions = { code: GRAPHQL_CODES[status] ?? 'INTERNAL_SERVER_ERROR', keycardCode: code };
+  }
 
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  /** What RPC and WebSocket clients receive: Nest's `{ status: 'error', message }` plus keycard's code. */
+  get body(): { readonly status: 'error'; readonly statusCode: number; readonly code: SessionErrorCode; readonly message: string } {
+    return { status: 'error', statusCode: this.status, code: this.code, message: this.message };
+  }
+}
 
-  catch(error: KeycardError, host: ArgumentsHost): void {
+/** The same outcome as `toHttpException`, for transports other than HTTP. */
+export function toAccessError(error: KeycardError | SessionAccessCode, message?: string): SessionAccessError {
+  const http = toHttpException(error);
+  const body = http.getResponse() as SessionErrorBody;
+  return new SessionAccessError(http.getStatus(), http.code, message ?? body.message, { cause: http.cause });
+}
+
+/**
+ * How a WebSocket transport wants errors: Nest's ws exception handler only
+ * forwards a `WsException`'s payload (anything else becomes "Internal server
+ * error"), and keycard/nest must not import `@nestjs/websockets`, so keycard's
+ * socket adapters hand their `WsException` in here.
+ */
+let wsErrorFactory: ((body: SessionAccessError['body']) => Error) | null = null;
+
+/** @internal Called by keycard's WebSocket adapters. */
+export function useWsErrors(factory: (body: SessionAccessError['body']) => Error): void {
+  wsErrorFactory = factory;
+}
+
+/** A keycard outcome (refusal code or KeycardError) as the error to throw on `transport`. */
+export function refusalFor(transport: Transport, error: KeycardError | SessionAccessCode, message?: string): Error {
+  if (transport === 'http') {
     const exception = toHttpException(error);
-    const status = exception.getStatus();
-    if (status >= 500 && status !== 503) this.logger.error(error.message, error.stack);
-    // Only HTTP responses are written here; other transports keep their own error handling.
-    if (host.getType() !== 'http') return;
-    const response: unknown = host.switchToHttp().getResponse();
-    const adapter = this.adapterHost.httpAdapter;
-    if (adapter.isHeadersSent(response)) return;
-    for (const [name, value] of Object.entries(exception.headers)) adapter.setHeader(response, name, value);
-    adapter.reply(response, exception.getResponse(), status);
+    return message === undefined ? exception : new SessionHttpException(exception.getStatus(), exception.code, message, { cause: exception.cause });
+  }
+  const access = toAccessError(error, message);
+  return transport === 'ws' && wsErrorFactory !== null ? wsErrorFactory(access.body) : access;
+}
+
+/** Runs `read`, turning a KeycardError it throws into `transport`'s refusal (503 for a store outage, …); other errors pass. */
+export function transportErrorsOf<T>(transport: Transport, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof KeycardError) throw refusalFor(transport, error);
+    throw error;
   }
 }

@@ -2,21 +2,27 @@ import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { SessionOptions } from '../core/options.js';
 import type { AppCookieOptions } from '../core/cookie-jar.js';
+import type { ExpressSessionMigrationOptions } from '../connect/express-session-migration.js';
 import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
 export interface SessionModuleOptions extends SessionOptions {
   /**
-   * 'global' (default, secure by default): every HTTP route needs a signed-in
-   * session unless it is `@Public()`. 'none': no global guard; protect routes
-   * with `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
+   * 'global' (default, secure by default): every handler needs a signed-in
+   * session unless it is `@Public()` — HTTP routes, GraphQL resolvers,
+   * WebSocket and socket.io message handlers; microservice handlers carry no
+   * session and are refused unless `@Public()` (keycard puts the guard on
+   * them itself, so a hybrid microservice without `inheritAppConfig` is
+   * covered too). 'none': no global guard; protect handlers with
+   * `@UseGuards(SessionGuard)`, `@Roles()` or `@RequireFreshAuth()`.
    */
   readonly guard?: 'global' | 'none';
   /**
-   * CSRF protection (see `CsrfModule`), on by default: the options of the
-   * `CsrfModule` the session module installs. `false` turns it off — an
-   * explicit relaxation, for APIs reached only with bearer tokens or apps that
-   * import `CsrfModule` themselves.
+   * CSRF protection, on by default (`{}`): its options (see `CsrfModuleOptions`).
+   * `false` turns it off — an explicit relaxation, for APIs reached only with
+   * bearer tokens. With `forRootAsync`, return it from the factory like every
+   * other option. This is the only place CSRF is configured: `CsrfModule.forRoot()`
+   * is refused.
    */
   readonly csrf?: CsrfModuleOptions | false;
   /**
@@ -25,6 +31,19 @@ export interface SessionModuleOptions extends SessionOptions {
    * said otherwise. `Secure` follows `cookie.secure`, like the session cookie.
    */
   readonly appCookies?: AppCookieOptions;
+  /**
+   * Log security events (failed sign-ins, lockouts, CSRF refusals, store
+   * outages) through Nest's Logger, context `keycard:security`, at warn
+   * level, ids hashed (see `SecurityLog`). Default true; false leaves them
+   * to your own listener on `SessionManager.events`.
+   */
+  readonly securityLog?: boolean;
+  /**
+   * Moving from express-session: requests with express-session's old cookie
+   * (and no keycard sign-in) are signed in from their old session once, which
+   * is then destroyed and its cookie cleared. See `ExpressSessionMigration`.
+   */
+  readonly migrateFromExpressSession?: ExpressSessionMigrationOptions;
 }
 
 export const {
@@ -44,6 +63,7 @@ export interface ResolvedModuleOptions {
   readonly guard: 'global' | 'none';
   /** The store was defaulted, so the module closes it on shutdown. */
   readonly ownsStore: boolean;
+  readonly securityLog: boolean;
 }
 
 /** @internal */
@@ -58,5 +78,9 @@ export function resolveModuleOptions(options: SessionModuleOptions): ResolvedMod
   if (guard !== 'global' && guard !== 'none') {
     throw new InvalidOptionsError(`keycard: guard must be 'global' or 'none', got ${JSON.stringify(guard)}`);
   }
-  return { guard, ownsStore: options.store === undefined };
+  const securityLog = options.securityLog ?? true;
+  if (typeof securityLog !== 'boolean') {
+    throw new InvalidOptionsError(`keycard: securityLog must be true or false, got ${JSON.stringify(securityLog)}`);
+  }
+  return { guard, ownsStore: options.store === undefined, securityLog };
 }

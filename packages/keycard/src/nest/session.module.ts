@@ -1,13 +1,18 @@
-import { Inject, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, Reflector } from '@nestjs/core';
+import { Inject, Logger, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
+import { SecurityLog } from '../core/security-log.js';
+import { withDefaultStore } from '../default-store.js';
 import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
 import { CookieService } from './cookies.js';
+import { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { SessionBinding } from './binding.js';
 import { SessionCommitInterceptor } from './commit.interceptor.js';
-import { SessionExceptionFilter } from './errors.js';
+import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
+import { GraphqlCommitPlugin } from './graphql-commit.js';
+import { guardRpcHandlers } from './rpc.js';
 import {
   ConfigurableSessionModule,
   RESOLVED_MODULE_OPTIONS,
@@ -20,18 +25,27 @@ import {
 } from './options.js';
 import { SessionService } from './session.service.js';
 import { CsrfModule } from './csrf/csrf.module.js';
-import { CSRF_MODULE_OPTIONS, type CsrfModuleOptions } from './csrf/csrf.options.js';
+import type { CsrfModuleOptions } from './csrf/csrf.options.js';
 
-/** CSRF is on unless the options say `csrf: false`. */
-function csrfImports(csrf: CsrfModuleOptions | false | undefined): DynamicModule[] {
-  return csrf === false ? [] : [CsrfModule.forRoot(csrf ?? {})];
+/** The express-session migration, when `migrateFromExpressSession` is given (validated here, at startup). */
+function migrationOf(options: SessionModuleOptions, manager: SessionManager): ExpressSessionMigration | undefined {
+  const migrate = options.migrateFromExpressSession;
+  if (migrate === undefined) return undefined;
+  const old = migrate.cookieName ?? 'connect.sid';
+  if (old === manager.cookieName(false) || old === manager.cookieName(true)) {
+    // Clearing the old cookie would clear keycard's own.
+    throw new InvalidOptionsError(
+      `keycard: migrateFromExpressSession.cookieName ${JSON.stringify(old)} is also keycard's session cookie name: give keycard another cookie.name`,
+    );
+  }
+  return new ExpressSessionMigration({ clock: manager.options.clock, ...migrate });
 }
 
 /** The cookies keycard writes itself, which no application jar may read or overwrite. */
-function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | undefined): ReadonlySet<string> {
+function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | false | undefined): ReadonlySet<string> {
   const names = new Set([manager.cookieName(true), manager.cookieName(false)]);
-  if (csrf !== undefined) {
-    const base = csrf.cookieName ?? 'csrf';
+  if (csrf !== false) {
+    const base = csrf?.cookieName ?? 'csrf';
     names.add(base).add(`__Host-${base}`);
   }
   return names;
@@ -55,40 +69,60 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
  * the bootstrap with an `InvalidOptionsError` that says what to change.
  */
 @Module({
+  // CSRF protection, configured by the `csrf` option wherever the options come from (forRoot, or a
+  // forRootAsync factory): CsrfModule reads it from SESSION_MODULE_OPTIONS, and `csrf: false` turns it off.
+  imports: [CsrfModule],
   providers: [
     { provide: RESOLVED_MODULE_OPTIONS, useFactory: resolveModuleOptions, inject: [SESSION_MODULE_OPTIONS] },
     {
       provide: SessionManager,
       // The binding options are checked first, then the core's resolveOptions checks the rest.
-      useFactory: (options: SessionModuleOptions, _resolved: ResolvedModuleOptions) => new SessionManager(options),
+      useFactory: (options: SessionModuleOptions, _resolved: ResolvedModuleOptions) => new SessionManager(withDefaultStore(options)),
       inject: [SESSION_MODULE_OPTIONS, RESOLVED_MODULE_OPTIONS],
     },
     {
       provide: AppCookies,
-      useFactory: (options: SessionModuleOptions, manager: SessionManager, csrf: CsrfModuleOptions | undefined) =>
+      useFactory: (options: SessionModuleOptions, manager: SessionManager) =>
         new AppCookies(
           resolveAppCookieOptions(options.appCookies),
           manager.options.signer,
           manager.options.clock,
           manager.options.random,
-          reservedCookieNames(manager, options.csrf === false ? undefined : csrf),
+          reservedCookieNames(manager, options.csrf),
           (requestSecure) => manager.cookieSecure(requestSecure),
         ),
-      inject: [SESSION_MODULE_OPTIONS, SessionManager, { token: CSRF_MODULE_OPTIONS, optional: true }],
+      inject: [SESSION_MODULE_OPTIONS, SessionManager],
     },
     {
       provide: SessionBinding,
-      useFactory: (manager: SessionManager, cookies: AppCookies) => new SessionBinding(manager, cookies),
-      inject: [SessionManager, AppCookies],
+      useFactory: (manager: SessionManager, cookies: AppCookies, options: SessionModuleOptions) =>
+        new SessionBinding(manager, cookies, migrationOf(options, manager)),
+      inject: [SessionManager, AppCookies, SESSION_MODULE_OPTIONS],
     },
     SessionService,
+    GraphqlCommitPlugin,
     CookieService,
     {
+      // Security events to the log as they happen (nothing injects it: Nest creates every provider at start-up).
+      provide: SecurityLog,
+      useFactory: (manager: SessionManager, resolved: ResolvedModuleOptions) => {
+        if (!resolved.securityLog) return null;
+        const logger = new Logger('keycard:security');
+        return new SecurityLog(manager.events, (line) => logger.warn(line), manager.options.clock);
+      },
+      inject: [SessionManager, RESOLVED_MODULE_OPTIONS],
+    },
+    {
       provide: APP_GUARD,
-      // A factory that returns null registers no guard.
-      useFactory: (resolved: ResolvedModuleOptions, reflector: Reflector) =>
-        resolved.guard === 'global' ? new SessionGuard(reflector) : null,
-      inject: [RESOLVED_MODULE_OPTIONS, Reflector],
+      // A factory that returns null registers no guard. The same guard goes on every microservice
+      // handler too, which a hybrid app's microservice runs without global guards unless inheritAppConfig.
+      useFactory: (resolved: ResolvedModuleOptions, reflector: Reflector, modules: ModulesContainer, host: HttpAdapterHost) => {
+        if (resolved.guard !== 'global') return null;
+        const guard = new SessionGuard(reflector);
+        guardRpcHandlers(modules, guard, new SessionExceptionFilter(host));
+        return guard;
+      },
+      inject: [RESOLVED_MODULE_OPTIONS, Reflector, ModulesContainer, HttpAdapterHost],
     },
     {
       provide: APP_INTERCEPTOR,
@@ -101,7 +135,7 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     },
     { provide: APP_FILTER, useClass: SessionExceptionFilter },
   ],
-  exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS],
+  exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS, CsrfModule],
 })
 export class SessionModule extends ConfigurableSessionModule implements NestModule, OnModuleDestroy {
   constructor(
@@ -113,16 +147,17 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
   }
 
   static override forRoot(options: typeof SESSION_MODULE_OPTIONS_TYPE): DynamicModule {
-    const module = super.forRoot(options);
-    return { ...module, global: true, imports: [...(module.imports ?? []), ...csrfImports(options.csrf)] };
+    return { ...super.forRoot(options), global: true };
   }
 
-  /** `csrf` is given here, not by the factory: which modules to import is decided before any factory runs. */
-  static override forRootAsync(
-    options: typeof SESSION_MODULE_ASYNC_OPTIONS_TYPE & { readonly csrf?: CsrfModuleOptions | false },
-  ): DynamicModule {
-    const module = super.forRootAsync(options);
-    return { ...module, global: true, imports: [...(module.imports ?? []), ...csrfImports(options.csrf)] };
+  /** Every option, `csrf` included, comes from the object `useFactory` returns. */
+  static override forRootAsync(options: typeof SESSION_MODULE_ASYNC_OPTIONS_TYPE): DynamicModule {
+    if (typeof options === 'object' && options !== null && 'csrf' in options) {
+      throw new InvalidOptionsError(
+        'keycard: SessionModule.forRootAsync takes csrf in the object that useFactory returns, not beside useFactory',
+      );
+    }
+    return { ...super.forRootAsync(options), global: true };
   }
 
   /** Runs while the application initialises, after the platform is known and before any route is registered. */

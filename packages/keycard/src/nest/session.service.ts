@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { SessionManager, type IssuedToken, type SessionInfo } from '../core/manager.js';
 import type { Principal } from '../core/record.js';
-import type { ClientInfo, RotateOptions, Session, SignInOptions } from '../core/session.js';
-import { SessionBinding, type RequestLike, type ResponseLike } from './binding.js';
+import type { ClientInfo } from '../core/records.js';
+import type { RotateOptions, Session, SignInOptions } from '../core/session.js';
+import { SessionBinding } from './binding.js';
+import type { RequestLike, ResponseLike } from './platform.js';
 
 /** A device-list entry: `current` marks the session of the request that asked. */
 export interface ListedSession extends SessionInfo {

@@ -18,7 +18,8 @@ import { Observable } from 'rxjs';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { JsonValue, Principal } from '../core/record.js';
-import { requestOf, sessionOf } from '../nest/binding.js';
+import { sessionOf } from '../nest/platform.js';
+import { requestOf } from '../nest/context.js';
 import { createSessionView, type ExpressSessionView, type SessionCallback } from './session-view.js';
 
 /** A connect-style middleware as passport builds them; typed loosely so that passport's Express types need not match ours. */
@@ -106,7 +107,6 @@ interface Queue {
 const QUEUE = Symbol('keycard.passport.queue');
 
 interface ExpressRequestShape extends IncomingMessage {
-  readonly secure?: boolean;
   session?: ExpressSessionView;
   isAuthenticated?: () => boolean;
   [QUEUE]?: Queue;
@@ -161,7 +161,6 @@ export class PassportSessionMiddleware implements NestMiddleware {
     req.session = createSessionView({
       session,
       manager: this.manager,
-      secure: req.secure === true,
       passportKey: 'passport',
       principalOf: this.options.principalOf,
       install: (view) => {

@@ -56,8 +56,6 @@ export class SessionGoneError extends KeycardError {
 export interface ViewContext {
   readonly session: Session;
   readonly manager: SessionManager;
-  /** The request came over HTTPS (for `cookie.secure` under `secure: 'auto'`). */
-  readonly secure: boolean;
   /** Where passport keeps its login in the session. */
   readonly passportKey: string;
   /** Maps passport's serialized user to a keycard principal; null: no mapping. */
@@ -120,7 +118,8 @@ export function createSessionView(context: ViewContext): ExpressSessionView {
     return {
       path: options.path,
       domain: options.domain,
-      secure: options.secure === 'auto' ? context.secure : options.secure,
+      // The request's own fact, read once when the session was loaded, through the one `'auto'` rule.
+      secure: context.manager.cookieSecure(session.secure),
       httpOnly: true,
       sameSite: options.sameSite.toLowerCase() as SessionCookieView['sameSite'],
       maxAge,

@@ -41,6 +41,20 @@ export interface PasswordHasherOptions extends Partial<Argon2Parameters>, Partia
    * container with a CPU quota, set it to the quota's cores minus one.
    */
   readonly maxConcurrent?: number;
+  /**
+   * argon2 computations allowed to wait for a slot; past it, `hash`,
+   * `verify` and `verifyUnknown` reject at once with `OverloadedError`
+   * (HTTP 503 with `Retry-After`) instead of queueing without limit. Default
+   * 32 × `maxConcurrent`: at ~40 ms a hash, a full queue drains in about 1.3 s.
+   * 0 means nothing waits.
+   */
+  readonly maxQueued?: number;
+  /**
+   * Milliseconds a computation may wait for a slot before it is refused with
+   * `OverloadedError` (it never runs then). Default 2000. Bounds what a
+   * sign-in costs in waiting when a flood fills the queue.
+   */
+  readonly maxWait?: number;
 }
 
 /** The outcome of a verification: a wrong password is a value, not an exception. */
@@ -76,6 +90,11 @@ const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const ARGON2ID = 2;
 const VERSION_0x13 = 1;
 const OUTPUT_LENGTH = 32;
+/** Default queue length per concurrent slot (see `maxQueued`). */
+const QUEUED_PER_SLOT = 32;
+const DEFAULT_MAX_WAIT_MS = 2000;
+/** bcrypt reads only this many bytes of a password (the rest is silently ignored). */
+const BCRYPT_MAX_BYTES = 72;
 const SALT_LENGTH = 16;
 
 function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
@@ -109,6 +128,10 @@ export class PasswordHasher {
   get maxConcurrent(): number {
     return this.limit.size;
   }
+  /** Computations allowed to wait for a slot (`maxQueued`). */
+  readonly maxQueued: number;
+  /** Milliseconds a computation may wait for a slot (`maxWait`). */
+  readonly maxWait: number;
   private readonly argon2: Argon2Options;
   private readonly dummy: Promise<string>;
   private readonly bcrypt = new BcryptVerifier();
@@ -121,7 +144,10 @@ export class PasswordHasher {
     const timeCost = integer('timeCost', options.timeCost, OWASP_ARGON2ID.timeCost, 1, 1_000);
     const maxLength = integer('maxLength', options.maxLength, DEFAULT_PASSWORD_POLICY.maxLength, 1, 4_096);
     const minLength = integer('minLength', options.minLength, DEFAULT_PASSWORD_POLICY.minLength, 1, maxLength);
-    this.limit = new ConcurrencyLimit(integer('maxConcurrent', options.maxConcurrent, defaultMaxConcurrent(), 1, 1_024));
+    const maxConcurrent = integer('maxConcurrent', options.maxConcurrent, defaultMaxConcurrent(), 1, 1_024);
+    this.maxQueued = integer('maxQueued', options.maxQueued, QUEUED_PER_SLOT * maxConcurrent, 0, 100_000);
+    this.maxWait = integer('maxWait', options.maxWait, DEFAULT_MAX_WAIT_MS, 1, 600_000);
+    this.limit = new ConcurrencyLimit(maxConcurrent, { maxQueued: this.maxQueued, maxWaitMs: this.maxWait, work: 'password hashing' });
     this.parameters = Object.freeze({ memoryCost, timeCost, parallelism });
     this.policy = Object.freeze({ minLength, maxLength });
     this.argon2 = { algorithm: ARGON2ID, version: VERSION_0x13, memoryCost, timeCost, parallelism, outputLen: OUTPUT_LENGTH };
@@ -153,14 +179,21 @@ export class PasswordHasher {
    * number of hash computations never depends on whether the account exists.
    * Rejects with `UnsupportedHashError` for any other hash format.
    *
-   * bcrypt only ever read the first 72 bytes of a password, so a legacy hash
-   * also matches longer inputs that share those bytes; `needsRehash` is true
-   * for every bcrypt match, and the argon2id rehash ends that.
+   * bcrypt reads only the first 72 bytes of a password, so a legacy hash
+   * would also match any longer input that starts with those bytes, and the
+   * argon2id upgrade would then store the attacker's suffix as the password
+   * (locking the owner out). So a bcrypt hash is only ever checked against
+   * inputs of at most 72 UTF-8 bytes: a longer one fails, unhashed, and is
+   * never upgraded. Accounts whose real password is longer than 72 bytes are
+   * migrated offline instead (README, "Sign-in: passwords and throttling").
+   * `needsRehash` is true for every bcrypt match.
    */
   async verify(hash: string, password: string): Promise<VerifyResult> {
     if (BCRYPT.test(hash)) {
       if (exceedsMaxLength(password, this.policy.maxLength)) return FAILED;
-      const ok = await this.bcrypt.verify(hash, candidates(password));
+      const usable = candidates(password).filter((candidate) => Buffer.byteLength(candidate, 'utf8') <= BCRYPT_MAX_BYTES);
+      if (usable.length === 0) return FAILED;
+      const ok = await this.bcrypt.verify(hash, usable);
       return ok ? { ok: true, needsRehash: true } : FAILED;
     }
     const current = this.argon2Current(hash);

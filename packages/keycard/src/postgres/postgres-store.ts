@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../core/clock.js';
 import {
   InvalidOptionsError,
@@ -100,6 +101,8 @@ export class PostgresStore implements SessionStore {
    * docs/session-cache.md).
    */
   readonly coherence: StoreCoherence | undefined;
+  /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
+  private readonly probes = new Map<string, () => void>();
   private subscription: Subscription | null = null;
   private migrated = false;
   private migration: Promise<void> | null = null;
@@ -237,6 +240,33 @@ export class PostgresStore implements SessionStore {
     await this.run('ping', 'SELECT 1', []);
   }
 
+  async probeRevocations(timeoutMs: number): Promise<'up' | 'off'> {
+    const subscription = this.subscription;
+    if (this.listeners.size === 0 || !subscription) return 'off';
+    await subscription.ready;
+    const nonce = randomBytes(12).toString('base64url');
+    const heard = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.probes.delete(nonce);
+        reject(new StoreUnavailableError(`postgres session store: a revocation probe did not come back within ${timeoutMs} ms (LISTEN lost)`));
+      }, timeoutMs);
+      this.probes.set(nonce, () => {
+        clearTimeout(timer);
+        this.probes.delete(nonce);
+        resolve();
+      });
+    });
+    try {
+      // Not an array: every listener's publish() ignores it, only this process recognises its nonce.
+      await this.run('probeRevocations', 'SELECT pg_notify($1, $2)', [this.names.channel, JSON.stringify({ probe: nonce })]);
+    } catch (error) {
+      this.probes.get(nonce)?.();
+      throw error;
+    }
+    await heard;
+    return 'up';
+  }
+
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.listeners.clear();
@@ -282,6 +312,10 @@ export class PostgresStore implements SessionStore {
       handles = JSON.parse(payload);
     } catch {
       return; // Someone else's NOTIFY on our channel: not ours to interpret.
+    }
+    if (typeof handles === 'object' && handles !== null && typeof (handles as { probe?: unknown }).probe === 'string') {
+      this.probes.get((handles as { probe: string }).probe)?.();
+      return;
     }
     if (!Array.isArray(handles) || !handles.every((handle) => typeof handle === 'string')) return;
     for (const listener of this.listeners) {
@@ -346,6 +380,8 @@ function statements(names: TableNames) {
     // The UPDATE runs only when the row is live and due; the second branch
     // returns the row as it was otherwise. Both see the statement's snapshot,
     // so the result is the touched row or the untouched one, never both.
+    // `touchDue`/`touched` of core/record.ts in SQL (expires_at is LEAST(idle, absolute)); the
+    // conformance suite's "find — applies the touch rule of record.ts" cases hold it to that definition.
     findAndTouch: `WITH touched AS (
         UPDATE ${t} SET last_seen_at = $2::bigint, idle_expires_at = LEAST($2::bigint + idle_timeout, absolute_expires_at)
         WHERE id = $1 AND expires_at > $2::bigint AND $2::bigint - last_seen_at >= $3::bigint

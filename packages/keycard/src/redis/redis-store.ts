@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidOptionsError, KeycardError, SessionExistsError, StoreUnavailableError } from '../core/errors.js';
@@ -99,6 +100,8 @@ export class RedisStore implements SessionStore {
   private readonly clock: Clock;
   private readonly channel: string;
   private readonly listeners = new Set<RevocationListener>();
+  /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
+  private readonly probes = new Map<string, () => void>();
   private subscriber: RedisClient | null = null;
   private subscription: Promise<void> | null = null;
   private closed = false;
@@ -285,6 +288,30 @@ export class RedisStore implements SessionStore {
     await this.call('ping', () => this.client.ping());
   }
 
+  async probeRevocations(timeoutMs: number): Promise<'up' | 'off'> {
+    if (this.listeners.size === 0 || !this.subscription) return 'off';
+    await this.subscription;
+    const nonce = randomBytes(12).toString('base64url');
+    const heard = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.probes.delete(nonce);
+        reject(new StoreUnavailableError(`redis store: a revocation probe did not come back within ${timeoutMs} ms (subscription lost)`));
+      }, timeoutMs);
+      this.probes.set(nonce, () => {
+        clearTimeout(timer);
+        this.probes.delete(nonce);
+        resolve();
+      });
+    });
+    // Not an array: every subscriber's deliver() ignores it, only this one recognises its nonce.
+    await this.call('probeRevocations', () => this.client.publish(this.channel, JSON.stringify({ probe: nonce }))).catch((error: unknown) => {
+      this.probes.get(nonce)?.();
+      throw error;
+    });
+    await heard;
+    return 'up';
+  }
+
   /** Closes the subscriber connection it opened; the client it was given stays open. */
   async close(): Promise<void> {
     this.closed = true;
@@ -368,6 +395,10 @@ export class RedisStore implements SessionStore {
     } catch {
       return; // not ours: someone else published on the channel
     }
+    if (isProbe(handles)) {
+      this.probes.get(handles.probe)?.();
+      return;
+    }
     if (!isStringArray(handles) || handles.length === 0) return;
     for (const listener of this.listeners) {
       try {
@@ -409,6 +440,10 @@ function decodeFound(id: string, reply: unknown): SessionRecord | null {
   if (typeof reply !== 'string' || reply.length === 0) return null;
   const fields: unknown = JSON.parse(reply);
   return Array.isArray(fields) ? decodeRecord(id, fields) : null;
+}
+
+function isProbe(value: unknown): value is { probe: string } {
+  return typeof value === 'object' && value !== null && typeof (value as { probe?: unknown }).probe === 'string';
 }
 
 function isCluster(client: RedisClient): client is Cluster {

@@ -66,7 +66,9 @@ end
  * KEYS[1] session hash; ARGV[1] now (ms); ARGV[2] touch interval (ms, negative: never).
  * Returns HGETALL's flat array (empty when absent), touched first when due:
  * the one round trip of an authenticated read. An expired record is returned
- * as it is, never touched back to life.
+ * as it is, never touched back to life. The touch is `touchDue`/`touched` of
+ * core/record.ts restated in Lua; the conformance suite's "find — applies the
+ * touch rule of record.ts" cases hold it to that definition.
  */
 export const FIND = lua(
   `

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { freshStores } from './fixtures.js';
 import { SessionExistsError, UnsupportedOperationError } from '../core/errors.js';
-import type { Principal, SessionRecord } from '../core/record.js';
+import { isLive, touchDue, touched, type Principal, type SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
 
 /**
@@ -196,6 +196,37 @@ export function describeSessionStore(
       const again = await store.find(record.id, now + 2 * MINUTE, Infinity);
       if (again !== null) assert.equal(again.idleExpiresAt, now + MINUTE);
     });
+
+    /**
+     * The touch rule is written once, in record.ts (`touchDue`, `touched`);
+     * the memory store calls it, and the Redis FIND script and the PostgreSQL
+     * statement restate it in their own language. These cases hold every
+     * store to that one definition at its boundaries.
+     */
+    const touchCases: ReadonlyArray<readonly [string, (base: number) => Partial<SessionRecord>, number, number]> = [
+      // [case, record fields relative to base, now - base, touch interval]
+      ['exactly one interval since the last touch', () => ({}), 5 * MINUTE, 5 * MINUTE],
+      ['one millisecond short of the interval', () => ({}), 5 * MINUTE - 1, 5 * MINUTE],
+      ['a zero interval', () => ({}), 1, 0],
+      ['an infinite interval', () => ({}), 20 * MINUTE, Infinity],
+      ['a touch clamped to the absolute expiry', (base) => ({ idleExpiresAt: base + 12 * MINUTE, absoluteExpiresAt: base + 12 * MINUTE }), 10 * MINUTE, MINUTE],
+      ['the instant the idle expiry is reached', (base) => ({ idleTimeout: MINUTE, idleExpiresAt: base + MINUTE }), MINUTE, 0],
+      ['the instant the absolute expiry is reached', (base) => ({ idleExpiresAt: base + 20 * MINUTE, absoluteExpiresAt: base + 20 * MINUTE }), 20 * MINUTE, 0],
+    ];
+    for (const [what, fields, elapsed, interval] of touchCases) {
+      it(`find — applies the touch rule of record.ts: ${what}`, async () => {
+        const store = await fresh();
+        const base = Date.now();
+        const record = sampleRecord({ createdAt: base, lastSeenAt: base, ...fields(base) });
+        await store.create(record);
+        const now = base + elapsed;
+        const expected = touchDue(record, now, interval) ? touched(record, now) : record;
+        const found = await store.find(record.id, now, interval);
+        // A store may already have dropped a record that expired (a TTL); one it returns must follow the rule.
+        if (found === null && !isLive(record, now)) return;
+        assert.deepEqual(found, expected);
+      });
+    }
 
     it('update — sets and removes only the named keys', async () => {
       const store = await fresh();

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import { systemClock, type Clock } from '../core/clock.js';
+import { clientAddress } from '../core/address.js';
+import { cryptoRandom, systemClock, type Clock, type RandomSource } from '../core/clock.js';
 import { InvalidOptionsError, SignInThrottledError } from '../core/errors.js';
 import { withDeadline } from '../core/deadline.js';
 import type { SessionEvents } from '../core/events.js';
+import { DeviceCookies, type DeviceCookie } from './device-cookie.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
 import type { RateLimitRule, RateLimitState, RateLimitStore } from './rate-limit-store.js';
 
@@ -32,6 +34,29 @@ export interface LoginThrottleOptions {
    * Default: none.
    */
   readonly events?: SessionEvents;
+  /**
+   * Turns on device cookies (OWASP, "Slow Down Online Guessing Attacks with
+   * Device Cookies"): signing secrets, 32+ characters each, the first signs
+   * (the session secrets do: keys are derived for this purpose alone). A
+   * browser that signed in to an account before presents the cookie
+   * `recordSuccess` returned; its attempts are then counted on that device
+   * alone, so failures other clients cause (on the account or from its
+   * address) cannot lock it out, while its own failures still count. Without
+   * it, every client shares the account's counter. Default: off.
+   */
+  readonly deviceSecrets?: string | readonly string[];
+  /** Seconds a device cookie stays valid after it was issued. Default 15552000 (180 days). */
+  readonly deviceLifetime?: number;
+  /** Injected for tests. Default: node:crypto. */
+  readonly random?: RandomSource;
+}
+
+/** Which counter refused an attempt, or was filled by a failure. */
+export type ThrottleScope = 'account' | 'ip' | 'device';
+
+export interface CheckOptions {
+  /** The device cookie the client presented (its raw value), if any. */
+  readonly device?: string | null | undefined;
 }
 
 /**
@@ -39,9 +64,16 @@ export interface LoginThrottleOptions {
  * password was right. Its fields are opaque to callers.
  */
 export interface LoginAttempt {
+  /** The counter this attempt was charged to: the account's, or the trusted device's. */
   readonly accountKey: string;
   readonly ipKey: string | null;
   readonly at: number;
+  /** Hash of the normalised account (device cookies are bound to it; events name it). */
+  readonly accountHash: string;
+  /** Whether a valid device cookie for the account came with the attempt. */
+  readonly trustedDevice: boolean;
+  /** Counters this attempt filled to their limit: if it fails, they are locked out. */
+  readonly fills: readonly ThrottleScope[];
 }
 
 export type ThrottleDecision =
@@ -51,10 +83,15 @@ export type ThrottleDecision =
       /** Whole seconds until an attempt can be admitted again (at least 1): the `Retry-After` value. */
       readonly retryAfterSeconds: number;
       /** Which limit refused it. Do not show this to the client (it tells whether the account is under attack). */
-      readonly scope: 'account' | 'ip';
+      readonly scope: ThrottleScope;
     };
 
 const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
+const DEFAULT_DEVICE_LIFETIME = 180 * 24 * 3600;
+/** Characters of the account hash that events carry: enough to correlate log lines, short of the store key. */
+const SUBJECT_LENGTH = 16;
+/** Addresses that do not parse as IPs share this one counter (see `addressBucket`). */
+export const UNPARSABLE_ADDRESS_BUCKET = 'not-an-ip';
 
 function positive(name: string, value: number | undefined, fallback: number, integer: boolean): number {
   if (value === undefined) return fallback;
@@ -79,7 +116,8 @@ function positive(name: string, value: number | undefined, fallback: number, int
  * const decision = await throttle.check(email, ip);
  * if (!decision.allowed) return reply429(decision.retryAfterSeconds);
  * const result = user ? await hasher.verify(user.hash, password) : await hasher.verifyUnknown(password);
- * if (result.ok) await throttle.recordSuccess(decision.attempt);
+ * if (result.ok) await throttle.recordSuccess(decision.attempt); // with device cookies: set the one it returns
+ * else throttle.recordFailure(decision.attempt);
  * ```
  * or, in Nest, let `assertAllowed` throw `SignInThrottledError`, which
  * `SessionExceptionFilter` answers with 429 and `Retry-After`:
@@ -103,9 +141,19 @@ function positive(name: string, value: number | undefined, fallback: number, int
  * here logs either.
  *
  * Events: with the `events` option, every refused attempt emits
- * `signInFailed` (`reason: 'throttled'`, no user, no handle, no account, no
- * address). A wrong password is not reported here — the throttle never sees
- * the verification; the application emits that one if it wants it.
+ * `signInFailed` (`reason: 'throttled'`); `recordFailure(attempt)` (call it
+ * after a wrong password) emits `signInFailed` (`'bad-password'`) and
+ * `lockedOut` when that failure filled a counter; a store outage emits
+ * `storeUnavailable`. No user, no handle, no account, no address: the
+ * account appears only as `subject`, a prefix of its hash.
+ *
+ * Device cookies (`deviceSecrets`, OWASP): `recordSuccess` returns a cookie
+ * value bound to the account; `check(account, ip, { device })` with that
+ * value counts the attempt on the device alone, so nobody can lock a user
+ * out by failing on purpose, while the device's own failures still count.
+ *
+ * Client addresses that do not parse as IPs share one counter
+ * (`addressBucket`); their text is never a key.
  */
 export class LoginThrottle {
   readonly accountRule: RateLimitRule;
@@ -116,6 +164,7 @@ export class LoginThrottle {
   private readonly storeTimeoutMs: number;
   private readonly clock: Clock;
   private readonly events: SessionEvents | undefined;
+  private readonly devices: DeviceCookies | null;
 
   constructor(options: LoginThrottleOptions = {}) {
     const maxAttempts = positive('maxAttempts', options.maxAttempts, 5, true);
@@ -134,6 +183,12 @@ export class LoginThrottle {
     this.store = options.store ?? new MemoryRateLimitStore();
     this.clock = options.clock ?? systemClock;
     this.events = options.events;
+    this.devices = resolveDevices(options);
+  }
+
+  /** Whether device cookies are on (`deviceSecrets` given). */
+  get deviceCookies(): boolean {
+    return this.devices !== null;
   }
 
   /**
@@ -142,26 +197,46 @@ export class LoginThrottle {
    * refuses it with the seconds until the next attempt can be admitted.
    * `ip` may be null (no per-address limit then, e.g. a trusted internal caller).
    */
-  async check(account: string, ip: string | null | undefined): Promise<ThrottleDecision> {
+  async check(account: string, ip: string | null | undefined, options: CheckOptions = {}): Promise<ThrottleDecision> {
     const now = this.clock.now();
-    const accountKey = this.key('a', normalizeAccount(account));
-    const ipKey = ip ? this.key('ip', addressBucket(ip)) : null;
+    const accountHash = hashOf(normalizeAccount(account));
+    const device = this.devices?.verify(options.device, accountHash, now) ?? null;
+    if (device !== null) return this.checkTrustedDevice(accountHash, device, now);
+    const accountKey = this.key('a', accountHash);
+    const ipKey = ip === null || ip === undefined ? null : this.key('ip', hashOf(addressBucket(ip)));
+    const fills: ThrottleScope[] = [];
 
     // The address first: a sprayer already blocked there never touches the accounts it names.
     if (ipKey) {
       const byIp = await this.guard(this.store.consume(ipKey, now, this.ipRule), 'consume');
       if (!byIp.allowed) {
         const byAccount = await this.guard(this.store.peek(accountKey, now, this.accountRule), 'peek');
-        return this.refused(now, byIp, this.ipRule, 'ip', byAccount);
+        return this.refused(now, byIp, this.ipRule, 'ip', byAccount, accountHash);
       }
+      if (byIp.count >= this.ipRule.limit) fills.push('ip');
     }
     const byAccount = await this.guard(this.store.consume(accountKey, now, this.accountRule), 'consume');
     if (!byAccount.allowed) {
       // Not an attempt after all: give the address its slot back.
       if (ipKey) await this.guard(this.store.release(ipKey, now), 'release');
-      return this.refused(now, byAccount, this.accountRule, 'account', null);
+      return this.refused(now, byAccount, this.accountRule, 'account', null, accountHash);
     }
-    return { allowed: true, attempt: { accountKey, ipKey, at: now } };
+    if (byAccount.count >= this.accountRule.limit) fills.push('account');
+    return { allowed: true, attempt: { accountKey, ipKey, at: now, accountHash, trustedDevice: false, fills } };
+  }
+
+  /**
+   * A browser that signed in to this account before: counted on its own
+   * device key only, neither on the account (others' failures there do not
+   * reach it) nor on the address (a neighbour behind the same NAT cannot
+   * block it either). The device limit is the account limit.
+   */
+  private async checkTrustedDevice(accountHash: string, nonce: string, now: number): Promise<ThrottleDecision> {
+    const deviceKey = this.key('d', hashOf(`${accountHash}\0${nonce}`));
+    const byDevice = await this.guard(this.store.consume(deviceKey, now, this.accountRule), 'consume');
+    if (!byDevice.allowed) return this.refused(now, byDevice, this.accountRule, 'device', null, accountHash);
+    const fills: ThrottleScope[] = byDevice.count >= this.accountRule.limit ? ['device'] : [];
+    return { allowed: true, attempt: { accountKey: deviceKey, ipKey: null, at: now, accountHash, trustedDevice: true, fills } };
   }
 
   /**
@@ -171,26 +246,56 @@ export class LoginThrottle {
    * `Retry-After` on both platforms; the response names no account, address
    * or scope. A store failure still throws `StoreUnavailableError` (503).
    */
-  async assertAllowed(account: string, ip: string | null | undefined): Promise<LoginAttempt> {
-    const decision = await this.check(account, ip);
+  async assertAllowed(account: string, ip: string | null | undefined, options: CheckOptions = {}): Promise<LoginAttempt> {
+    const decision = await this.check(account, ip, options);
     if (!decision.allowed) throw new SignInThrottledError(decision.retryAfterSeconds, decision.scope);
     return decision.attempt;
   }
 
   /**
-   * The password was right: clears the account's failures (the user typed it
-   * correctly, so earlier typos are forgiven) and refunds this attempt on the
-   * address. The address keeps its other failures, so signing in to one's own
-   * account between guesses at others does not reset the per-address limit.
+   * The password was right: clears the failures of the counter the attempt
+   * was charged to (the account's, or the trusted device's: a sign-in from
+   * the owner's browser does not forgive what other clients tried on the
+   * account) and refunds this attempt on the address. The address keeps its
+   * other failures, so signing in to one's own account between guesses at
+   * others does not reset the per-address limit.
+   *
+   * With device cookies on, returns a new device cookie for the account, to
+   * set on the response (HttpOnly, Secure when possible, `Max-Age: maxAge`);
+   * otherwise null.
    */
-  async recordSuccess(attempt: LoginAttempt): Promise<void> {
+  async recordSuccess(attempt: LoginAttempt): Promise<DeviceCookie | null> {
     await this.guard(this.store.reset(attempt.accountKey), 'reset');
+    if (attempt.ipKey) await this.guard(this.store.release(attempt.ipKey, attempt.at), 'release');
+    return this.devices?.issue(attempt.accountHash, this.clock.now()) ?? null;
+  }
+
+  /**
+   * The password was wrong. Nothing to count (`check` already counted the
+   * attempt); reports it: `signInFailed` with `reason: 'bad-password'`, and
+   * `lockedOut` (reason: the scope) for each counter this failure filled to
+   * its limit, so audit logs see lockouts as they happen. Events name the
+   * account only by `subject`, a prefix of its hash.
+   */
+  recordFailure(attempt: LoginAttempt): void {
+    const subject = attempt.accountHash.slice(0, SUBJECT_LENGTH);
+    this.emit('signInFailed', attempt.at, 'bad-password', subject);
+    for (const scope of attempt.fills) this.emit('lockedOut', attempt.at, scope, subject, scope);
+  }
+
+  /**
+   * The attempt never reached a password check (hashing was overloaded, the
+   * store failed meanwhile): refunds it on every counter, so the client's
+   * allowance is not spent on the server's trouble.
+   */
+  async cancel(attempt: LoginAttempt): Promise<void> {
+    await this.guard(this.store.release(attempt.accountKey, attempt.at), 'release');
     if (attempt.ipKey) await this.guard(this.store.release(attempt.ipKey, attempt.at), 'release');
   }
 
   /** Clears an account's failures (an administrator's unlock, a completed password reset). */
   async resetAccount(account: string): Promise<void> {
-    await this.guard(this.store.reset(this.key('a', normalizeAccount(account))), 'reset');
+    await this.guard(this.store.reset(this.key('a', hashOf(normalizeAccount(account)))), 'reset');
   }
 
   /** Closes the store only when the throttle made it (the default memory store). */
@@ -202,25 +307,35 @@ export class LoginThrottle {
     now: number,
     state: RateLimitState,
     rule: RateLimitRule,
-    scope: 'account' | 'ip',
+    scope: ThrottleScope,
     other: RateLimitState | null,
+    accountHash: string,
   ): ThrottleDecision {
     let until = (state.oldestAt ?? now) + rule.windowMs;
     // Refused by the address while the account is also at its limit: tell the later of the two.
     if (other && other.count >= this.accountRule.limit && other.oldestAt !== null) {
       until = Math.max(until, other.oldestAt + this.accountRule.windowMs);
     }
-    this.events?.emit({ type: 'signInFailed', handle: null, userId: null, at: now, reason: 'throttled' });
+    this.emit('signInFailed', now, 'throttled', accountHash.slice(0, SUBJECT_LENGTH), scope);
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), scope };
   }
 
-  private key(kind: 'a' | 'ip', value: string): string {
-    return `${this.namespace}:${kind}:${createHash('sha256').update(value).digest('base64url')}`;
+  private key(kind: 'a' | 'ip' | 'd', hash: string): string {
+    return `${this.namespace}:${kind}:${hash}`;
   }
 
-  /** A deadline and a typed error: a hung store answers 503 quickly instead of admitting or piling up. */
+  private emit(type: 'signInFailed' | 'lockedOut', at: number, reason: string, subject: string, scope?: ThrottleScope): void {
+    this.events?.emit({ type, handle: null, userId: null, at, reason, subject, ...(scope ? { scope } : {}) });
+  }
+
+  /**
+   * A deadline and a typed error: a hung store answers 503 quickly instead
+   * of admitting or piling up. An outage is reported as `storeUnavailable`.
+   */
   private guard<T>(operation: Promise<T>, what: string): Promise<T> {
-    return withDeadline(operation, this.storeTimeoutMs, what, 'rate-limit store');
+    return withDeadline(operation, this.storeTimeoutMs, what, 'rate-limit store', () =>
+      this.events?.emit({ type: 'storeUnavailable', handle: null, userId: null, at: this.clock.now(), reason: `rate-limit store: ${what}` }),
+    );
   }
 }
 
@@ -229,17 +344,34 @@ export function normalizeAccount(account: string): string {
   return account.normalize('NFKC').trim().toLowerCase();
 }
 
+function hashOf(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+function resolveDevices(options: LoginThrottleOptions): DeviceCookies | null {
+  if (options.deviceSecrets === undefined) return null;
+  const secrets = typeof options.deviceSecrets === 'string' ? [options.deviceSecrets] : options.deviceSecrets;
+  if (!Array.isArray(secrets) || secrets.length === 0 || secrets.some((secret) => typeof secret !== 'string' || secret.length < 32)) {
+    throw new InvalidOptionsError('keycard: login throttle deviceSecrets must be one or more secrets of at least 32 characters');
+  }
+  const lifetime = positive('deviceLifetime', options.deviceLifetime, DEFAULT_DEVICE_LIFETIME, true);
+  return new DeviceCookies(secrets, lifetime, options.random ?? cryptoRandom);
+}
+
 /**
  * The unit an address limit applies to. IPv4 and IPv4-mapped IPv6 as the IPv4
  * address; other IPv6 as its /64, because one host usually holds a whole /64
- * and could otherwise rotate addresses for free. Anything else (no address,
- * a proxy's placeholder) is used as given, lower-cased.
+ * and could otherwise rotate addresses for free. Anything that does not parse
+ * as an IP address (a proxy's placeholder, whatever a client wrote in
+ * `X-Forwarded-For`) falls into one shared bucket, `UNPARSABLE_ADDRESS_BUCKET`:
+ * its text is never a key, so varying it buys no fresh allowance.
  */
 export function addressBucket(ip: string): string {
-  const address = ip.trim().toLowerCase();
+  const address = clientAddress(ip);
+  if (address === null) return UNPARSABLE_ADDRESS_BUCKET;
   if (isIPv4(address)) return address;
   const groups = ipv6Groups(address);
-  if (!groups) return address;
+  if (!groups) return UNPARSABLE_ADDRESS_BUCKET;
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     const [hi = 0, lo = 0] = groups.slice(6);
     return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;

@@ -19,6 +19,17 @@ export const WS_CLOSE_REASONS = {
   shutdown: 'server shutting down',
 } as const;
 
+/** The `reason` of `socketClosed` events (a fixed set: safe as a metric label). */
+const CLOSE_SLUGS: Readonly<Record<string, string>> = {
+  [WS_CLOSE_REASONS.ended]: 'session-ended',
+  [WS_CLOSE_REASONS.expired]: 'session-expired',
+  [WS_CLOSE_REASONS.storeUnavailable]: 'store-unavailable',
+  [WS_CLOSE_REASONS.shutdown]: 'shutdown',
+};
+
+/** Close codes a server uses for limits (RFC 6455): the slug for sockets closed with them. */
+const LIMIT_SLUGS: Readonly<Record<number, string>> = { 1009: 'message-too-big', 1008: 'policy-violation' };
+
 /** What the registry needs of a socket; `ws`' WebSocket has both. */
 export interface ClosableSocket {
   close(code: number, reason: string): void;
@@ -32,6 +43,8 @@ export interface SocketSession {
   readonly principal: Principal;
   /** Milliseconds since the epoch (manager clock), as of the last check. */
   readonly expiresAt: number;
+  /** Milliseconds since the epoch (manager clock): the last sign-in or re-authentication, as of the last check. */
+  readonly authenticatedAt: number | null;
   /** The session ended (the socket is closing): handlers must not act for it any more. */
   readonly ended: boolean;
 }
@@ -67,6 +80,7 @@ class Entry<S extends ClosableSocket> implements SocketSession {
     readonly userId: string,
     public principal: Principal,
     public expiresAt: number,
+    public authenticatedAt: number | null,
   ) {}
 }
 
@@ -167,7 +181,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
   track(session: AuthenticatedSession, socket: S): SocketSession {
     let entry = this.entries.get(session.handle);
     if (!entry) {
-      entry = new Entry<S>(session.handle, session.principal.id, session.principal, session.expiresAt);
+      entry = new Entry<S>(session.handle, session.principal.id, session.principal, session.expiresAt, session.authenticatedAt);
       if (this.closed) {
         entry.ended = true;
         this.closeSocket(socket, WS_CLOSE_GOING_AWAY, WS_CLOSE_REASONS.shutdown);
@@ -186,13 +200,18 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     }
     entry.sockets.add(socket);
     this.socketEntries.set(socket, entry);
+    this.reportOpen(entry);
     return entry;
   }
 
-  /** Stops watching a socket (it closed); the session's timer goes with its last socket. */
-  untrack(socket: S): void {
+  /**
+   * Stops watching a socket (it closed); the session's timer goes with its last socket.
+   * `code` is the close code, when known: a `socketClosed` event reports why.
+   */
+  untrack(socket: S, code?: number): void {
     const entry = this.socketEntries.get(socket);
     if (!entry) return;
+    this.reportClose(entry, (code === undefined ? undefined : LIMIT_SLUGS[code]) ?? 'closed');
     this.socketEntries.delete(socket);
     entry.sockets.delete(socket);
     if (entry.sockets.size === 0 && this.entries.get(entry.handle) === entry) {
@@ -284,6 +303,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     }
     entry.principal = record.principal;
     entry.expiresAt = expiresAt(record);
+    entry.authenticatedAt = record.authenticatedAt;
     this.schedule(entry);
   }
 
@@ -294,6 +314,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     for (const socket of entry.sockets) {
       this.socketEntries.delete(socket);
       this.closeSocket(socket, code, reason);
+      this.reportClose(entry, CLOSE_SLUGS[reason] ?? 'closed');
     }
     entry.sockets.clear();
   }
@@ -311,6 +332,22 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
       this.onError(error);
     }
     if (Number.isFinite(this.graceMs)) setTimeout(() => socket.terminate(), Math.min(this.graceMs, MAX_DELAY)).unref();
+  }
+
+  /** `socketOpened`/`socketClosed` events: open sockets and closes by reason, for metrics and audit. */
+  private reportOpen(entry: Entry<S>): void {
+    this.manager.events.emit({ type: 'socketOpened', handle: entry.handle, userId: entry.userId, at: this.manager.now(), transport: 'websocket' });
+  }
+
+  private reportClose(entry: Entry<S>, reason: string): void {
+    this.manager.events.emit({
+      type: 'socketClosed',
+      handle: entry.handle,
+      userId: entry.userId,
+      at: this.manager.now(),
+      reason,
+      transport: 'websocket',
+    });
   }
 
   private scheduleResubscribe(): void {

@@ -1,7 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { StoreUnavailableError } from '../core/errors.js';
-import type { ResponseHeaders, SessionManager } from '../core/manager.js';
+import type { SessionManager } from '../core/manager.js';
+import type { ResponseHeaders } from '../core/session-cookie.js';
 import { expiresAt, type Principal } from '../core/record.js';
+import { compileTrustProxy, forwardedFacts, type TrustFn, type TrustProxy } from './limits.js';
 import type { OriginCheck } from './origin.js';
 
 /** What the upgrade check reads off a handshake request: strings and flags, like the core's `RequestInfo`. */
@@ -23,6 +25,8 @@ export interface AuthenticatedSession {
   readonly principal: Principal;
   /** Milliseconds since the epoch (manager clock): when the session ends unless used over HTTP meanwhile. */
   readonly expiresAt: number;
+  /** Milliseconds since the epoch: the principal's last sign-in or re-authentication (`@RequireFreshAuth`). */
+  readonly authenticatedAt: number | null;
 }
 
 /** Why a handshake was refused; the codes match the HTTP API's error bodies. */
@@ -99,7 +103,7 @@ export async function authenticateUpgrade(
   if (record === null || record.principal === null) return refuse('KEYCARD_UNAUTHENTICATED');
   let headers: ResponseHeaders;
   try {
-    headers = await manager.commit(session, info.secure);
+    headers = await manager.commit(session);
   } catch (error) {
     if (error instanceof StoreUnavailableError) return refuse('KEYCARD_STORE_UNAVAILABLE');
     throw error;
@@ -107,38 +111,35 @@ export async function authenticateUpgrade(
   // A commit can find the session ended meanwhile (signed out elsewhere during the rotation).
   const current = session.snapshot;
   if (current === null || current.principal === null) return refuse('KEYCARD_UNAUTHENTICATED');
-  return { ok: true, session: { handle: current.handle, principal: current.principal, expiresAt: expiresAt(current) }, headers };
+  return { ok: true, session: { handle: current.handle, principal: current.principal, expiresAt: expiresAt(current), authenticatedAt: current.authenticatedAt }, headers };
 }
 
 export interface UpgradeRequestOptions {
   /**
-   * Believe `X-Forwarded-Proto`, `-Host` and `-For` (first value). Only behind
-   * a proxy that sets them; the same decision as the HTTP platform's trust-proxy setting.
+   * Which proxies to believe about the client (`X-Forwarded-For`, `-Proto`,
+   * `-Host`): the same value as the HTTP platform's trust-proxy setting
+   * (Express `trust proxy`), compiled with proxy-addr. Default false.
    */
-  readonly trustProxy?: boolean;
+  readonly trustProxy?: TrustProxy | TrustFn;
 }
 
 /**
  * Reads a Node handshake request (what `ws` and every Node WebSocket server
  * get) into `UpgradeInfo`. The HTTP frameworks never see upgrade requests, so
- * their trust-proxy setting does not apply here: `trustProxy` repeats it.
+ * their trust-proxy setting does not apply here: `trustProxy` repeats it,
+ * and the client IP is the right-most untrusted `X-Forwarded-For` address
+ * (never the left-most one a client can write).
  */
 export function upgradeInfoOf(request: IncomingMessage, options: UpgradeRequestOptions = {}): UpgradeInfo {
+  const trust = typeof options.trustProxy === 'function' ? options.trustProxy : compileTrustProxy(options.trustProxy);
   const headers = request.headers;
-  const encrypted = (request.socket as { encrypted?: boolean } | null)?.encrypted === true;
-  const forwarded = (name: string): string | undefined => {
-    if (!options.trustProxy) return undefined;
-    const value = headers[name];
-    const first = (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim();
-    return first ? first : undefined;
-  };
-  const proto = forwarded('x-forwarded-proto');
+  const forwarded = forwardedFacts(request, trust);
   return {
     cookieHeader: headers.cookie,
     origin: headers.origin,
-    host: forwarded('x-forwarded-host') ?? headers.host,
-    secure: proto !== undefined ? proto.toLowerCase() === 'https' : encrypted,
+    host: forwarded.host,
+    secure: forwarded.secure,
     userAgent: headers['user-agent'],
-    ip: forwarded('x-forwarded-for') ?? request.socket?.remoteAddress,
+    ip: forwarded.ip,
   };
 }

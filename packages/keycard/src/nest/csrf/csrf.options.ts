@@ -1,8 +1,10 @@
-import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { FETCH_SITES, normalizeOrigin, type CsrfOriginPolicy, type FetchSite } from '../../core/csrf.js';
 import { InvalidOptionsError } from '../../core/errors.js';
 
-/** `CsrfModule.forRoot` options. Every one is optional; the defaults are the strict ones. */
+/**
+ * The `csrf` option of `SessionModule.forRoot` (or of the object a `forRootAsync`
+ * factory returns). Every one is optional; the defaults are the strict ones.
+ */
 export interface CsrfModuleOptions {
   /**
    * Origins (`https://admin.example.com`: scheme, host, optional port, nothing
@@ -29,21 +31,19 @@ export interface CsrfModuleOptions {
    * global guard; protect routes with `@UseGuards(CsrfGuard)`.
    */
   readonly guard?: 'global' | 'none';
+  /**
+   * Accept GraphQL requests sent as `multipart/form-data` (file uploads with
+   * graphql-upload). Default false: a cross-site form can send multipart, so
+   * it is refused like `text/plain` and urlencoded bodies. Mutations sent
+   * this way still need the token and a same-site Origin.
+   */
+  readonly graphqlMultipart?: boolean;
 }
-
-export const {
-  ConfigurableModuleClass: ConfigurableCsrfModule,
-  MODULE_OPTIONS_TOKEN: CSRF_MODULE_OPTIONS,
-  OPTIONS_TYPE: CSRF_MODULE_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: CSRF_MODULE_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<CsrfModuleOptions>({ moduleName: 'KeycardCsrf' }).setClassMethodName('forRoot').build();
-
-/** Injects the options given to `CsrfModule.forRoot` / `forRootAsync`, as given. */
-export const InjectCsrfModuleOptions = (): PropertyDecorator & ParameterDecorator => Inject(CSRF_MODULE_OPTIONS);
 
 /** @internal Every default applied and validated; per-request code reads only this. */
 export interface ResolvedCsrfOptions extends CsrfOriginPolicy {
   readonly guard: 'global' | 'none';
+  readonly graphqlMultipart: boolean;
   /** The cookie's name for a request that is (or is not) secure. */
   cookieNameFor(secure: boolean): string;
 }
@@ -58,12 +58,27 @@ function fail(message: string): never {
   throw new InvalidOptionsError(`keycard: csrf ${message}`);
 }
 
+/**
+ * @internal The session options' `csrf`, validated once at startup: null when
+ * it is `false` (CSRF protection off), else every default applied.
+ */
+export function resolveCsrfSetting(csrf: CsrfModuleOptions | false | undefined): ResolvedCsrfOptions | null {
+  if (csrf === false) return null;
+  if (csrf !== undefined && (typeof csrf !== 'object' || csrf === null || Array.isArray(csrf))) {
+    fail(`must be an options object, or false to turn CSRF protection off; got ${JSON.stringify(csrf)}`);
+  }
+  return resolveCsrfOptions(csrf);
+}
+
 /** @internal Validates once, at startup, with messages that say what to change. */
 export function resolveCsrfOptions(options: CsrfModuleOptions | undefined): ResolvedCsrfOptions {
   const given = options ?? {};
   if (typeof given !== 'object' || given === null) fail('options must be an object');
   const guard = given.guard ?? 'global';
   if (guard !== 'global' && guard !== 'none') fail(`guard must be 'global' or 'none', got ${JSON.stringify(guard)}`);
+
+  const graphqlMultipart = given.graphqlMultipart ?? false;
+  if (typeof graphqlMultipart !== 'boolean') fail(`graphqlMultipart must be true or false, got ${JSON.stringify(graphqlMultipart)}`);
 
   const origins = given.allowedOrigins ?? [];
   if (!Array.isArray(origins)) fail('allowedOrigins must be an array of origins');
@@ -96,6 +111,7 @@ export function resolveCsrfOptions(options: CsrfModuleOptions | undefined): Reso
 
   return {
     guard,
+    graphqlMultipart,
     allowedOrigins,
     allowedFetchSites: new Set(sites),
     cookieNameFor: (secure) => (secure ? secureName : base),

@@ -1,11 +1,25 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
-import { CsrfTokens, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
+import { CsrfTokens, graphqlCsrfFailure, isCrossSite, requestOrigin, type CsrfFailure } from '../../core/csrf.js';
 import { readCookie, serializeCookie } from '../../core/cookie.js';
 import { KeycardError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
-import { findSession, sessionOf, type RequestLike } from '../binding.js';
-import { addCookie, requestFacts, requestMethod, type CsrfRequestFacts } from './http.js';
+import type { Session } from '../../core/session.js';
+import {
+  bodyOf,
+  findSession,
+  headersOf,
+  headersSent,
+  hostOf,
+  methodOf,
+  putSetCookie,
+  rawRequestOf,
+  requestSecure,
+  responseOf,
+  sessionOf,
+  setHeader,
+  type RequestLike,
+} from '../platform.js';
 import { RESOLVED_CSRF_OPTIONS, type ResolvedCsrfOptions } from './csrf.options.js';
 
 /** Methods that must not change state (RFC 9110 §9.2.1); every other method is checked. */
@@ -29,12 +43,20 @@ export class CsrfResponseError extends KeycardError {
   }
 }
 
-/** `csrfTokenFor` was called on a request of an application without `CsrfModule`. */
+/**
+ * A CSRF token was asked for, or a request was to be checked, where there is
+ * no CSRF protection: turned off with `csrf: false`, or no `SessionModule` at
+ * all. A wiring mistake (500), whose message says which.
+ */
 export class CsrfNotConfiguredError extends KeycardError {
-  constructor() {
+  constructor(reason: 'off' | 'absent') {
     super(
       'KEYCARD_CSRF_NOT_CONFIGURED',
-      'keycard: no CSRF protection on this request. Import CsrfModule.forRoot() in the application module.',
+      reason === 'off'
+        ? 'keycard: CSRF protection is off (csrf: false in the SessionModule options), so there is no CSRF token to give ' +
+            'and none to check. Remove csrf: false, or stop calling csrfTokenFor / CsrfService and using CsrfGuard.'
+        : 'keycard: no CSRF protection on this request: SessionModule.forRoot() (which installs it) is not imported ' +
+            'in the application module.',
     );
   }
 }
@@ -50,7 +72,7 @@ interface Carrier {
 }
 
 function carrierOf(request: RequestLike): Carrier {
-  return ('raw' in request ? request.raw : request) as Carrier;
+  return rawRequestOf(request) as Carrier;
 }
 
 /** @internal Called by CsrfModule for every request, before routing. */
@@ -66,7 +88,8 @@ export function attachCsrfService(raw: IncomingMessage, service: CsrfService): v
  */
 export function csrfTokenFor(request: RequestLike): string {
   const service = carrierOf(request)[SERVICE];
-  if (service === undefined) throw new CsrfNotConfiguredError();
+  // A session without the service: SessionModule is there, with csrf: false.
+  if (service === undefined) throw new CsrfNotConfiguredError(findSession(request) === undefined ? 'absent' : 'off');
   return service.tokenFor(request);
 }
 
@@ -75,11 +98,11 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 }
 
 /** The token the request submitted: the header, else the `_csrf` field of a JSON or urlencoded body. */
-function submittedToken(facts: CsrfRequestFacts): string | null {
+function submittedToken(request: RequestLike): string | null {
   // A repeated header arrives joined with ", " and fails verification, as it should.
-  const header = facts.headers[CSRF_HEADER];
+  const header = headersOf(request)[CSRF_HEADER];
   if (typeof header === 'string' && header.length > 0) return header;
-  const body = facts.body;
+  const body = bodyOf(request);
   if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, CSRF_FIELD)) {
     const field = (body as Record<string, unknown>)[CSRF_FIELD];
     if (typeof field === 'string' && field.length > 0) return field;
@@ -97,12 +120,20 @@ function submittedToken(facts: CsrfRequestFacts): string | null {
 @Injectable()
 export class CsrfService {
   private readonly tokens: CsrfTokens;
+  private readonly resolved: ResolvedCsrfOptions | null;
 
   constructor(
     private readonly manager: SessionManager,
-    @Inject(RESOLVED_CSRF_OPTIONS) private readonly options: ResolvedCsrfOptions,
+    @Inject(RESOLVED_CSRF_OPTIONS) resolved: ResolvedCsrfOptions | null,
   ) {
     this.tokens = new CsrfTokens(manager.options.signer, manager.options.random);
+    this.resolved = resolved;
+  }
+
+  /** The options, or the refusal when CSRF protection is off (`csrf: false`): nothing here runs without them. */
+  private enabled(): ResolvedCsrfOptions {
+    if (this.resolved === null) throw new CsrfNotConfiguredError('off');
+    return this.resolved;
   }
 
   /**
@@ -112,6 +143,7 @@ export class CsrfService {
    * response when the request has none (at most once per request).
    */
   tokenFor(request: RequestLike): string {
+    this.enabled();
     const session = findSession(request);
     // A store outage renders pages as signed out (their forms fail later, as any write would).
     const principal = session?.available ? session.principal : null;
@@ -119,11 +151,15 @@ export class CsrfService {
     if (principal !== null && handle) return this.tokens.forSession(handle, principal.id);
 
     const carrier = carrierOf(request);
-    const facts = requestFacts(request);
-    let nonce = carrier[NONCE] ?? this.tokens.nonceOf(readCookie(facts.headers.cookie, this.cookieName(facts)));
+    const secure = requestSecure(request);
+    let nonce = carrier[NONCE] ?? this.tokens.nonceOf(readCookie(headersOf(request).cookie, this.cookieName(secure)));
     if (nonce === null) {
       const cookie = this.tokens.newCookie();
-      if (!addCookie(request, this.serialize(facts, cookie.value))) throw new CsrfResponseError();
+      const response = responseOf(request);
+      if (response === undefined || headersSent(response)) throw new CsrfResponseError();
+      putSetCookie(response, this.serialize(secure, cookie.value));
+      // The response carries a per-browser secret.
+      setHeader(response, 'Cache-Control', 'no-store');
       nonce = cookie.nonce;
     }
     carrier[NONCE] = nonce;
@@ -139,47 +175,86 @@ export class CsrfService {
    * `StoreUnavailableError` when the session cannot be read.
    */
   check(request: RequestLike): CsrfFailure | null {
+    this.enabled();
     // Before the other facts: protocol and host are trust-proxy getters, not worth computing for a GET.
-    if (SAFE_METHODS.has(requestMethod(request))) return null;
-    const facts = requestFacts(request);
+    if (SAFE_METHODS.has(methodOf(request))) return null;
     const session = sessionOf(request);
-    if (session.transport === 'bearer') return null;
-    const crossSite = isCrossSite(
-      {
-        origin: firstHeader(facts.headers.origin),
-        fetchSite: firstHeader(facts.headers['sec-fetch-site']),
-        self: requestOrigin(facts.protocol, facts.host),
-      },
-      this.options,
-    );
-    if (crossSite) return 'cross-site';
-    const token = submittedToken(facts);
+    if (isBearerAuthenticated(session)) return null;
+    if (this.crossSite(request, session.secure)) return 'cross-site';
+    const token = submittedToken(request);
     if (token === null) return 'missing';
     const principal = session.principal;
     if (principal !== null) {
       const handle = session.handle;
       return handle !== null && this.tokens.verifySession(token, handle, principal.id) ? null : 'invalid';
     }
-    const nonce = this.tokens.nonceOf(readCookie(facts.headers.cookie, this.cookieName(facts)));
+    const nonce = this.tokens.nonceOf(readCookie(headersOf(request).cookie, this.cookieName(session.secure)));
     return nonce !== null && this.tokens.verifyNonce(token, nonce) ? null : 'invalid';
   }
 
-  private cookieSecure(facts: CsrfRequestFacts): boolean {
-    return this.manager.cookieSecure(facts.protocol === 'https');
+  /**
+   * The same check for a GraphQL operation over HTTP. Bearer requests pass.
+   * Otherwise no operation runs from a body a cross-site form could send
+   * (`text/plain`, urlencoded, multipart unless `graphqlMultipart`) and no
+   * mutation from a GET; a mutation then needs what any unsafe request
+   * needs (same-site Origin / Sec-Fetch-Site, the token). Queries are reads:
+   * the content-type rule is all they need.
+   */
+  checkGraphql(request: RequestLike, operation: 'query' | 'mutation' | 'subscription' | undefined): CsrfFailure | null {
+    const options = this.enabled();
+    if (isBearerAuthenticated(sessionOf(request))) return null;
+    const contentType = headersOf(request)['content-type'];
+    const failure = graphqlCsrfFailure({ method: methodOf(request), contentType, operation }, options.graphqlMultipart);
+    if (failure !== null || operation === 'query') return failure;
+    return this.check(request);
   }
 
-  private cookieName(facts: CsrfRequestFacts): string {
-    return this.options.cookieNameFor(this.cookieSecure(facts));
+  /** The pre-session cookie's name for a request over HTTPS (or not). */
+
+  /**
+   * The Origin and Sec-Fetch-Site rules alone, for routes that need no token
+   * (`@SkipCsrf('token')`: they take credentials in the body and set no
+   * cookie) but must still not be driven from another site. Safe methods pass.
+   */
+  checkOrigin(request: RequestLike): CsrfFailure | null {
+    this.enabled();
+    if (SAFE_METHODS.has(methodOf(request))) return null;
+    return this.crossSite(request, sessionOf(request).secure) ? 'cross-site' : null;
   }
 
-  private serialize(facts: CsrfRequestFacts, value: string): string {
+  private crossSite(request: RequestLike, secure: boolean): boolean {
+    const headers = headersOf(request);
+    return isCrossSite(
+      {
+        origin: firstHeader(headers.origin),
+        fetchSite: firstHeader(headers['sec-fetch-site']),
+        self: requestOrigin(secure ? 'https' : 'http', hostOf(request)),
+      },
+      this.enabled(),
+    );
+  }
+  private cookieName(requestSecure: boolean): string {
+    return this.enabled().cookieNameFor(this.manager.cookieSecure(requestSecure));
+  }
+
+  private serialize(requestSecure: boolean, value: string): string {
     // A browser-session cookie, host-only, Path=/; HttpOnly since the token reaches scripts through
     // the page or GET /csrf, never through document.cookie. SameSite follows the session cookie.
-    return serializeCookie(this.cookieName(facts), value, {
+    return serializeCookie(this.cookieName(requestSecure), value, {
       path: '/',
-      secure: this.cookieSecure(facts),
+      secure: this.manager.cookieSecure(requestSecure),
       httpOnly: true,
       sameSite: this.manager.options.cookie.sameSite,
     });
   }
+}
+
+/**
+ * Whether the request is authenticated by a bearer token that verified and
+ * names a live session: only that exempts it from CSRF. An `Authorization`
+ * header alone proves nothing (`Bearer garbage` used to skip the check, so
+ * sign-in and registration went through without a token).
+ */
+function isBearerAuthenticated(session: Session): boolean {
+  return session.transport === 'bearer' && session.isAuthenticated;
 }

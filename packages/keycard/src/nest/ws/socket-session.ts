@@ -2,17 +2,9 @@ import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Principal } from '../../core/record.js';
 import { KeycardError } from '../../core/errors.js';
 import type { SocketSession } from '../../ws/registry.js';
+import { findSocketSession } from '../context.js';
 
-/**
- * Where a socket's session lives: a symbol on the socket object itself, so
- * any code holding the client (gateway hooks, handlers, filters) can read it
- * without a lookup, and nothing clashes with an application's own fields.
- */
-const SOCKET_SESSION = Symbol.for('keycard.socket-session');
-
-interface Carrier {
-  [SOCKET_SESSION]?: SocketSession;
-}
+export { attachSocketSession, findSocketSession } from '../context.js';
 
 /** A socket that did not come through `KeycardWsAdapter`: a wiring mistake. */
 export class SocketNotAuthenticatedError extends KeycardError {
@@ -23,16 +15,6 @@ export class SocketNotAuthenticatedError extends KeycardError {
         '`app.useWebSocketAdapter(new KeycardWsAdapter(app))` before `app.listen()`.',
     );
   }
-}
-
-/** @internal Called by the adapter when the handshake is accepted. */
-export function attachSocketSession(socket: object, session: SocketSession): void {
-  (socket as Carrier)[SOCKET_SESSION] = session;
-}
-
-/** The session a socket was opened with, or undefined when keycard did not authenticate it. */
-export function findSocketSession(socket: object): SocketSession | undefined {
-  return (socket as Carrier)[SOCKET_SESSION];
 }
 
 /**

@@ -1,0 +1,2 @@
+export { KeycardMetrics } from './prometheus.js';
+export type { KeycardMetricsOptions } from './prometheus.js';

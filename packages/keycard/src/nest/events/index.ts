@@ -1,0 +1,1 @@
+export { KeycardEventBridge, KeycardEventsModule, eventName } from './event-emitter.bridge.js';

@@ -1,0 +1,1 @@
+export { KeycardHealthIndicator, KeycardHealthModule } from './keycard-health.indicator.js';

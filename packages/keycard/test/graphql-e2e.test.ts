@@ -1,0 +1,159 @@
+/**
+ * GraphQL behind keycard, over real HTTP with the real drivers: Apollo
+ * (@nestjs/apollo + @apollo/server) on Express and Mercurius
+ * (@nestjs/mercurius) on Fastify, code-first and schema-first. Regression:
+ * the guards skipped every non-HTTP context, so every resolver was public,
+ * `@CurrentUser()` read the resolver's parent object, and on Mercurius a
+ * cross-site form post ran a mutation with the victim's cookie.
+ */
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { graphqlApp, SideEffects, type SchemaStyle } from './support/graphql-app.js';
+import { Client, expectCookie, expectHeader, PLATFORMS, startApp, type HttpResult, type RunningApp } from './support/http.js';
+
+interface GraphqlError {
+  readonly message: string;
+  readonly extensions?: { readonly code?: string; readonly keycardCode?: string };
+}
+interface GraphqlBody {
+  readonly data?: Record<string, unknown> | null;
+  readonly errors?: readonly GraphqlError[];
+}
+
+function gql(client: Client, query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<HttpResult> {
+  return client.fetch('/graphql', { method: 'POST', json: { query, variables }, headers });
+}
+
+function bodyOf(result: HttpResult): GraphqlBody {
+  return result.body as GraphqlBody;
+}
+
+/** A GraphQL refusal: a 200 with an error carrying both codes, never a 500, and no data for the field. */
+function expectRefused(result: HttpResult, code: string, keycardCode: string): void {
+  assert.notEqual(result.status, 500, result.text);
+  const errors = bodyOf(result).errors ?? [];
+  assert.equal(errors.length, 1, result.text);
+  assert.equal(errors[0]?.extensions?.code, code, result.text);
+  assert.equal(errors[0]?.extensions?.keycardCode, keycardCode, result.text);
+}
+
+async function csrfToken(client: Client): Promise<string> {
+  const result = await client.get('/csrf');
+  return (result.body as { token: string }).token;
+}
+
+/** Signs `client` in through the sign-in mutation (with the pre-session CSRF token, as a browser app would). */
+async function signIn(client: Client, id: string, admin = false): Promise<HttpResult> {
+  const token = await csrfToken(client);
+  const result = await gql(client, 'mutation($id: String!, $admin: Boolean) { signIn(id: $id, admin: $admin) { id roles } }', { id, admin }, {
+    'x-csrf-token': token,
+  });
+  assert.deepEqual(bodyOf(result).data, { signIn: { id, roles: [admin ? 'admin' : 'user'] } }, result.text);
+  return result;
+}
+
+/** The same forged request a page on evil.example can send with the victim's cookie: a form or a no-cors fetch. */
+async function forged(app: RunningApp, victim: Client, contentType: string, body: string): Promise<number> {
+  const response = await fetch(`${app.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': contentType, cookie: victim.cookieHeader() ?? '', origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' },
+    body,
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+for (const platform of PLATFORMS) {
+  for (const style of ['code-first', 'schema-first'] as const satisfies readonly SchemaStyle[]) {
+    describe(`GraphQL on ${platform} (${platform === 'express' ? 'Apollo' : 'Mercurius'}, ${style})`, () => {
+      let app: RunningApp;
+      let effects: SideEffects;
+
+      before(async () => {
+        app = await startApp(platform, graphqlApp(platform, style));
+        effects = app.app.get(SideEffects);
+      });
+      after(() => app.close());
+
+      it('an anonymous query of an undecorated resolver is refused with UNAUTHENTICATED', async () => {
+        expectRefused(await gql(app.client(), '{ me { id } }'), 'UNAUTHENTICATED', 'KEYCARD_UNAUTHENTICATED');
+      });
+
+      it('a @Public() resolver answers anonymous queries; @CurrentUser() there is null, not the parent object', async () => {
+        const result = await gql(app.client(), '{ hello whoami }');
+        assert.deepEqual(bodyOf(result), { data: { hello: 'world', whoami: null } });
+      });
+
+      it('the sign-in mutation sets the session cookie like a controller, and the next query sees the user', async () => {
+        const client = app.client();
+        const result = await signIn(client, 'ann');
+        expectCookie(result, 'sid', { httpOnly: true, path: '/' });
+        expectHeader(result, 'cache-control', 'no-store');
+        const me = await gql(client, '{ me { id roles } whoami }');
+        assert.deepEqual(bodyOf(me).data, { me: { id: 'ann', roles: ['user'] }, whoami: 'ann' });
+      });
+
+      it('signing in again rotates the id: the old cookie is dead at once', async () => {
+        const client = app.client();
+        await signIn(client, 'bob');
+        const before = client.fork();
+        const second = await signIn(client, 'bob');
+        assert.notEqual(expectCookie(second, 'sid').value, before.cookie('sid'));
+        expectRefused(await gql(before, '{ me { id } }'), 'UNAUTHENTICATED', 'KEYCARD_UNAUTHENTICATED');
+        assert.deepEqual(bodyOf(await gql(client, '{ whoami }')).data, { whoami: 'bob' });
+      });
+
+      it('@Roles("admin") refuses a user with FORBIDDEN and answers an admin', async () => {
+        const user = app.client();
+        await signIn(user, 'carl');
+        expectRefused(await gql(user, '{ adminSecret }'), 'FORBIDDEN', 'KEYCARD_FORBIDDEN_ROLE');
+        const admin = app.client();
+        await signIn(admin, 'dana', true);
+        assert.deepEqual(bodyOf(await gql(admin, '{ adminSecret }')).data, { adminSecret: 'admin-only' });
+      });
+
+      it('the sign-out mutation clears the cookie with Clear-Site-Data and ends the session', async () => {
+        const client = app.client();
+        await signIn(client, 'erin');
+        const stolen = client.fork();
+        const token = await csrfToken(client);
+        const result = await gql(client, 'mutation { signOut }', undefined, { 'x-csrf-token': token });
+        assert.deepEqual(bodyOf(result).data, { signOut: true }, result.text);
+        expectCookie(result, 'sid', { cleared: true });
+        expectHeader(result, 'clear-site-data', '"cookies"');
+        expectHeader(result, 'cache-control', 'no-store');
+        expectRefused(await gql(stolen, '{ me { id } }'), 'UNAUTHENTICATED', 'KEYCARD_UNAUTHENTICATED');
+      });
+
+      it('a cross-site text/plain, form-encoded or multipart mutation, or a GET mutation, does not run', async () => {
+        const victim = app.client();
+        await signIn(victim, 'fred');
+        const mutation = 'mutation { addNote(note: "forged") }';
+        effects.notes.length = 0;
+        const statuses = [
+          await forged(app, victim, 'text/plain', JSON.stringify({ query: mutation })),
+          await forged(app, victim, 'application/x-www-form-urlencoded', new URLSearchParams({ query: mutation }).toString()),
+          await forged(app, victim, 'multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="query"\r\n\r\n${mutation}\r\n--x--\r\n`),
+        ];
+        const viaGet = await fetch(`${app.url}/graphql?query=${encodeURIComponent(mutation)}`, { headers: { cookie: victim.cookieHeader() ?? '' } });
+        await viaGet.arrayBuffer();
+        assert.deepEqual(effects.notes, [], `side effect of a forged request (statuses ${statuses.join(', ')}, GET ${viaGet.status})`);
+        for (const status of [...statuses, viaGet.status]) assert.ok(status < 500, `status ${status}`);
+      });
+
+      it('a cookie-authenticated JSON mutation needs the CSRF token and a same-site Origin; with both it runs', async () => {
+        const client = app.client();
+        await signIn(client, 'gina');
+        effects.notes.length = 0;
+        const mutation = 'mutation { addNote(note: "mine") }';
+        expectRefused(await gql(client, mutation), 'FORBIDDEN', 'KEYCARD_CSRF_MISSING');
+        const token = await csrfToken(client);
+        expectRefused(await gql(client, mutation, undefined, { 'x-csrf-token': token, origin: 'http://evil.example' }), 'FORBIDDEN', 'KEYCARD_CSRF_CROSS_SITE');
+        assert.deepEqual(effects.notes, []);
+        assert.deepEqual(bodyOf(await gql(client, mutation, undefined, { 'x-csrf-token': token, origin: app.url })).data, { addNote: true });
+        assert.deepEqual(effects.notes, ['mine']);
+      });
+    });
+  }
+}
