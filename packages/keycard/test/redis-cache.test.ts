@@ -59,7 +59,8 @@ async function instance(prefix: string, connect: () => Redis | Cluster): Promise
   if (client instanceof Cluster) await new Promise((resolve) => client.once('ready', resolve));
   const store = new RedisStore(client, { prefix });
   stores.push(store);
-  const manager = new SessionManager({ secrets: SECRET, store });
+  // Asked for explicitly: on a Cluster the cache is opt-in (on by default elsewhere).
+  const manager = new SessionManager({ secrets: SECRET, store, cache: {} });
   // Serving only once the subscription is acknowledged.
   await eventually(() => (manager.store as { serving?: boolean }).serving === true, 'the cache feed is subscribed');
   return { manager, store, client };
@@ -135,17 +136,33 @@ function coherenceSuite(name: string, skipIt: string | false, connect: () => Red
       const [a, b] = await pair();
       const cookie = await signIn(a.manager);
       await read(b.manager, cookie);
+      const hits = b.manager.cacheStats()?.hits ?? 0;
       const bypassed = b.manager.cacheStats()?.bypassed ?? 0;
       const until = performance.now() + 700;
       while (performance.now() < until) {
         // A synchronous stall longer than the 500 ms lag bound: no heartbeat answered meanwhile.
       }
       assert.equal((await read(b.manager, cookie)).principal?.id, 'alice');
-      assert.equal((b.manager.cacheStats()?.bypassed ?? 0) - bypassed, 1);
+      assert.equal(b.manager.cacheStats()?.hits, hits, 'not served from the cache');
+      assert.equal((b.manager.cacheStats()?.bypassed ?? 0) - bypassed, 1, 'asked Redis instead');
       await eventually(() => (b.manager.store as { serving?: boolean }).serving === true, 'current again after a heartbeat');
     });
   });
 }
 
 coherenceSuite('standalone Redis', skip, () => new Redis(REDIS_URL));
+
+describe('session cache defaults on Redis', { skip: skip || clusterSkip }, () => {
+  it('on by default on standalone Redis, opt-in on a Cluster', async () => {
+    const standalone = new Redis(REDIS_URL);
+    const clustered = new Cluster((cluster as RedisCluster).nodes);
+    opened.push(standalone, clustered);
+    const a = new RedisStore(standalone, { prefix: `${RUN}d1:` });
+    const b = new RedisStore(clustered, { prefix: `${RUN}d2:` });
+    stores.push(a, b);
+    assert.notEqual(new SessionManager({ secrets: SECRET, store: a }).cacheStats(), null);
+    assert.equal(new SessionManager({ secrets: SECRET, store: b }).cacheStats(), null);
+    assert.notEqual(new SessionManager({ secrets: SECRET, store: b, cache: {} }).cacheStats(), null);
+  });
+});
 coherenceSuite('a Redis Cluster of three masters (sharded pub/sub)', clusterSkip, () => new Cluster((cluster as RedisCluster).nodes));

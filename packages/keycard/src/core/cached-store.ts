@@ -77,17 +77,35 @@ export class CachedStore implements SessionStore {
     return this.feed === 'live' && (this.current === undefined || this.current());
   }
 
+  /**
+   * The cached record when the cache can answer (held, feed current, no
+   * touch due): a promise, settled after one event-loop turn for stores
+   * whose invalidations arrive over a socket, resolving to undefined when the
+   * record was invalidated meanwhile. Undefined when the store must be asked.
+   */
+  findCached(id: string, now: number, touchInterval: number): Promise<SessionRecord | undefined> | undefined {
+    const held = this.serving ? this.cache.peek(id) : undefined;
+    if (held === undefined || touchDue(held, now, touchInterval)) return undefined;
+    if (!this.deferHits) return Promise.resolve(this.hit(id, now, touchInterval));
+    return nextTurn().then(() => this.hit(id, now, touchInterval));
+  }
+
   async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
-    if (this.feed === 'live' && this.cache.has(id)) {
-      if (this.deferHits) await nextTurn();
-      // After the turn: invalidations that were readable when this request was are applied by now.
-      const record = this.serving ? this.cache.get(id) : undefined;
-      if (record !== undefined && !touchDue(record, now, touchInterval)) {
-        this.cache.countHit();
-        this.onLookup('hit');
-        return record;
-      }
-    }
+    const cached = await this.findCached(id, now, touchInterval);
+    if (cached !== undefined) return cached;
+    return this.miss(id, now, touchInterval);
+  }
+
+  /** After the turn: invalidations that were readable when this request was are applied by now. */
+  private hit(id: string, now: number, touchInterval: number): SessionRecord | undefined {
+    const record = this.serving ? this.cache.get(id) : undefined;
+    if (record === undefined || touchDue(record, now, touchInterval)) return undefined;
+    this.cache.countHit();
+    this.onLookup('hit');
+    return record;
+  }
+
+  private async miss(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
     const serving = this.serving;
     if (serving) this.cache.countMiss();
     else this.cache.countBypass();

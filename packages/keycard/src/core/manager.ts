@@ -309,5 +309,6 @@ function cacheFor(options: ResolvedOptions, explicit: boolean): SessionCache | n
     return null;
   }
   if (mode === 'after-commit' && !cache.acceptDelayedInvalidation) return null;
+  if (options.store.coherence?.optIn === true && !explicit) return null;
   return new SessionCache(cache);
 }

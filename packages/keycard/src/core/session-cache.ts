@@ -61,8 +61,9 @@ export class SessionCache {
     return { entries: this.entries.size, bytes: this.size, ...this.counters };
   }
 
-  has(id: string): boolean {
-    return this.entries.has(id);
+  /** The cached record without its data and without marking it used; for checks before a hit. */
+  peek(id: string): SessionRecord | undefined {
+    return this.entries.get(id)?.record;
   }
 
   /** The cached record (a copy of its data), marked most recently used; undefined when not held. */
