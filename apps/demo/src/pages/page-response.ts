@@ -1,5 +1,6 @@
-import { addHeader, htmlResponse, isSecure, seeOther, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
-import { clearFlashCookie, setFlashCookie, type FlashCode } from './flash.js';
+import { findSession, type RequestLike } from 'keycard/nest';
+import { htmlResponse, seeOther, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
+import { addFlash, type FlashCode } from './flash.js';
 import type { PageContext } from './views/context.js';
 
 /**
@@ -9,7 +10,7 @@ import type { PageContext } from './views/context.js';
 const CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/** Sends a rendered page; a flash shown on it is consumed (its cookie cleared). */
+/** Sends a rendered page (its flashes were consumed when its context was read). */
 export function sendPage(
   request: AnyRequest,
   response: AnyResponse,
@@ -17,7 +18,6 @@ export function sendPage(
   status: number,
   html: string,
 ): string {
-  if (ctx.flash) addHeader(response, 'Set-Cookie', clearFlashCookie(isSecure(request)));
   response.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
   response.header('X-Content-Type-Options', 'nosniff');
   response.header('Referrer-Policy', 'same-origin');
@@ -28,6 +28,6 @@ export function sendPage(
 
 /** 303 to `location`, optionally with a flash for the page it leads to. */
 export function redirectWithFlash(request: AnyRequest, response: AnyResponse, location: string, flash?: FlashCode): string {
-  if (flash) addHeader(response, 'Set-Cookie', setFlashCookie(flash, isSecure(request)));
+  if (flash) addFlash(findSession(request as unknown as RequestLike), flash);
   return seeOther(response, location);
 }

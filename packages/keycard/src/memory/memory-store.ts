@@ -4,6 +4,7 @@ import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
 import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { RevocationListeners, positiveIntegerOption, sweepIntervalOption } from '../core/store-support.js';
 import { sweepEvery, sweepExpired } from '../core/sweep.js';
 
 export interface MemoryStoreOptions {
@@ -31,7 +32,7 @@ interface Entry {
 export class MemoryStore implements SessionStore {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  private readonly listeners = new Set<(handles: readonly string[]) => void>();
+  private readonly listeners = new RevocationListeners();
   private readonly sinks = new Set<InvalidationSink>();
 
   /**
@@ -54,12 +55,9 @@ export class MemoryStore implements SessionStore {
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 100_000;
+    this.maxEntries = positiveIntegerOption('MemoryStore', 'maxEntries', options.maxEntries, 100_000);
     this.clock = options.clock ?? systemClock;
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
-      throw new TypeError('MemoryStore: maxEntries must be a positive integer');
-    }
-    this.timer = sweepEvery(options.sweepInterval ?? 60, () => this.sweep());
+    this.timer = sweepEvery(sweepIntervalOption('MemoryStore', options.sweepInterval, 60), () => this.sweep());
   }
 
   /** Number of records held, expired ones included until the next sweep. */
@@ -111,7 +109,7 @@ export class MemoryStore implements SessionStore {
     const entry = this.entries.get(id);
     if (!entry) return false;
     this.remove(id, entry);
-    this.publish([entry.handle]);
+    this.listeners.publish([entry.handle]);
     return true;
   }
 
@@ -132,7 +130,7 @@ export class MemoryStore implements SessionStore {
       this.remove(id, entry);
       handles.push(entry.handle);
     }
-    if (handles.length > 0) this.publish(handles);
+    if (handles.length > 0) this.listeners.publish(handles);
     return handles;
   }
 
@@ -151,9 +149,9 @@ export class MemoryStore implements SessionStore {
   }
 
   async onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
+    const remove = this.listeners.add(listener);
     return async () => {
-      this.listeners.delete(listener);
+      remove();
     };
   }
 
@@ -208,15 +206,5 @@ export class MemoryStore implements SessionStore {
 
   private changed(id: string): void {
     for (const sink of this.sinks) sink.invalidate([id]);
-  }
-
-  private publish(handles: readonly string[]): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(handles);
-      } catch {
-        // A subscriber's failure must not undo or fail the revocation.
-      }
-    }
   }
 }

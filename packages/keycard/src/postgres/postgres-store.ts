@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../core/clock.js';
 import {
   InvalidOptionsError,
-  KeycardError,
   SessionExistsError,
   StoreUnavailableError,
   UnsupportedOperationError,
@@ -12,6 +10,7 @@ import type { SessionStore } from '../core/store.js';
 import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
+import { RevocationListeners, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
 import { sweepEvery } from '../core/sweep.js';
 
 export interface PostgresStoreOptions {
@@ -40,7 +39,6 @@ export interface PostgresStoreOptions {
   readonly onSwept?: (removed: number) => void;
 }
 
-type Listener = (handles: readonly string[]) => void;
 
 interface Subscription {
   readonly ready: Promise<() => Promise<void>>;
@@ -91,7 +89,7 @@ export class PostgresStore implements SessionStore {
   private readonly onSwept: ((removed: number) => void) | undefined;
   private readonly autoMigrate: boolean;
   private readonly timer: NodeJS.Timeout | undefined;
-  private readonly listeners = new Set<Listener>();
+  private readonly listeners = new RevocationListeners();
   private readonly sinks = new Set<InvalidationSink>();
   /**
    * On embedded PGlite this process owns the database, and every change goes
@@ -102,7 +100,6 @@ export class PostgresStore implements SessionStore {
    */
   readonly coherence: StoreCoherence | undefined;
   /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
-  private readonly probes = new Map<string, () => void>();
   private subscription: Subscription | null = null;
   private migrated = false;
   private migration: Promise<void> | null = null;
@@ -132,11 +129,7 @@ export class PostgresStore implements SessionStore {
             },
           }
         : undefined;
-    const sweepSeconds = options.sweepInterval ?? 60;
-    if (typeof sweepSeconds !== 'number' || !(sweepSeconds >= 0) || !Number.isFinite(sweepSeconds)) {
-      throw new InvalidOptionsError(`keycard/postgres: sweepInterval must be a number of seconds >= 0, got ${String(sweepSeconds)}`);
-    }
-    this.timer = sweepEvery(sweepSeconds, () => this.backgroundSweep());
+    this.timer = sweepEvery(sweepIntervalOption('PostgresStore', options.sweepInterval, 60), () => this.backgroundSweep());
   }
 
   /** Creates the table and indexes when missing; safe to run concurrently from several processes. */
@@ -218,20 +211,19 @@ export class PostgresStore implements SessionStore {
     return rows.length;
   }
 
-  async onRevoked(listener: Listener): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
+  async onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
+    const remove = this.listeners.add(listener);
     try {
       await this.subscribe().ready;
     } catch (error) {
-      this.listeners.delete(listener);
-      if (error instanceof KeycardError) throw error;
-      throw new StoreUnavailableError('postgres session store could not LISTEN for revocations', { cause: error });
+      remove();
+      throw storeFailure(error, 'postgres session store could not LISTEN for revocations');
     }
     let subscribed = true;
     return async () => {
       if (!subscribed) return;
       subscribed = false;
-      this.listeners.delete(listener);
+      remove();
       if (this.listeners.size === 0) await this.unsubscribe();
     };
   }
@@ -244,26 +236,12 @@ export class PostgresStore implements SessionStore {
     const subscription = this.subscription;
     if (this.listeners.size === 0 || !subscription) return 'off';
     await subscription.ready;
-    const nonce = randomBytes(12).toString('base64url');
-    const heard = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.probes.delete(nonce);
-        reject(new StoreUnavailableError(`postgres session store: a revocation probe did not come back within ${timeoutMs} ms (LISTEN lost)`));
-      }, timeoutMs);
-      this.probes.set(nonce, () => {
-        clearTimeout(timer);
-        this.probes.delete(nonce);
-        resolve();
-      });
-    });
-    try {
-      // Not an array: every listener's publish() ignores it, only this process recognises its nonce.
-      await this.run('probeRevocations', 'SELECT pg_notify($1, $2)', [this.names.channel, JSON.stringify({ probe: nonce })]);
-    } catch (error) {
-      this.probes.get(nonce)?.();
-      throw error;
-    }
-    await heard;
+    await this.listeners.probe(
+      timeoutMs,
+      (message) => this.run('probeRevocations', 'SELECT pg_notify($1, $2)', [this.names.channel, message]),
+      'postgres session store',
+      'LISTEN lost',
+    );
     return 'up';
   }
 
@@ -284,7 +262,7 @@ export class PostgresStore implements SessionStore {
     const subscription: Subscription = {
       ready: listen(this.names.channel, (payload) => {
         // A subscription being torn down may still deliver; only the current one speaks.
-        if (this.subscription === subscription) this.publish(payload);
+        if (this.subscription === subscription) this.listeners.deliver(payload);
       }),
     };
     this.subscription = subscription;
@@ -303,27 +281,6 @@ export class PostgresStore implements SessionStore {
       await (await subscription.ready)();
     } catch (error) {
       this.onError(error);
-    }
-  }
-
-  private publish(payload: string): void {
-    let handles: unknown;
-    try {
-      handles = JSON.parse(payload);
-    } catch {
-      return; // Someone else's NOTIFY on our channel: not ours to interpret.
-    }
-    if (typeof handles === 'object' && handles !== null && typeof (handles as { probe?: unknown }).probe === 'string') {
-      this.probes.get((handles as { probe: string }).probe)?.();
-      return;
-    }
-    if (!Array.isArray(handles) || !handles.every((handle) => typeof handle === 'string')) return;
-    for (const listener of this.listeners) {
-      try {
-        listener(handles as string[]);
-      } catch {
-        // A subscriber's failure must not stop the others.
-      }
     }
   }
 
@@ -360,7 +317,7 @@ export class PostgresStore implements SessionStore {
     } catch (error) {
       // 23505: unique_violation; only the primary key can raise it, in create and rotate.
       if (sqlState(error) === '23505') throw new SessionExistsError();
-      throw new StoreUnavailableError(`postgres session store failed during ${what}`, { cause: error });
+      throw storeFailure(error, `postgres session store failed during ${what}`);
     }
   }
 

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
-import { InvalidOptionsError, KeycardError, SessionExistsError, StoreUnavailableError } from '../core/errors.js';
+import { InvalidOptionsError, SessionExistsError, StoreUnavailableError } from '../core/errors.js';
 import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import { RevocationListeners, storeFailure, type RevocationListener } from '../core/store-support.js';
 import { Durability, type DurabilityOptions } from './durability.js';
 import { InvalidationChannels, InvalidationFeed } from './invalidation.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
@@ -64,7 +64,6 @@ export interface RedisStoreOptions {
   readonly durability?: DurabilityOptions;
 }
 
-type RevocationListener = (handles: readonly string[]) => void;
 
 /** Rounds of `revokeAll`: a sign-in racing a "sign out everywhere" is caught by the next round. */
 const DESTROY_ROUNDS = 3;
@@ -99,9 +98,8 @@ export class RedisStore implements SessionStore {
   private readonly prefix: string;
   private readonly clock: Clock;
   private readonly channel: string;
-  private readonly listeners = new Set<RevocationListener>();
+  private readonly listeners = new RevocationListeners();
   /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
-  private readonly probes = new Map<string, () => void>();
   private subscriber: RedisClient | null = null;
   private subscription: Promise<void> | null = null;
   private closed = false;
@@ -274,16 +272,16 @@ export class RedisStore implements SessionStore {
    */
   async onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
     if (this.closed) throw new StoreUnavailableError('redis store: onRevoked after close');
-    this.listeners.add(listener);
+    const remove = this.listeners.add(listener);
     try {
       await this.subscribe();
     } catch (error) {
-      this.listeners.delete(listener);
+      remove();
       throw error;
     }
     return async () => {
       // The subscription stays until close(): one idle connection is cheaper than racing re-subscribes.
-      this.listeners.delete(listener);
+      remove();
     };
   }
 
@@ -294,24 +292,12 @@ export class RedisStore implements SessionStore {
   async probeRevocations(timeoutMs: number): Promise<'up' | 'off'> {
     if (this.listeners.size === 0 || !this.subscription) return 'off';
     await this.subscription;
-    const nonce = randomBytes(12).toString('base64url');
-    const heard = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.probes.delete(nonce);
-        reject(new StoreUnavailableError(`redis store: a revocation probe did not come back within ${timeoutMs} ms (subscription lost)`));
-      }, timeoutMs);
-      this.probes.set(nonce, () => {
-        clearTimeout(timer);
-        this.probes.delete(nonce);
-        resolve();
-      });
-    });
-    // Not an array: every subscriber's deliver() ignores it, only this one recognises its nonce.
-    await this.call('probeRevocations', () => this.client.publish(this.channel, JSON.stringify({ probe: nonce }))).catch((error: unknown) => {
-      this.probes.get(nonce)?.();
-      throw error;
-    });
-    await heard;
+    await this.listeners.probe(
+      timeoutMs,
+      (message) => this.call('probeRevocations', () => this.client.publish(this.channel, message)),
+      'redis store',
+      'subscription lost',
+    );
     return 'up';
   }
 
@@ -373,7 +359,7 @@ export class RedisStore implements SessionStore {
     // autoResubscribe); outages are reported through the main client's calls.
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.channel) this.deliver(message);
+      if (channel === this.channel) this.listeners.deliver(message);
     });
     this.subscriber = subscriber;
     const subscription = this.call('onRevoked', async () => {
@@ -389,27 +375,6 @@ export class RedisStore implements SessionStore {
       subscriber.disconnect();
     });
     return subscription;
-  }
-
-  private deliver(message: string): void {
-    let handles: unknown;
-    try {
-      handles = JSON.parse(message);
-    } catch {
-      return; // not ours: someone else published on the channel
-    }
-    if (isProbe(handles)) {
-      this.probes.get(handles.probe)?.();
-      return;
-    }
-    if (!isStringArray(handles) || handles.length === 0) return;
-    for (const listener of this.listeners) {
-      try {
-        listener(handles);
-      } catch {
-        // A subscriber's failure must not stop the others from hearing of the revocation.
-      }
-    }
   }
 
   /** EVALSHA, falling back to EVAL when this server does not have the script cached yet. */
@@ -432,8 +397,7 @@ export class RedisStore implements SessionStore {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof KeycardError) throw error;
-      throw new StoreUnavailableError(`redis store: ${what} failed`, { cause: error });
+      throw storeFailure(error, `redis store: ${what} failed`);
     }
   }
 }
@@ -443,10 +407,6 @@ function decodeFound(id: string, reply: unknown): SessionRecord | null {
   if (typeof reply !== 'string' || reply.length === 0) return null;
   const fields: unknown = JSON.parse(reply);
   return Array.isArray(fields) ? decodeRecord(id, fields) : null;
-}
-
-function isProbe(value: unknown): value is { probe: string } {
-  return typeof value === 'object' && value !== null && typeof (value as { probe?: unknown }).probe === 'string';
 }
 
 function isCluster(client: RedisClient): client is Cluster {

@@ -9,6 +9,12 @@ import type { OriginCheck } from './origin.js';
 /** What the upgrade check reads off a handshake request: strings and flags, like the core's `RequestInfo`. */
 export interface UpgradeInfo {
   readonly cookieHeader?: string | undefined;
+  /**
+   * `Bearer <token>` for clients without cookies. Browsers cannot put headers
+   * on a WebSocket handshake, so only adapters whose protocol carries a
+   * credential (socket.io's `auth`) fill it in.
+   */
+  readonly authorization?: string | undefined;
   readonly origin?: string | undefined;
   /** The host the client connected to, for the same-origin check. */
   readonly host?: string | undefined;
@@ -94,6 +100,7 @@ export async function authenticateUpgrade(
   if (!originAllowed(info.origin, info.host)) return refuse('KEYCARD_FORBIDDEN_ORIGIN');
   const session = await manager.load({
     cookieHeader: info.cookieHeader,
+    authorization: info.authorization,
     secure: info.secure,
     userAgent: info.userAgent,
     ip: info.ip,
