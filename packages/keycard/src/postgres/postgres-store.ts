@@ -7,6 +7,7 @@ import {
 } from '../core/errors.js';
 import type { Principal, SessionData, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { RevocationListeners, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
@@ -89,6 +90,15 @@ export class PostgresStore implements SessionStore {
   private readonly autoMigrate: boolean;
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly listeners = new RevocationListeners();
+  private readonly sinks = new Set<InvalidationSink>();
+  /**
+   * On embedded PGlite this process owns the database, and every change goes
+   * through this object: exact (`exclusive`), reported before each changing
+   * call resolves. On a PostgreSQL server other processes write too, and
+   * nothing tells this one in time: no coherence, so no cache (see
+   * docs/session-cache.md).
+   */
+  readonly coherence: StoreCoherence | undefined;
   /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
   private subscription: Subscription | null = null;
   private migrated = false;
@@ -107,6 +117,18 @@ export class PostgresStore implements SessionStore {
     this.onSwept = options.onSwept;
     this.autoMigrate = options.migrate ?? false;
     this.sql = statements(this.names);
+    this.coherence =
+      options.client.exclusive === true
+        ? {
+            mode: 'exclusive',
+            subscribe: async (sink) => {
+              this.sinks.add(sink);
+              return async () => {
+                this.sinks.delete(sink);
+              };
+            },
+          }
+        : undefined;
     this.timer = sweepEvery(sweepIntervalOption('PostgresStore', options.sweepInterval, 60), () => this.backgroundSweep());
   }
 
@@ -144,7 +166,7 @@ export class PostgresStore implements SessionStore {
   }
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
-    const rows = await this.run('update', this.sql.update, [
+    const rows = await this.changing(id, 'update', this.sql.update, [
       id,
       JSON.stringify(patch.set ?? {}),
       [...(patch.unset ?? [])],
@@ -154,12 +176,12 @@ export class PostgresStore implements SessionStore {
   }
 
   async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
-    const rows = await this.run('rotate', this.sql.rotate, [...insertParams(next), oldId]);
+    const rows = await this.changing(oldId, 'rotate', this.sql.rotate, [...insertParams(next), oldId]);
     return rows.length > 0;
   }
 
   async destroy(id: string): Promise<boolean> {
-    const rows = await this.run('destroy', this.sql.destroy, [id, this.names.channel]);
+    const rows = await this.changing(id, 'destroy', this.sql.destroy, [id, this.names.channel]);
     return rows.length > 0;
   }
 
@@ -175,6 +197,7 @@ export class PostgresStore implements SessionStore {
       this.names.channel,
       NOTIFY_CHUNK,
     ]);
+    this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
     return rows.flatMap((row) => (typeof row['handle'] === 'string' ? [row['handle']] : []));
   }
 
@@ -184,6 +207,7 @@ export class PostgresStore implements SessionStore {
       JSON.stringify(principal),
       millisParam(this.clock.now()),
     ]);
+    this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
     return rows.length;
   }
 
@@ -272,6 +296,20 @@ export class PostgresStore implements SessionStore {
       });
   }
 
+  /** A statement that changes or deletes the row `id`: reported to the feed whatever its outcome (it may have committed). */
+  private async changing(id: string, what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {
+    try {
+      return await this.run(what, text, params);
+    } finally {
+      this.changed([id]);
+    }
+  }
+
+  private changed(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    for (const sink of this.sinks) sink.invalidate(ids);
+  }
+
   private async run(what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {
     if (this.autoMigrate && !this.migrated) await this.ensureMigrated();
     try {
@@ -320,17 +358,17 @@ function statements(names: TableNames) {
     listByUser: `SELECT ${COLUMNS} FROM ${t} WHERE user_id = $1 AND expires_at > $2::bigint ORDER BY created_at, id`,
     // One NOTIFY per chunk of handles, from inside the deleting statement.
     revokeAll: `WITH gone AS (
-        DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING handle
+        DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING id, handle
       ), chunks AS (
         SELECT json_agg(handle)::text AS payload
         FROM (SELECT handle, (row_number() OVER () - 1) / $4::int AS chunk FROM gone) numbered
         GROUP BY chunk
       )
-      SELECT handle, NULL::text AS notified FROM gone
+      SELECT id, handle, NULL::text AS notified FROM gone
       UNION ALL
-      SELECT NULL, pg_notify($3, payload)::text FROM chunks`,
+      SELECT NULL, NULL, pg_notify($3, payload)::text FROM chunks`,
     refreshPrincipal: `UPDATE ${t} SET principal = $2::jsonb, rotation_due = true
-      WHERE user_id = $1 AND expires_at > $3::bigint RETURNING 1 AS ok`,
+      WHERE user_id = $1 AND expires_at > $3::bigint RETURNING id`,
     sweep: `WITH gone AS (
         DELETE FROM ${t} WHERE id IN (
           SELECT id FROM ${t} WHERE expires_at <= $1::bigint ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED
