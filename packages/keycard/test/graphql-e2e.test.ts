@@ -13,6 +13,7 @@ import { createClient } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import { graphqlApp, graphqlModuleWithSubscriptions, SideEffects, Ticker, type SchemaStyle } from './support/graphql-app.js';
 import { within } from './support/poll.js';
+import { SessionManager } from '../src/index.js';
 import { Client, expectCookie, expectHeader, PLATFORMS, startApp, type HttpResult, type RunningApp } from './support/http.js';
 
 interface GraphqlError {
@@ -127,6 +128,30 @@ for (const platform of PLATFORMS) {
         expectHeader(result, 'clear-site-data', '"cookies"');
         expectHeader(result, 'cache-control', 'no-store');
         expectRefused(await gql(stolen, '{ me { id } }'), 'UNAUTHENTICATED', 'KEYCARD_UNAUTHENTICATED');
+      });
+
+      it('field resolvers read the loaded session: one store lookup per request, however many fields', async (t) => {
+        if (style !== 'code-first') return t.skip('the field resolver is code-first');
+        const client = app.client();
+        await signIn(client, 'hana');
+        const store = app.app.get(SessionManager).store;
+        let finds = 0;
+        const find = store.find.bind(store);
+        store.find = (...args: Parameters<typeof find>) => {
+          finds++;
+          return find(...args);
+        };
+        try {
+          const result = await gql(client, '{ a: me { greeting } b: me { id greeting } c: me { greeting } }');
+          assert.deepEqual(bodyOf(result).data, {
+            a: { greeting: 'hana seen by hana' },
+            b: { id: 'hana', greeting: 'hana seen by hana' },
+            c: { greeting: 'hana seen by hana' },
+          });
+          assert.equal(finds, 1);
+        } finally {
+          store.find = find;
+        }
       });
 
       it('a cross-site text/plain, form-encoded or multipart mutation, or a GET mutation, does not run', async () => {

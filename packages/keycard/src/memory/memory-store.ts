@@ -2,6 +2,7 @@ import { SessionExistsError } from '../core/errors.js';
 import { expiresAt, isLive, touchDue, touched } from '../core/record.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { RevocationListeners, positiveIntegerOption, sweepIntervalOption } from '../core/store-support.js';
 import { sweepEvery, sweepExpired } from '../core/sweep.js';
@@ -32,6 +33,23 @@ export class MemoryStore implements SessionStore {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
   private readonly listeners = new RevocationListeners();
+  private readonly sinks = new Set<InvalidationSink>();
+
+  /**
+   * Exclusive: the data lives in this object, so every change goes through
+   * it. Its feed reports each change (other than a touch) synchronously,
+   * before the changing call resolves, evictions and sweeps included, so
+   * several managers sharing one store stay exact.
+   */
+  readonly coherence: StoreCoherence = {
+    mode: 'exclusive',
+    subscribe: async (sink) => {
+      this.sinks.add(sink);
+      return async () => {
+        this.sinks.delete(sink);
+      };
+    },
+  };
   private readonly maxEntries: number;
   private readonly clock: Clock;
   private readonly timer: NodeJS.Timeout | undefined;
@@ -58,7 +76,8 @@ export class MemoryStore implements SessionStore {
     const record = JSON.parse(entry.json) as SessionRecord;
     if (!touchDue(record, now, touchInterval)) return record;
     const next = touched(record, now);
-    this.put(next);
+    // A touch moves only lastSeenAt and the idle expiry: a cached copy then finds its touch due and asks again.
+    this.put(next, false);
     return next;
   }
 
@@ -148,8 +167,9 @@ export class MemoryStore implements SessionStore {
     this.listeners.clear();
   }
 
-  private put(record: SessionRecord): void {
+  private put(record: SessionRecord, changed = true): void {
     const previous = this.entries.get(record.id);
+    if (previous && changed) this.changed(record.id);
     if (previous) {
       this.entries.delete(record.id);
     } else if (this.entries.size >= this.maxEntries) {
@@ -173,6 +193,7 @@ export class MemoryStore implements SessionStore {
 
   private remove(id: string, entry: Entry): void {
     this.entries.delete(id);
+    this.changed(id);
     if (entry.userId !== null) this.unindex(entry.userId, id);
   }
 
@@ -181,5 +202,9 @@ export class MemoryStore implements SessionStore {
     if (!ids) return;
     ids.delete(id);
     if (ids.size === 0) this.byUser.delete(userId);
+  }
+
+  private changed(id: string): void {
+    for (const sink of this.sinks) sink.invalidate([id]);
   }
 }

@@ -7,6 +7,7 @@ import {
 } from '../core/errors.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { insertParams, millisParam, statements, toRecord } from './session-sql.js';
@@ -78,6 +79,15 @@ export class PostgresStore implements SessionStore {
   private readonly autoMigrate: boolean;
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly listeners = new RevocationListeners();
+  private readonly sinks = new Set<InvalidationSink>();
+  /**
+   * On embedded PGlite this process owns the database, and every change goes
+   * through this object: exact (`exclusive`), reported before each changing
+   * call resolves. On a PostgreSQL server other processes write too, and
+   * nothing tells this one in time: no coherence, so no cache (see
+   * docs/session-cache.md).
+   */
+  readonly coherence: StoreCoherence | undefined;
   /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
   private subscription: Subscription | null = null;
   private migrated = false;
@@ -96,6 +106,18 @@ export class PostgresStore implements SessionStore {
     this.onSwept = options.onSwept;
     this.autoMigrate = options.migrate ?? false;
     this.sql = statements(this.names);
+    this.coherence =
+      options.client.exclusive === true
+        ? {
+            mode: 'exclusive',
+            subscribe: async (sink) => {
+              this.sinks.add(sink);
+              return async () => {
+                this.sinks.delete(sink);
+              };
+            },
+          }
+        : undefined;
     this.timer = sweepEvery(sweepIntervalOption('PostgresStore', options.sweepInterval, 60), () => this.backgroundSweep());
   }
 
@@ -133,7 +155,7 @@ export class PostgresStore implements SessionStore {
   }
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
-    const rows = await this.run('update', this.sql.update, [
+    const rows = await this.changing(id, 'update', this.sql.update, [
       id,
       JSON.stringify(patch.set ?? {}),
       [...(patch.unset ?? [])],
@@ -143,12 +165,12 @@ export class PostgresStore implements SessionStore {
   }
 
   async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
-    const rows = await this.run('rotate', this.sql.rotate, [...insertParams(next), oldId]);
+    const rows = await this.changing(oldId, 'rotate', this.sql.rotate, [...insertParams(next), oldId]);
     return rows.length > 0;
   }
 
   async destroy(id: string): Promise<boolean> {
-    const rows = await this.run('destroy', this.sql.destroy, [id, this.names.channel]);
+    const rows = await this.changing(id, 'destroy', this.sql.destroy, [id, this.names.channel]);
     return rows.length > 0;
   }
 
@@ -164,6 +186,7 @@ export class PostgresStore implements SessionStore {
       this.names.channel,
       NOTIFY_CHUNK,
     ]);
+    this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
     return rows.flatMap((row) => (typeof row['handle'] === 'string' ? [row['handle']] : []));
   }
 
@@ -173,6 +196,7 @@ export class PostgresStore implements SessionStore {
       JSON.stringify(principal),
       millisParam(this.clock.now()),
     ]);
+    this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
     return rows.length;
   }
 
@@ -259,6 +283,20 @@ export class PostgresStore implements SessionStore {
       .finally(() => {
         this.sweeping = null;
       });
+  }
+
+  /** A statement that changes or deletes the row `id`: reported to the feed whatever its outcome (it may have committed). */
+  private async changing(id: string, what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {
+    try {
+      return await this.run(what, text, params);
+    } finally {
+      this.changed([id]);
+    }
+  }
+
+  private changed(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    for (const sink of this.sinks) sink.invalidate(ids);
   }
 
   private async run(what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {

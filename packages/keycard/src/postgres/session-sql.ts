@@ -49,17 +49,17 @@ export function statements(names: TableNames) {
     listByUser: `SELECT ${COLUMNS} FROM ${t} WHERE user_id = $1 AND expires_at > $2::bigint ORDER BY created_at, id`,
     // One NOTIFY per chunk of handles, from inside the deleting statement.
     revokeAll: `WITH gone AS (
-        DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING handle
+        DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING id, handle
       ), chunks AS (
         SELECT json_agg(handle)::text AS payload
         FROM (SELECT handle, (row_number() OVER () - 1) / $4::int AS chunk FROM gone) numbered
         GROUP BY chunk
       )
-      SELECT handle, NULL::text AS notified FROM gone
+      SELECT id, handle, NULL::text AS notified FROM gone
       UNION ALL
-      SELECT NULL, pg_notify($3, payload)::text FROM chunks`,
+      SELECT NULL, NULL, pg_notify($3, payload)::text FROM chunks`,
     refreshPrincipal: `UPDATE ${t} SET principal = $2::jsonb, rotation_due = true
-      WHERE user_id = $1 AND expires_at > $3::bigint RETURNING 1 AS ok`,
+      WHERE user_id = $1 AND expires_at > $3::bigint RETURNING id`,
     sweep: `WITH gone AS (
         DELETE FROM ${t} WHERE id IN (
           SELECT id FROM ${t} WHERE expires_at <= $1::bigint ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED

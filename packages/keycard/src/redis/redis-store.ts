@@ -5,7 +5,9 @@ import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from
 import type { SessionStore } from '../core/store.js';
 import { RevocationListeners, storeFailure, type RevocationListener } from '../core/store-support.js';
 import { Durability, type DurabilityOptions } from './durability.js';
+import { InvalidationChannels, InvalidationFeed } from './invalidation.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
+import type { StoreCoherence } from '../core/coherence.js';
 import { CREATE, evalLua, FIND, INDEX, REFRESH, TAKE, UPDATE, type LuaScript } from './scripts.js';
 
 /** What the store accepts: a standalone (or Sentinel-backed) client or a Cluster client. */
@@ -102,6 +104,13 @@ export class RedisStore implements SessionStore {
   private subscription: Promise<void> | null = null;
   private closed = false;
   private readonly durability: Durability;
+  private readonly channels: InvalidationChannels;
+  private readonly feed: InvalidationFeed;
+  /**
+   * In-write: UPDATE, TAKE (destroy, rotate, revokeAll) and REFRESH publish
+   * the key they changed from inside the script (docs/session-cache.md).
+   */
+  readonly coherence: StoreCoherence;
 
   constructor(client: RedisClient, options: RedisStoreOptions = {}) {
     if (client === null || typeof client !== 'object' || typeof client.evalsha !== 'function') {
@@ -114,6 +123,20 @@ export class RedisStore implements SessionStore {
     this.clock = options.clock ?? systemClock;
     this.channel = `${prefix}revoked`;
     this.durability = new Durability(client, options.durability);
+    const keyPrefix = isCluster(client)
+      ? (client.options.keyPrefix ?? client.options.redisOptions?.keyPrefix ?? '')
+      : (client.options.keyPrefix ?? '');
+    this.channels = new InvalidationChannels(prefix, isCluster(client), keyPrefix);
+    this.feed = new InvalidationFeed(client, this.channels);
+    const feed = this.feed;
+    this.coherence = {
+      mode: 'in-write',
+      // On a Cluster, re-subscribing the 16 384 shard channels after a failover delayed 503s past the
+      // outage bound in redis-cluster-failover.test.ts: the cache is on there only when asked for.
+      optIn: isCluster(client),
+      subscribe: (sink) => feed.subscribe(sink),
+      current: () => feed.current(),
+    };
   }
 
   /** The manager's store timeout bounds the replica wait (see `DurabilityOptions.timeout`). */
@@ -144,9 +167,15 @@ export class RedisStore implements SessionStore {
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
     const unset = (patch.unset ?? []).map(dataField);
-    const args: (string | number)[] = [patch.rotationDue === undefined ? '' : patch.rotationDue ? '1' : '0', unset.length, ...unset];
-    for (const [key, value] of Object.entries(patch.set ?? {})) args.push(dataField(key), JSON.stringify(value));
-    return (await this.run(UPDATE, this.sessionKey(id), args, 'update')) === 1;
+    const key = this.sessionKey(id);
+    const args: (string | number)[] = [
+      ...this.publishArgs(key),
+      patch.rotationDue === undefined ? '' : patch.rotationDue ? '1' : '0',
+      unset.length,
+      ...unset,
+    ];
+    for (const [field, value] of Object.entries(patch.set ?? {})) args.push(dataField(field), JSON.stringify(value));
+    return (await this.run(UPDATE, key, args, 'update')) === 1;
   }
 
   /**
@@ -223,7 +252,10 @@ export class RedisStore implements SessionStore {
     const json = JSON.stringify(principal);
     const ids = await this.call('refreshPrincipal', () => this.client.zrange(this.userKey(principal.id), 0, '-1'));
     const results = await Promise.all(
-      ids.map((id) => this.runSecure(REFRESH, this.sessionKey(id), [principal.id, now, json], 'refreshPrincipal')),
+      ids.map((id) => {
+        const key = this.sessionKey(id);
+        return this.runSecure(REFRESH, key, [...this.publishArgs(key), principal.id, now, json], 'refreshPrincipal');
+      }),
     );
     // New roles (a demotion above all) must survive a failover like a revocation.
     await this.confirm(ids.filter((_, i) => results[i] === 1).map((id) => this.sessionKey(id)));
@@ -279,6 +311,7 @@ export class RedisStore implements SessionStore {
     // disconnect, not quit: quit waits for a reply that never comes while Redis is down.
     subscriber?.disconnect();
     this.durability.close();
+    this.feed.close();
   }
 
   // ——— internals ———
@@ -290,9 +323,16 @@ export class RedisStore implements SessionStore {
 
   /** Deletes a session (only if it is `owner`'s, when given); its handle and user, or null when there was none. */
   private async take(id: string, owner?: string): Promise<{ handle: string; userId: string | null } | null> {
-    const reply = await this.runSecure(TAKE, this.sessionKey(id), owner === undefined ? [] : [owner], 'destroy');
+    const key = this.sessionKey(id);
+    const reply = await this.runSecure(TAKE, key, [...this.publishArgs(key), ...(owner === undefined ? [] : [owner])], 'destroy');
     if (!isStringArray(reply) || reply.length === 0) return null;
     return { handle: reply[0] as string, userId: reply[1] ?? null };
+  }
+
+  /** The invalidation arguments every changing script takes first: where it publishes the key it changed. */
+  private publishArgs(key: string): [string, string] {
+    const target = this.channels.forKey(key);
+    return [target.command, target.channel];
   }
 
   /** Removes and adds index entries of one user, prunes the absolutely expired, re-arms the TTL; returns the remaining ids. */

@@ -1,6 +1,6 @@
 import { Controller, Get, Injectable, Req, type ModuleMetadata } from '@nestjs/common';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Field, GraphQLModule, Mutation, ObjectType, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
 import type { Principal, Session as KeycardSession } from '../../src/index.js';
 import {
@@ -34,6 +34,15 @@ export class UserType {
 
 function principalOf(id: string, admin: boolean): Principal {
   return { id, roles: admin ? ['admin'] : ['user'], authVersion: 1 };
+}
+
+/** A field resolver reading the session: the session keycard loaded for the request, not a store call per field. */
+@Resolver(() => UserType)
+export class UserFieldsResolver {
+  @ResolveField(() => String)
+  greeting(@Parent() user: UserType, @CurrentUser() me: Principal | null): string {
+    return `${user.id} seen by ${me?.id ?? 'nobody'}`;
+  }
 }
 
 /** Ticks for the subscription test: `tick` pushes one event to every subscriber. */
@@ -238,7 +247,7 @@ export function graphqlApp(
   options: Partial<SessionModuleOptions> = {},
   graphql = graphqlModule(platform, style),
 ): ModuleMetadata {
-  const resolvers = style === 'code-first' ? [CodeFirstResolver] : [SchemaFirstQueries, SchemaFirstMutations, SchemaFirstSubscriptions];
+  const resolvers = style === 'code-first' ? [CodeFirstResolver, UserFieldsResolver] : [SchemaFirstQueries, SchemaFirstMutations, SchemaFirstSubscriptions];
   return {
     imports: [SessionModule.forRoot({ secrets: SECRET, ...options }), graphql],
     controllers: [CsrfTokenController],
