@@ -161,6 +161,16 @@ export class KeycardWsAdapter extends WsAdapter {
     super.bindMessageHandlers(client, guarded, transform);
   }
 
+  /**
+   * Socket errors are the client's doing (a frame over `maxMessageBytes`, a
+   * malformed frame; ws closes the socket itself): not logged as errors, or
+   * any client could fill the logs on demand. Server errors still are.
+   */
+  override bindErrorHandler(server: WebSocketServer): WebSocketServer {
+    server.on('error', (error: Error) => this.keycardLogger.error(`WebSocket server: ${describe(error)}`, error.stack));
+    return server;
+  }
+
   override async dispose(): Promise<void> {
     await this.registry.close();
     await super.dispose();
