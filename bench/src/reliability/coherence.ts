@@ -17,7 +17,7 @@ import type { Platform } from '../servers/protocol.js';
 import { result, type Experiment, type Figure, type Scale } from './experiment.js';
 import { send } from './races/harness.js';
 
-const TRIALS: Record<Scale, number> = { quick: 25, full: 10_000 };
+const TRIALS: Record<Scale, number> = { quick: 10, full: 10_000 };
 const LAYOUTS: readonly (readonly Platform[])[] = [
   ['fastify', 'fastify'],
   ['fastify', 'express', 'fastify'],

@@ -175,7 +175,9 @@ export class RedisStore implements SessionStore {
       ...unset,
     ];
     for (const [field, value] of Object.entries(patch.set ?? {})) args.push(dataField(field), JSON.stringify(value));
-    return (await this.run(UPDATE, key, args, 'update')) === 1;
+    const updated = (await this.run(UPDATE, key, args, 'update')) === 1;
+    if (updated) await this.delivered([key]);
+    return updated;
   }
 
   /**
@@ -258,7 +260,9 @@ export class RedisStore implements SessionStore {
       }),
     );
     // New roles (a demotion above all) must survive a failover like a revocation.
-    await this.confirm(ids.filter((_, i) => results[i] === 1).map((id) => this.sessionKey(id)));
+    const changed = ids.filter((_, i) => results[i] === 1).map((id) => this.sessionKey(id));
+    await this.confirm(changed);
+    await this.delivered(changed);
     const gone = ids.filter((_, i) => results[i] === -1);
     if (gone.length > 0) await this.index(principal.id, gone, [], now);
     return results.filter((result) => result === 1).length;
@@ -326,7 +330,24 @@ export class RedisStore implements SessionStore {
     const key = this.sessionKey(id);
     const reply = await this.runSecure(TAKE, key, [...this.publishArgs(key), ...(owner === undefined ? [] : [owner])], 'destroy');
     if (!isStringArray(reply) || reply.length === 0) return null;
+    await this.delivered([key]);
     return { handle: reply[0] as string, userId: reply[1] ?? null };
+  }
+
+  /**
+   * Returns once Redis has written the invalidations published by the scripts
+   * that changed `keys` to every subscriber's socket: it writes all pending
+   * output before it processes a later command, so the answer to a cheap
+   * command sent after the script's reply proves the earlier writes done
+   * (docs/session-cache.md). Without it, a Redis preempted between writing
+   * the writer's reply and the subscribers' messages (seen on a loaded
+   * 2-core machine: a role change read stale on another instance) lets the
+   * writer answer first. On a Cluster the command goes to the key's own node
+   * (EXISTS is routed by the key), which is the one that published.
+   */
+  private async delivered(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.call('update', () => Promise.all(keys.map((key) => this.client.exists(key))));
   }
 
   /** The invalidation arguments every changing script takes first: where it publishes the key it changed. */
