@@ -49,7 +49,14 @@ export async function startApp(
   try {
     await options.configure?.(app);
     await app.listen(0, '127.0.0.1');
-    const address = (app.getHttpServer() as Server).address() as AddressInfo;
+    const server = app.getHttpServer() as Server;
+    // The test's fetch client and this server share one event loop. When a test blocks it for
+    // longer than the keep-alive timeout (fast-check building its arbitraries on a loaded CI
+    // machine), the client picks a pooled socket before the timers phase runs, and then the
+    // server's expired keep-alive timer closes that socket under the new request: ECONNRESET.
+    // No idle timeout here; `app.close()` still closes idle connections (Node >= 19).
+    server.keepAliveTimeout = 0;
+    const address = server.address() as AddressInfo;
     const url = `http://127.0.0.1:${address.port}`;
     return { platform, url, app, client: () => new Client(url), close: () => app.close() };
   } catch (error) {
