@@ -25,7 +25,7 @@ import { WsModule } from '../ws/ws.module.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { UsersService } from '../users/users.service.js';
 import { RESOURCES, ResourcesLifecycle, type Closable } from './resources.js';
-import { REGISTRATION_LIMIT } from '../auth/registration.js';
+import { REGISTRATION_LIMIT, RegistrationService } from '../auth/registration.js';
 
 /** What bootstrap opened before Nest starts; the module only wires it. */
 export interface AppDependencies {
@@ -110,6 +110,7 @@ export class AppModule {
         UsersService,
         SignInService,
         AccountService,
+        RegistrationService,
         ...(config.metrics ? metricsProviders : []),
       ],
     };

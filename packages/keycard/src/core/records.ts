@@ -1,3 +1,4 @@
+import { clientAddress } from './address.js';
 import { withDeadline } from './deadline.js';
 import { SessionLimitError, StoreUnavailableError, WriteNotDurableError } from './errors.js';
 import type { EventTransport, SessionEvents, SessionEventType } from './events.js';
@@ -147,7 +148,7 @@ export class SessionRecords {
       at: this.now(),
       reason: 'find',
       transport,
-      ip: client.ip ?? null,
+      ip: clientAddress(client.ip),
       userAgent: client.userAgent ?? null,
     });
   }
