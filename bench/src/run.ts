@@ -41,68 +41,121 @@ function printVariants(): void {
   }
 }
 
-async function main(options: BenchOptions): Promise<void> {
-  // Checked before the throughput rounds, not ten minutes into the run.
-  const experimentNames = options.experiments?.length === 0 ? [] : parseExperimentNames(options.experiments?.join(','));
-  const selected = selectVariants(options.only);
+/** What one run measures: the variants this machine can run, and why the others are skipped. */
+interface Plan {
+  readonly runnable: readonly Variant[];
+  readonly skipped: readonly { readonly variant: string; readonly reason: string }[];
+}
+
+function planOf(options: BenchOptions): Plan {
   const runnable: Variant[] = [];
   const skipped: { variant: string; reason: string }[] = [];
-  for (const variant of selected) {
+  for (const variant of selectVariants(options.only)) {
     const reason = missingPieces(variant);
     if (reason === undefined) runnable.push(variant);
     else skipped.push({ variant: variant.name, reason });
   }
+  return { runnable, skipped };
+}
+
+/** The run's header: machine, scale, versions, skipped variants. */
+function logHeader(options: BenchOptions, plan: Plan, machine: ResultsFile['machine'], versions: Record<string, string>): void {
+  log(`keycard bench: ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, load average ${machine.loadAverage.start.toFixed(2)}`);
+  log(`${options.rounds} round(s) × ${options.duration} s, warm-up ${options.warmup} s, ${options.connections} connections`);
+  log('');
+  log(renderVersions({ versions }));
+  log('');
+  for (const { variant, reason } of plan.skipped) log(`skipping ${variant}: ${reason}`);
+}
+
+/** Redis commands per authenticated read, for every Redis variant. */
+async function countCommands(
+  variants: readonly Variant[],
+  reads: number,
+  backends: Backends,
+  failures: Failure[],
+): Promise<Record<string, CommandCount>> {
+  const commands: Record<string, CommandCount> = {};
+  for (const variant of variants.filter((v) => v.store === 'redis')) {
+    try {
+      const count = await countVariantCommands(variant, reads, backends);
+      commands[variant.name] = count;
+      log(`commands  ${variant.name.padEnd(26)} ${count.perRead.toFixed(2)} per read: ${describeCommands(count)}`);
+    } catch (error) {
+      failures.push({ variant: variant.name, phase: 'commands', message: errorLine(error) });
+      log(`commands  ${variant.name.padEnd(26)} FAILED: ${errorLine(error)}`);
+    }
+  }
+  return commands;
+}
+
+/** The throughput rounds: every variant once per round, in an order that rotates between rounds. */
+async function measureRounds(variants: readonly Variant[], options: BenchOptions, backends: Backends, failures: Failure[]): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const variant of roundOrder(variants, round - 1)) {
+      const prefix = `round ${round}/${options.rounds}  ${variant.name.padEnd(26)}`;
+      try {
+        const sample = await measureVariant(variant, round, options, backends);
+        samples.push(sample);
+        log(
+          `${prefix} ${sample.rps.toFixed(0).padStart(6)} req/s  p50 ${sample.p50Ms.toFixed(2)} ms  ` +
+            `p99 ${sample.p99Ms.toFixed(2)} ms  ${sample.cpuMicrosPerRequest.toFixed(0)} µs CPU/req`,
+        );
+      } catch (error) {
+        failures.push({ variant: variant.name, phase: round, message: errorLine(error) });
+        log(`${prefix} FAILED: ${errorLine(error)}`);
+      }
+    }
+  }
+  return samples;
+}
+
+/** Writes the results next to earlier runs (one file per run, named by its start time); returns the path. */
+function writeResults(results: ResultsFile, options: BenchOptions, startedAt: Date): string {
+  const outDir = options.outDir === undefined ? join(benchDir, 'results') : resolve(options.outDir);
+  mkdirSync(outDir, { recursive: true });
+  // One file per run, named by its start time, so a short check never overwrites a real run.
+  const file = join(outDir, `${startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  return file;
+}
+
+/** The cost and reliability experiments after the rounds; sets a failing exit code when one fails. */
+async function runExperiments(options: BenchOptions, names: ReturnType<typeof parseExperimentNames>): Promise<void> {
+  log('');
+  log(`cost and reliability experiments (${options.quickExperiments ? 'quick' : 'full'} scale)`);
+  const suite = await runSuite(options.quickExperiments ? 'quick' : 'full', names, log);
+  log('');
+  log(renderReliability(suite));
+  const suiteFile = writeSuiteResults(suite, options.outDir === undefined ? DEFAULT_OUT_DIR : join(resolve(options.outDir), 'reliability'));
+  log('');
+  log(`experiment results written to ${relative(process.cwd(), suiteFile)}`);
+  if (suite.experiments.some((experiment) => !experiment.passed)) process.exitCode = 1;
+}
+
+async function main(options: BenchOptions): Promise<void> {
+  // Checked before the throughput rounds, not ten minutes into the run.
+  const experimentNames = options.experiments?.length === 0 ? [] : parseExperimentNames(options.experiments?.join(','));
+  const plan = planOf(options);
+  const { runnable } = plan;
 
   const startedAt = new Date();
   const machine = describeMachine();
   const databaseUrl = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const versions: Record<string, string> = { ...packageVersions(), 'redis-server': await PrivateRedis.version() };
   if (runnable.some((variant) => variant.store === 'postgres')) versions.postgresql = await postgresVersion(databaseUrl);
+  logHeader(options, plan, machine, versions);
 
-  log(`keycard bench: ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, load average ${machine.loadAverage.start.toFixed(2)}`);
-  log(`${options.rounds} round(s) × ${options.duration} s, warm-up ${options.warmup} s, ${options.connections} connections`);
-  log('');
-  log(renderVersions({ versions }));
-  log('');
-  for (const { variant, reason } of skipped) log(`skipping ${variant}: ${reason}`);
-
-  const samples: Sample[] = [];
   const failures: Failure[] = [];
-  const commands: Record<string, CommandCount> = {};
-  const needsRedis = runnable.some((variant) => variant.store === 'redis');
-  const redis = needsRedis ? await PrivateRedis.start() : undefined;
+  let samples: Sample[] = [];
+  let commands: Record<string, CommandCount> = {};
+  const redis = runnable.some((variant) => variant.store === 'redis') ? await PrivateRedis.start() : undefined;
   const backends: Backends = { redis: redis && { url: redis.url, port: redis.port }, databaseUrl };
   if (redis) log(`private redis-server on port ${redis.port}`);
-
   try {
-    if (options.commandReads > 0) {
-      for (const variant of runnable.filter((v) => v.store === 'redis')) {
-        try {
-          const count = await countVariantCommands(variant, options.commandReads, backends);
-          commands[variant.name] = count;
-          log(`commands  ${variant.name.padEnd(26)} ${count.perRead.toFixed(2)} per read: ${describeCommands(count)}`);
-        } catch (error) {
-          failures.push({ variant: variant.name, phase: 'commands', message: errorLine(error) });
-          log(`commands  ${variant.name.padEnd(26)} FAILED: ${errorLine(error)}`);
-        }
-      }
-    }
-    for (let round = 1; round <= options.rounds; round++) {
-      for (const variant of roundOrder(runnable, round - 1)) {
-        const prefix = `round ${round}/${options.rounds}  ${variant.name.padEnd(26)}`;
-        try {
-          const sample = await measureVariant(variant, round, options, backends);
-          samples.push(sample);
-          log(
-            `${prefix} ${sample.rps.toFixed(0).padStart(6)} req/s  p50 ${sample.p50Ms.toFixed(2)} ms  ` +
-              `p99 ${sample.p99Ms.toFixed(2)} ms  ${sample.cpuMicrosPerRequest.toFixed(0)} µs CPU/req`,
-          );
-        } catch (error) {
-          failures.push({ variant: variant.name, phase: round, message: errorLine(error) });
-          log(`${prefix} FAILED: ${errorLine(error)}`);
-        }
-      }
-    }
+    if (options.commandReads > 0) commands = await countCommands(runnable, options.commandReads, backends, failures);
+    samples = await measureRounds(runnable, options, backends, failures);
   } finally {
     await redis?.stop();
     for (const variant of runnable.filter((v) => v.store === 'postgres')) {
@@ -126,42 +179,20 @@ async function main(options: BenchOptions): Promise<void> {
     },
     machine,
     versions,
-    variants: runnable.map(({ name, label, title, platform, ceiling, keycard, store }) => ({
-      name,
-      label,
-      title,
-      platform,
-      ceiling,
-      keycard,
-      store,
-    })),
-    skipped,
+    variants: runnable.map(({ name, label, title, platform, ceiling, keycard, store }) => ({ name, label, title, platform, ceiling, keycard, store })),
+    skipped: [...plan.skipped],
     samples,
     failures,
     commands,
   };
   log('');
   log(renderResults(results));
-
-  const outDir = options.outDir === undefined ? join(benchDir, 'results') : resolve(options.outDir);
-  mkdirSync(outDir, { recursive: true });
-  // One file per run, named by its start time, so a short check never overwrites a real run.
-  const file = join(outDir, `${startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  const file = writeResults(results, options, startedAt);
   log('');
   log(`results written to ${relative(process.cwd(), file)} (render again with: node bench/dist/src/render.js ${relative(process.cwd(), file)})`);
   if (failures.length > 0) process.exitCode = 1;
 
-  if (experimentNames?.length === 0) return;
-  log('');
-  log(`cost and reliability experiments (${options.quickExperiments ? 'quick' : 'full'} scale)`);
-  const suite = await runSuite(options.quickExperiments ? 'quick' : 'full', experimentNames, log);
-  log('');
-  log(renderReliability(suite));
-  const suiteFile = writeSuiteResults(suite, options.outDir === undefined ? DEFAULT_OUT_DIR : join(resolve(options.outDir), 'reliability'));
-  log('');
-  log(`experiment results written to ${relative(process.cwd(), suiteFile)}`);
-  if (suite.experiments.some((experiment) => !experiment.passed)) process.exitCode = 1;
+  if (experimentNames?.length !== 0) await runExperiments(options, experimentNames);
 }
 
 let options: BenchOptions;

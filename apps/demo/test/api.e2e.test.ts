@@ -695,6 +695,20 @@ for (const platform of PLATFORMS) {
         assert.equal(await ws.closed(1000), 4401);
       });
 
+      it('closes the socket with 1009 on a message larger than 16 KiB', async () => {
+        const account = await registerAccount(base);
+        const ws = await openSocket(account.client);
+        ws.socket.send(JSON.stringify({ type: 'whoami', pad: 'x'.repeat(16 * 1024) }));
+        assert.equal(await ws.closed(2000), 1009);
+      });
+
+      it('closes the socket with 1008 on more than 20 messages in a second', async () => {
+        const account = await registerAccount(base);
+        const ws = await openSocket(account.client);
+        for (let i = 0; i < 25; i++) ws.socket.send(JSON.stringify({ type: 'whoami' }));
+        assert.equal(await ws.closed(2000), 1008);
+      });
+
       it('closes the socket within a second when its session is revoked elsewhere', async () => {
         const account = await registerAccount(base);
         const second = await signInAgain(base, account);

@@ -97,27 +97,28 @@ describe('GET /metrics after a scripted sequence', { skip }, () => {
       [key('keycard_sign_ins_total', { outcome: 'succeeded' })]: 1,
       [key('keycard_store_call_duration_seconds_count', { operation: 'listByUser', outcome: 'ok' })]: 2,
       [key('keycard_store_call_duration_seconds_count', { operation: 'create', outcome: 'ok' })]: 1,
-      // GET /api/auth/sessions reads the new session.
-      [key('keycard_store_call_duration_seconds_count', { operation: 'find', outcome: 'ok' })]: 1,
+      // GET /api/auth/sessions reads the new session: from the session cache (on by default on
+      // Redis), which holds what the sign-in created; a hit is not a store call.
+      [key('keycard_session_cache_lookups_total', { result: 'hit' })]: 1,
     });
 
-    // Read: one store round trip, no event.
+    // Read: served by the session cache, no store call, no event.
     assert.equal((await device.get('/api/auth/me')).status, 200);
-    await step('read', { [key('keycard_store_call_duration_seconds_count', { operation: 'find', outcome: 'ok' })]: 1 });
+    await step('read', { [key('keycard_session_cache_lookups_total', { result: 'hit' })]: 1 });
 
     // A CSRF refusal: an unsafe cookie request without the token.
     const forged = await device.post('/api/auth/logout', { csrf: false });
     assert.equal(forged.status, 403, forged.text);
     await step('CSRF refusal', {
       [key('keycard_csrf_refusals_total', { code: 'KEYCARD_CSRF_MISSING' })]: 1,
-      [key('keycard_store_call_duration_seconds_count', { operation: 'find', outcome: 'ok' })]: 1,
+      [key('keycard_session_cache_lookups_total', { result: 'hit' })]: 1,
     });
 
-    // Sign out: the token request and the sign-out each read the session once, then it is destroyed.
+    // Sign out: the token request and the sign-out each read the session once (from the cache), then it is destroyed.
     assert.equal((await device.post('/api/auth/logout')).status, 204);
     await step('sign-out', {
       [key('keycard_session_events_total', { event: 'signed_out', reason: 'none' })]: 1,
-      [key('keycard_store_call_duration_seconds_count', { operation: 'find', outcome: 'ok' })]: 2,
+      [key('keycard_session_cache_lookups_total', { result: 'hit' })]: 2,
       [key('keycard_store_call_duration_seconds_count', { operation: 'destroy', outcome: 'ok' })]: 1,
     });
 
@@ -133,7 +134,11 @@ describe('GET /metrics after a scripted sequence', { skip }, () => {
       assert.equal(down.status, 503, down.text);
       const { series } = await scrape();
       assert.equal(series.get(key('keycard_store_up')), 0);
-      await step('store outage', { [key('keycard_store_call_duration_seconds_count', { operation: 'find', outcome: 'unavailable' })]: 1 });
+      // The cut closed the cache's subscription too: the cache is flushed and the read goes to Redis.
+      await step('store outage', {
+        [key('keycard_session_cache_lookups_total', { result: 'miss' })]: 1,
+        [key('keycard_store_call_duration_seconds_count', { operation: 'find', outcome: 'unavailable' })]: 1,
+      });
     } finally {
       await proxy.restore();
     }

@@ -12,7 +12,7 @@ import {
 } from '../src/index.js';
 import { describeSessionStore, samplePrincipal, sampleRecord } from '../src/testing/index.js';
 
-const LACKS = ['perUserIndex', 'atomicUpdate', 'crossProcessRevocation'] as const;
+const LACKS = ['perUserIndex', 'atomicUpdate'] as const;
 
 // express-session's own MemoryStore: the reference implementation of the callback API.
 describeSessionStore('connect (express-session MemoryStore)', () => new ConnectStoreAdapter(new session.MemoryStore()), {

@@ -47,7 +47,7 @@ const adapter = () => new ConnectStoreAdapter(backing as ConnectStore);
 
 describeSessionStore('connect-pg-simple', adapter, {
   skip,
-  lacks: ['perUserIndex', 'atomicUpdate', 'crossProcessRevocation'],
+  lacks: ['perUserIndex', 'atomicUpdate'],
 });
 
 describe('ConnectStoreAdapter on connect-pg-simple', { skip }, () => {

@@ -29,7 +29,7 @@ const adapter = () => new ConnectStoreAdapter(new RedisStore({ client, prefix: P
 
 describeSessionStore('connect-redis', adapter, {
   skip,
-  lacks: ['perUserIndex', 'atomicUpdate', 'crossProcessRevocation'],
+  lacks: ['perUserIndex', 'atomicUpdate'],
 });
 
 describe('ConnectStoreAdapter on connect-redis', { skip }, () => {

@@ -9,7 +9,11 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { graphqlApp, SideEffects, type SchemaStyle } from './support/graphql-app.js';
+import { createClient } from 'graphql-ws';
+import { WebSocket } from 'ws';
+import { graphqlApp, graphqlModuleWithSubscriptions, SideEffects, Ticker, type SchemaStyle } from './support/graphql-app.js';
+import { within } from './support/poll.js';
+import { SessionManager } from '../src/index.js';
 import { Client, expectCookie, expectHeader, PLATFORMS, startApp, type HttpResult, type RunningApp } from './support/http.js';
 
 interface GraphqlError {
@@ -126,6 +130,30 @@ for (const platform of PLATFORMS) {
         expectRefused(await gql(stolen, '{ me { id } }'), 'UNAUTHENTICATED', 'KEYCARD_UNAUTHENTICATED');
       });
 
+      it('field resolvers read the loaded session: one store lookup per request, however many fields', async (t) => {
+        if (style !== 'code-first') return t.skip('the field resolver is code-first');
+        const client = app.client();
+        await signIn(client, 'hana');
+        const store = app.app.get(SessionManager).store;
+        let finds = 0;
+        const find = store.find.bind(store);
+        store.find = (...args: Parameters<typeof find>) => {
+          finds++;
+          return find(...args);
+        };
+        try {
+          const result = await gql(client, '{ a: me { greeting } b: me { id greeting } c: me { greeting } }');
+          assert.deepEqual(bodyOf(result).data, {
+            a: { greeting: 'hana seen by hana' },
+            b: { id: 'hana', greeting: 'hana seen by hana' },
+            c: { greeting: 'hana seen by hana' },
+          });
+          assert.equal(finds, 1);
+        } finally {
+          store.find = find;
+        }
+      });
+
       it('a cross-site text/plain, form-encoded or multipart mutation, or a GET mutation, does not run', async () => {
         const victim = app.client();
         await signIn(victim, 'fred');
@@ -156,4 +184,67 @@ for (const platform of PLATFORMS) {
       });
     });
   }
+}
+
+/** A graphql-ws client (the real one) that sends `cookie` on the upgrade, as a browser on the same site does. */
+function subscriptionClient(app: RunningApp, cookie: string | null) {
+  class CookieWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: cookie ? { cookie, origin: app.url } : { origin: app.url } });
+    }
+  }
+  let closed: (code: number) => void = () => undefined;
+  const closedWith = new Promise<number>((resolve) => (closed = resolve));
+  const client = createClient({
+    url: `${app.url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: CookieWebSocket,
+    retryAttempts: 0,
+    lazy: false,
+    on: { closed: (event) => closed((event as { code: number }).code) },
+  });
+  return { client, closedWith };
+}
+
+for (const platform of PLATFORMS) {
+  describe(`GraphQL subscriptions on ${platform} (${platform === 'express' ? 'Apollo + graphql-ws' : 'Mercurius'})`, () => {
+    let app: RunningApp;
+    let ticker: Ticker;
+
+    before(async () => {
+      app = await startApp(platform, graphqlApp(platform, 'code-first', {}, graphqlModuleWithSubscriptions(platform)));
+      ticker = app.app.get(Ticker);
+    });
+    after(() => app.close());
+
+    it('a connection without a session is refused and delivers nothing', async () => {
+      const { client, closedWith } = subscriptionClient(app, null);
+      const events: unknown[] = [];
+      client.subscribe({ query: 'subscription { ticks }' }, { next: (value) => events.push(value), error: () => undefined, complete: () => undefined });
+      const code = await closedWith;
+      // Apollo/graphql-ws: onConnect refused (4403); Mercurius: the upgrade answered 401 (the client sees an abnormal close).
+      assert.ok(code === 4403 || code === 1006, `close code ${code}`);
+      assert.deepEqual(events, []);
+      await client.dispose();
+    });
+
+    it('a signed-in subscription receives events and is closed within 1 s of signing out', async () => {
+      const browser = app.client();
+      await signIn(browser, 'sub-user');
+      const { client, closedWith } = subscriptionClient(app, browser.cookieHeader());
+      const events: unknown[] = [];
+      client.subscribe({ query: 'subscription { ticks }' }, { next: (value) => events.push(value), error: () => undefined, complete: () => undefined });
+      await within(3000, async () => ticker.subscribers > 0, 'the subscription to reach the resolver');
+      ticker.tick('one');
+      await within(3000, async () => events.length === 1, 'the first event');
+      assert.deepEqual(events, [{ data: { ticks: 'one' } }]);
+      const token = await csrfToken(browser);
+      const started = performance.now();
+      const signedOut = await gql(browser, 'mutation { signOut }', undefined, { 'x-csrf-token': token });
+      assert.deepEqual(bodyOf(signedOut).data, { signOut: true }, signedOut.text);
+      assert.equal(await closedWith, 4401);
+      const ms = performance.now() - started;
+      assert.ok(ms < 1000, `closed ${ms.toFixed(0)} ms after the sign-out`);
+      await client.dispose();
+    });
+  });
 }

@@ -166,8 +166,8 @@ describe('SessionManager', () => {
   });
 
   describe('when reading a signed-in session', () => {
-    it('load — one store call and no write inside the touch interval', async () => {
-      const { manager, store, clock } = setup({ touchInterval: 60 });
+    it('load — one store call and no write inside the touch interval (cache off)', async () => {
+      const { manager, store, clock } = setup({ touchInterval: 60, cache: false });
       const { cookie } = await signedIn(manager);
       const writesBefore = store.writes();
       const findsBefore = store.count('find');

@@ -59,8 +59,9 @@ async function countSent<T>(work: () => Promise<T>): Promise<{ result: T; sent: 
   }
 }
 
+/** Without the session cache: these tests count what a read that reaches Redis (a cache miss) costs. */
 function makeManager(store: RedisStore, clock?: Clock): SessionManager {
-  return new SessionManager({ secrets: [SECRET], store, ...(clock ? { clock } : {}) });
+  return new SessionManager({ secrets: [SECRET], store, cache: false, ...(clock ? { clock } : {}) });
 }
 
 /** Signs a principal in through the manager and returns the request Cookie header that carries it. */
@@ -77,7 +78,24 @@ async function signIn(manager: SessionManager, principal: Principal, userAgent?:
 describe('RedisStore round trips and footprint', { skip }, () => {
   const redis = (): Redis => client as Redis;
 
-  it('find — 1000 authenticated reads inside the touch interval are 1000 commands, none of them a write', async () => {
+  it('find — with the session cache, 1000 authenticated reads of a cached session send no command (heartbeats aside)', async () => {
+    const store = new RedisStore(redis(), { prefix: 'rt0:' });
+    const manager = new SessionManager({ secrets: [SECRET], store });
+    for (let i = 0; i < 200 && !(manager.store as { serving?: boolean }).serving; i++) await new Promise((r) => setTimeout(r, 10));
+    const cookieHeader = await signIn(manager, samplePrincipal());
+    await resetStats();
+    const { sent } = await countSent(async () => {
+      for (let i = 0; i < 1000; i++) assert.equal((await manager.load({ secure: false, cookieHeader })).isAuthenticated, true);
+    });
+    const after = await stats();
+    // The feed's heartbeat (PING on the subscribed connection, every 100 ms) is the only traffic.
+    assert.deepEqual(sent.filter((command) => command !== 'ping'), []);
+    assert.equal(after.calls.get('evalsha') ?? 0, 0);
+    assert.equal(manager.cacheStats()?.hits, 1000);
+    await store.close();
+  });
+
+  it('find — 1000 authenticated reads inside the touch interval are 1000 commands, none of them a write (cache off: the miss path)', async () => {
     const store = new RedisStore(redis(), { prefix: 'rt1:' });
     const manager = makeManager(store);
     const cookieHeader = await signIn(manager, samplePrincipal());

@@ -327,13 +327,20 @@ describe('KeycardWsAdapter when misconfigured', () => {
     await expectBootstrapError({ providers: [] }, {}, 'keycard: KeycardWsAdapter needs SessionModule.forRoot() (or forRootAsync) in the application module');
   });
 
-  it('fails the bootstrap on an allowedOrigins entry that is not an origin, or a trustProxy that is not a boolean', async () => {
+  it('fails the bootstrap on an allowedOrigins entry that is not an origin, a trustProxy that is no trust rule, or a message limit that is no positive whole number', async () => {
     await expectBootstrapError(
       sessionApp(),
       { allowedOrigins: ['https://app.example.com/'] },
       'keycard: allowedOrigins entry "https://app.example.com/" is not an origin; write it as the browser sends it, e.g. "https://app.example.com" (scheme, host and port only)',
     );
-    await expectBootstrapError(sessionApp(), { trustProxy: 'yes' as never }, 'keycard: trustProxy must be true or false');
+    await expectBootstrapError(
+      sessionApp(),
+      { trustProxy: 'yes' },
+      'keycard: trustProxy "yes" is not a list of addresses or CIDRs (invalid IP address: yes)',
+    );
+    await expectBootstrapError(sessionApp(), { trustProxy: -1 }, 'keycard: trustProxy must be a whole number of hops, got -1');
+    await expectBootstrapError(sessionApp(), { maxMessageBytes: 0 }, 'keycard: maxMessageBytes must be a positive whole number, got 0');
+    await expectBootstrapError(sessionApp(), { maxMessagesPerSecond: 2.5 }, 'keycard: maxMessagesPerSecond must be a positive whole number, got 2.5');
   });
 
   it('fails the bootstrap for a gateway with its own verifyClient: one place decides the handshake', async () => {

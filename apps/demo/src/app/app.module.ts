@@ -22,6 +22,8 @@ import { AccountPagesController } from '../pages/account-pages.controller.js';
 import { AssetsController } from '../pages/assets.controller.js';
 import { AuthPagesController } from '../pages/auth-pages.controller.js';
 import { WsModule } from '../ws/ws.module.js';
+import { OidcController } from '../oidc/oidc.controller.js';
+import { oidcProviders } from '../oidc/oidc.providers.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { UsersService } from '../users/users.service.js';
 import { RESOURCES, ResourcesLifecycle, type Closable } from './resources.js';
@@ -68,6 +70,7 @@ export class AppModule {
         AuthPagesController,
         AccountPagesController,
         ...(config.metrics ? [MetricsController] : []),
+        ...(config.oidc ? [OidcController] : []),
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -112,6 +115,7 @@ export class AppModule {
         AccountService,
         RegistrationService,
         ...(config.metrics ? metricsProviders : []),
+        ...(config.oidc ? oidcProviders(config.oidc) : []),
       ],
     };
   }

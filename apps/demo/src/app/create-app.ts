@@ -1,5 +1,5 @@
 import fastifyFormbody from '@fastify/formbody';
-import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
+import type { DynamicModule, INestApplication, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -63,47 +63,14 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       hasher,
       resources,
     });
-    // abortOnError false: a wiring mistake throws here (with its message) instead of exiting silently.
-    const nestOptions = { logger: options.logger ?? ['error', 'warn'], abortOnError: false } as const;
-    const limits = options.serverLimits ?? DEFAULT_SERVER_LIMITS;
-    let app: INestApplication;
-    if (config.platform === 'fastify') {
-      const adapter = new FastifyAdapter({
-        bodyLimit: BODY_LIMIT_BYTES,
-        trustProxy: fastifyTrustProxy(config.trustProxy),
-        // Fastify's own default is 0 (no request timeout at all), and it overrides Node's.
-        requestTimeout: limits.requestTimeoutMs,
-        keepAliveTimeout: limits.keepAliveTimeoutMs,
-        http: nodeServerOptions(limits),
-      });
-      // bodyParser false: Nest would register its own urlencoded parser; @fastify/formbody does it here.
-      const fastify = await NestFactory.create<NestFastifyApplication>(module, adapter, { ...nestOptions, bodyParser: false });
-      await fastify.register(fastifyFormbody, { bodyLimit: BODY_LIMIT_BYTES });
-      fastify.getHttpAdapter().getInstance().addHook('onRequest', (_request, reply, done) => {
-        addSecurityHeaders(reply);
-        done();
-      });
-      app = fastify;
-    } else {
-      const express = await NestFactory.create<NestExpressApplication>(module, new LimitedExpressAdapter(limits), { ...nestOptions, bodyParser: false });
-      express.set('trust proxy', config.trustProxy);
-      express.disable('x-powered-by');
-      // First, before the body parsers: error pages of every kind carry the headers too.
-      express.use((_request: unknown, response: { setHeader(name: string, value: string): unknown }, next: () => void) => {
-        addSecurityHeaders(response);
-        next();
-      });
-      express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
-      express.useBodyParser('urlencoded', { limit: BODY_LIMIT_BYTES, extended: false });
-      app = express;
-    }
-    capConnections(app.getHttpServer(), limits);
+    const app = await createNestApp(config, module, options);
     // /ws: the handshake needs the session cookie; messages are {"type": ...} JSON.
     app.useWebSocketAdapter(
       new KeycardWsAdapter(app, {
         messageParser: typedJsonMessages,
-        // Upgrades bypass Express/Fastify, so their proxy setting is repeated here (the adapter's rule is all or nothing).
-        trustProxy: config.trustProxy !== 0 && !(Array.isArray(config.trustProxy) && config.trustProxy.length === 0),
+        // Upgrades bypass Express/Fastify, so their proxy setting is repeated here (the same hop count or list).
+        // Messages: keycard's defaults are the SPEC's (16 KiB, else 1009; 20 per second, else 1008).
+        trustProxy: config.trustProxy,
       }),
     );
     await app.init();
@@ -114,6 +81,51 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     await closeAll(resources, () => undefined);
     throw error;
   }
+}
+
+/**
+ * The Nest application on the configured platform: body limits, body
+ * parsers, the trust-proxy rule, the server's timeouts and connection cap,
+ * and the security headers on every response (set before any route or
+ * error handler runs, so error pages carry them too).
+ */
+async function createNestApp(config: AppConfig, module: DynamicModule, options: CreateAppOptions): Promise<INestApplication> {
+  // abortOnError false: a wiring mistake throws here (with its message) instead of exiting silently.
+  const nestOptions = { logger: options.logger ?? ['error', 'warn'], abortOnError: false } as const;
+  const limits = options.serverLimits ?? DEFAULT_SERVER_LIMITS;
+  let app: INestApplication;
+  if (config.platform === 'fastify') {
+    const adapter = new FastifyAdapter({
+      bodyLimit: BODY_LIMIT_BYTES,
+      trustProxy: fastifyTrustProxy(config.trustProxy),
+      // Fastify's own default is 0 (no request timeout at all), and it overrides Node's.
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      http: nodeServerOptions(limits),
+    });
+    // bodyParser false: Nest would register its own urlencoded parser; @fastify/formbody does it here.
+    const fastify = await NestFactory.create<NestFastifyApplication>(module, adapter, { ...nestOptions, bodyParser: false });
+    await fastify.register(fastifyFormbody, { bodyLimit: BODY_LIMIT_BYTES });
+    fastify.getHttpAdapter().getInstance().addHook('onRequest', (_request, reply, done) => {
+      addSecurityHeaders(reply);
+      done();
+    });
+    app = fastify;
+  } else {
+    const express = await NestFactory.create<NestExpressApplication>(module, new LimitedExpressAdapter(limits), { ...nestOptions, bodyParser: false });
+    express.set('trust proxy', config.trustProxy);
+    express.disable('x-powered-by');
+    // First, before the body parsers: error pages of every kind carry the headers too.
+    express.use((_request: unknown, response: { setHeader(name: string, value: string): unknown }, next: () => void) => {
+      addSecurityHeaders(response);
+      next();
+    });
+    express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
+    express.useBodyParser('urlencoded', { limit: BODY_LIMIT_BYTES, extended: false });
+    app = express;
+  }
+  capConnections(app.getHttpServer(), limits);
+  return app;
 }
 
 /** Fastify's types lack the hop count Express takes; as a function it means the same (trust the nearest n hops). */

@@ -53,6 +53,18 @@ export interface AppConfig {
   readonly adminEmail: string | undefined;
   /** The password the ADMIN_EMAIL account is created with when it does not exist yet. */
   readonly adminPassword: string | undefined;
+  /** "Sign in with …": OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET, all three or none. */
+  readonly oidc: OidcConfig | undefined;
+}
+
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** OIDC_REDIRECT_URI, default `http://localhost:<PORT>/auth/oidc/callback`: registered with the provider exactly. */
+  readonly redirectUri: string;
+  /** What the button says after "Sign in with": the issuer's host. */
+  readonly label: string;
 }
 
 export class ConfigError extends Error {
@@ -138,6 +150,10 @@ const schema = z.object({
   REDIS_CLUSTER_NODES: hostPorts('REDIS_CLUSTER_NODES').optional(),
   REDIS_SENTINELS: hostPorts('REDIS_SENTINELS').optional(),
   REDIS_SENTINEL_NAME: z.string().trim().regex(/^[\w.-]{1,64}$/, 'REDIS_SENTINEL_NAME must be a master name (letters, digits, ._-)').optional(),
+  OIDC_ISSUER: z.url({ error: 'OIDC_ISSUER must be the provider\'s issuer URL' }).optional(),
+  OIDC_CLIENT_ID: z.string().trim().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OIDC_REDIRECT_URI: z.url({ error: 'OIDC_REDIRECT_URI must be an absolute URL' }).optional(),
   METRICS: z.enum(['0', '1'], { error: 'METRICS must be 1 (serve GET /metrics) or 0' }).optional(),
   SESSION_SECRETS: z
     .string()
@@ -234,6 +250,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConf
     problems.push('SESSION_IDLE_TIMEOUT must not be longer than SESSION_ABSOLUTE_TIMEOUT');
   }
   if (e.ADMIN_PASSWORD && !e.ADMIN_EMAIL) problems.push('ADMIN_PASSWORD is set without ADMIN_EMAIL (the account it is for)');
+  const oidcSet = [e.OIDC_ISSUER, e.OIDC_CLIENT_ID, e.OIDC_CLIENT_SECRET].filter((value) => value !== undefined).length;
+  if (oidcSet !== 0 && oidcSet !== 3) problems.push('OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET go together: set all three, or none');
   if (problems.length > 0) throw new ConfigError(problems);
 
   const maxAttempts = e.LOGIN_MAX_ATTEMPTS ?? DEFAULT_LOGIN_MAX_ATTEMPTS;
@@ -267,5 +285,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConf
     metrics: e.METRICS === '1',
     adminEmail: e.ADMIN_EMAIL?.toLowerCase(),
     adminPassword: e.ADMIN_PASSWORD,
+    oidc:
+      e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
+        ? {
+            issuer: e.OIDC_ISSUER,
+            clientId: e.OIDC_CLIENT_ID,
+            clientSecret: e.OIDC_CLIENT_SECRET,
+            redirectUri: e.OIDC_REDIRECT_URI ?? `http://localhost:${e.PORT ?? 3000}/auth/oidc/callback`,
+            label: new URL(e.OIDC_ISSUER).host,
+          }
+        : undefined,
   };
 }

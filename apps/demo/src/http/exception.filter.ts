@@ -1,13 +1,13 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { KeycardError } from 'keycard';
-import { SessionHttpException, toHttpException } from 'keycard/nest';
+import { findSession, SessionHttpException, toHttpException, type RequestLike } from 'keycard/nest';
 import { STATUS_CODES } from 'node:http';
 import { errorPage } from '../pages/views/account-pages.js';
 import { isPageRequest, pageContextOf } from '../pages/page-context.js';
 import { BODY_NOT_JSON, BODY_NOT_OBJECT, TooManyAttemptsException } from './errors.js';
-import { setFlashCookie } from '../pages/flash.js';
-import { addHeader, isSecure, requestPath, seeOther, type AnyRequest, type AnyResponse } from './platform-request.js';
+import { addFlash } from '../pages/flash.js';
+import { addHeader, requestPath, seeOther, type AnyRequest, type AnyResponse } from './platform-request.js';
 
 interface ErrorBody {
   readonly statusCode: number;
@@ -41,7 +41,7 @@ export class AppExceptionFilter implements ExceptionFilter {
     if (isPageRequest(request)) {
       if (body.statusCode === 401) {
         const next = request.method === 'GET' ? requestPath(request) : '/';
-        addHeader(response, 'Set-Cookie', setFlashCookie('sign-in-required', isSecure(request)));
+        addFlash(findSession(request as unknown as RequestLike), 'sign-in-required');
         seeOther(response, `/login?next=${encodeURIComponent(next)}`);
         adapter.reply(response, '', 303);
         return;

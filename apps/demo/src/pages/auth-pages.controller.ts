@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Post, Query, Req, Res } from '@nestjs/common';
 import type { Session as KeycardSession } from 'keycard';
 import { AccountService } from '../auth/account.service.js';
 import { LoginForm, RegisterBody } from '../auth/schemas.js';
@@ -7,6 +7,8 @@ import { rememberDevice, SignInService } from '../auth/sign-in.service.js';
 import { addHeader, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
 import { validateForm } from '../http/validation.js';
 import { Public, Session } from 'keycard/nest';
+import type { AppConfig } from '../config/config.js';
+import { APP_CONFIG } from '../config/tokens.js';
 import { safeNextPath } from './next-path.js';
 import { pageContextOf } from './page-context.js';
 import { redirectWithFlash, sendPage } from './page-response.js';
@@ -22,6 +24,7 @@ export class AuthPagesController {
     private readonly signIns: SignInService,
     private readonly account: AccountService,
     private readonly registrations: RegistrationService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Get('login')
@@ -34,7 +37,7 @@ export class AuthPagesController {
     const target = safeNextPath(next);
     if (session.principal) return redirectWithFlash(request, response, target);
     const ctx = pageContextOf(request, session);
-    return sendPage(request, response, ctx, 200, loginPage(ctx, target));
+    return sendPage(request, response, ctx, 200, loginPage(ctx, target, undefined, undefined, this.config.oidc?.label));
   }
 
   @Post('login')
@@ -48,15 +51,15 @@ export class AuthPagesController {
     const values = { email: String(body?.['email'] ?? ''), remember: body?.['remember'] === 'on' ? 'on' : '' };
     const next = safeNextPath(body?.['next']);
     const form = validateForm(LoginForm, body);
-    if (!form.ok) return sendPage(request, response, ctx, 400, loginPage(ctx, next, values, { fields: form.fields }));
+    if (!form.ok) return sendPage(request, response, ctx, 400, loginPage(ctx, next, values, { fields: form.fields }, this.config.oidc?.label));
     const outcome = await this.signIns.attempt(form.value.email, form.value.password, request);
     if (outcome.kind === 'throttled') {
       addHeader(response, 'Retry-After', String(outcome.retryAfterSeconds));
-      return sendPage(request, response, ctx, 429, loginPage(ctx, next, values, { form: `Too many attempts. Try again in ${waitOf(outcome.retryAfterSeconds)}.` }));
+      return sendPage(request, response, ctx, 429, loginPage(ctx, next, values, { form: `Too many attempts. Try again in ${waitOf(outcome.retryAfterSeconds)}.` }, this.config.oidc?.label));
     }
     // Not signed in: the password changed while it was being checked; answered like a wrong password.
     if (outcome.kind === 'invalid' || !(await this.account.signIn(session, outcome.user, form.value.remember))) {
-      return sendPage(request, response, ctx, 401, loginPage(ctx, next, values, { form: 'Email or password is incorrect.' }));
+      return sendPage(request, response, ctx, 401, loginPage(ctx, next, values, { form: 'Email or password is incorrect.' }, this.config.oidc?.label));
     }
     rememberDevice(request, outcome.device);
     return redirectWithFlash(request, response, next, 'signed-in');

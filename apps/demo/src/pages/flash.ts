@@ -1,10 +1,9 @@
-import { readCookie } from 'keycard';
+import type { FlashMessage, Session } from 'keycard';
 
 /**
- * One-time messages shown on the next page. They travel in a short-lived
- * cookie holding only a code from this table, never text: nothing a client
- * sets can put words on the page, and signed-out visitors (who have no
- * session, by design) get their "signed out" message too.
+ * The one-time messages the pages show after a redirect. keycard keeps them
+ * (`session.flash`): in the session, or for a visitor without one in a
+ * signed cookie, so nothing a client sets can put words on the page.
  */
 export const FLASHES = {
   'signed-in': { kind: 'success', text: 'Welcome back! You are signed in.' },
@@ -14,28 +13,33 @@ export const FLASHES = {
   'others-revoked': { kind: 'success', text: 'All your other sessions have been signed out.' },
   'password-changed': { kind: 'success', text: 'Password changed. Your other sessions have been signed out.' },
   'sign-in-required': { kind: 'info', text: 'Please sign in to continue.' },
+  'oidc-failed': { kind: 'error', text: 'Signing in with the identity provider did not work. Try again, or use your password.' },
 } as const satisfies Record<string, { kind: 'success' | 'info' | 'error'; text: string }>;
 
 export type FlashCode = keyof typeof FLASHES;
-export type Flash = (typeof FLASHES)[FlashCode];
 
-export const FLASH_COOKIE = 'flash';
-const MAX_AGE_SECONDS = 60;
+/** A message a page shows once, as keycard's flash gives it back. */
+export type ShownFlash = FlashMessage;
 
-export function isFlashCode(value: string | null): value is FlashCode {
-  return value !== null && Object.hasOwn(FLASHES, value);
+/**
+ * Queues the flash `code` for the next page, through keycard's
+ * `session.flash` (in the session, or a signed cookie for a visitor without
+ * one). A store outage drops the flash rather than failing the answer.
+ */
+export function addFlash(session: Session | undefined, code: FlashCode): void {
+  const { kind, text } = FLASHES[code];
+  try {
+    session?.flash(kind, text);
+  } catch {
+    // The store is down: the page goes on without its flash.
+  }
 }
 
-/** The flash named by the request's cookie, if any (an unknown code is ignored). */
-export function readFlash(cookieHeader: string | undefined): FlashCode | null {
-  const code = readCookie(cookieHeader, FLASH_COOKIE);
-  return isFlashCode(code) ? code : null;
-}
-
-export function setFlashCookie(code: FlashCode, secure: boolean): string {
-  return `${FLASH_COOKIE}=${code}; Path=/; Max-Age=${MAX_AGE_SECONDS}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
-}
-
-export function clearFlashCookie(secure: boolean): string {
-  return `${FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+/** The flashes waiting for this page, consumed as they are read (keycard's read-once `session.flashes()`). */
+export function takeFlashes(session: Session | undefined): ShownFlash[] {
+  try {
+    return session?.flashes() ?? [];
+  } catch {
+    return [];
+  }
 }

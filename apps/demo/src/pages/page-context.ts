@@ -3,7 +3,7 @@ import { header, requestPath, type AnyRequest } from '../http/platform-request.j
 import { findSession, type RequestLike } from 'keycard/nest';
 import { userOfPrincipal } from '../users/user.js';
 import { csrfToken } from '../csrf/csrf-token.js';
-import { readFlash, type FlashCode } from './flash.js';
+import { FLASHES, takeFlashes, type ShownFlash } from './flash.js';
 import type { PageContext } from './views/context.js';
 
 /**
@@ -33,7 +33,8 @@ export function pageContextOf(
   return {
     user: principal ? userOfPrincipal(principal) : null,
     csrfToken: csrfToken(request, forErrorPage),
-    flash: readFlash(header(request, 'cookie')) ?? signedOutFlash(request),
+    // Error pages show none: they are answered after the session was saved, so a consumed flash would come back.
+    flashes: forErrorPage ? [] : [...signedOutFlash(request), ...takeFlashes(session)],
     path: requestPath(request).split('?')[0] ?? '/',
   };
 }
@@ -44,7 +45,8 @@ export function pageContextOf(
  * of the redirect instead (/login?signed-out). Only that one message can be
  * shown this way.
  */
-function signedOutFlash(request: AnyRequest): FlashCode | null {
+function signedOutFlash(request: AnyRequest): ShownFlash[] {
   const query = requestPath(request).split('?')[1] ?? '';
-  return new URLSearchParams(query).has('signed-out') ? 'signed-out' : null;
+  if (!new URLSearchParams(query).has('signed-out')) return [];
+  return [{ type: FLASHES['signed-out'].kind, message: FLASHES['signed-out'].text }];
 }

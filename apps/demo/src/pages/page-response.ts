@@ -1,8 +1,9 @@
-import { addHeader, htmlResponse, isSecure, seeOther, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
-import { clearFlashCookie, setFlashCookie, type FlashCode } from './flash.js';
+import { findSession, type RequestLike } from 'keycard/nest';
+import { htmlResponse, seeOther, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
+import { addFlash, type FlashCode } from './flash.js';
 import type { PageContext } from './views/context.js';
 
-/** Sends a rendered page; a flash shown on it is consumed (its cookie cleared). */
+/** Sends a rendered page (its flashes were consumed when its context was read). */
 export function sendPage(
   request: AnyRequest,
   response: AnyResponse,
@@ -10,7 +11,6 @@ export function sendPage(
   status: number,
   html: string,
 ): string {
-  if (ctx.flash) addHeader(response, 'Set-Cookie', clearFlashCookie(isSecure(request)));
   // The security headers (CSP, nosniff, Referrer-Policy, X-Frame-Options) are on every response already: http/security-headers.ts.
   // Pages show personal data; never let a shared cache or the back button after sign-out show them.
   response.header('Cache-Control', 'no-store');
@@ -19,6 +19,6 @@ export function sendPage(
 
 /** 303 to `location`, optionally with a flash for the page it leads to. */
 export function redirectWithFlash(request: AnyRequest, response: AnyResponse, location: string, flash?: FlashCode): string {
-  if (flash) addHeader(response, 'Set-Cookie', setFlashCookie(flash, isSecure(request)));
+  if (flash) addFlash(findSession(request as unknown as RequestLike), flash);
   return seeOther(response, location);
 }

@@ -44,7 +44,8 @@ export async function startTestApp(platform: Platform, env: Record<string, strin
       ...env,
     });
     const { app } = await createApp(config, { logger: ['error'], ...options });
-    await app.listen(0, '127.0.0.1');
+    // PORT given: a test that must know the app's URL before it starts (an OIDC redirect URI).
+    await app.listen(env['PORT'] ? Number(env['PORT']) : 0, '127.0.0.1');
     const address = app.getHttpServer().address() as { port: number };
     const url = `http://127.0.0.1:${address.port}`;
     return {

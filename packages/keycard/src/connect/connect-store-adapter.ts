@@ -1,4 +1,5 @@
-import { KeycardError, SessionExistsError, StoreUnavailableError, UnsupportedOperationError } from '../core/errors.js';
+import { InvalidOptionsError, KeycardError, SessionExistsError, UnsupportedOperationError } from '../core/errors.js';
+import { RevocationListeners, positiveNumberOption, storeFailure, type RevocationListener } from '../core/store-support.js';
 import { expiresAt, touchDue, touched } from '../core/record.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
@@ -86,7 +87,7 @@ interface Stored {
 export class ConnectStoreAdapter implements SessionStore {
   /** No per-user index (see above): the default session cap does not apply. */
   readonly userIndex = false;
-  private readonly listeners = new Set<(handles: readonly string[]) => void>();
+  private readonly listeners = new RevocationListeners();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly timeout: number;
 
@@ -95,12 +96,9 @@ export class ConnectStoreAdapter implements SessionStore {
     options: ConnectStoreAdapterOptions = {},
   ) {
     if (typeof store?.get !== 'function' || typeof store.set !== 'function' || typeof store.destroy !== 'function') {
-      throw new TypeError('ConnectStoreAdapter: expected an express-session store with get, set and destroy');
+      throw new InvalidOptionsError('keycard: ConnectStoreAdapter expected an express-session store with get, set and destroy');
     }
-    this.timeout = options.callbackTimeout ?? 5000;
-    if (!Number.isFinite(this.timeout) || this.timeout <= 0) {
-      throw new TypeError('ConnectStoreAdapter: callbackTimeout must be a positive number of milliseconds');
-    }
+    this.timeout = positiveNumberOption('ConnectStoreAdapter', 'callbackTimeout', options.callbackTimeout, 5000, 'milliseconds');
   }
 
   find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
@@ -147,7 +145,7 @@ export class ConnectStoreAdapter implements SessionStore {
       const record = await this.read(id);
       if (!record) return false;
       await this.call<void>('destroy', (done) => this.store.destroy(id, done));
-      this.publish([record.handle]);
+      this.listeners.publish([record.handle]);
       return true;
     });
   }
@@ -164,10 +162,10 @@ export class ConnectStoreAdapter implements SessionStore {
     throw unsupported('refreshPrincipal');
   }
 
-  async onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
+  async onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
+    const remove = this.listeners.add(listener);
     return async () => {
-      this.listeners.delete(listener);
+      remove();
     };
   }
 
@@ -218,15 +216,6 @@ export class ConnectStoreAdapter implements SessionStore {
     return result;
   }
 
-  private publish(handles: readonly string[]): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(handles);
-      } catch {
-        // A subscriber's failure must not undo or fail the revocation.
-      }
-    }
-  }
 }
 
 /**
@@ -241,7 +230,7 @@ export function callConnectStore<T>(what: string, timeoutMs: number, invoke: (do
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (error) reject(new StoreUnavailableError(`connect store failed during ${what}`, { cause: error }));
+      if (error) reject(storeFailure(error, `connect store failed during ${what}`));
       else resolve(value as T);
     };
     // Not unref'd: someone awaits this call, and the timeout is what answers them if the store never does.

@@ -1,4 +1,5 @@
-import { KeycardError, StoreUnavailableError } from './errors.js';
+import { StoreUnavailableError } from './errors.js';
+import { storeFailure } from './store-support.js';
 
 /** How often the shared sweeper looks for calls past their deadline; deadlines fire up to this late. */
 const TICK_MS = 20;
@@ -72,7 +73,7 @@ export function withDeadline<T>(
       },
       (error: unknown) => {
         pending.delete(call);
-        fail(error instanceof KeycardError ? error : new StoreUnavailableError(`${subject} failed during ${what}`, { cause: error }));
+        fail(storeFailure(error, `${subject} failed during ${what}`));
       },
     );
   });

@@ -1,9 +1,12 @@
 import { clientAddress } from './address.js';
-import { StoreUnavailableError, UnsupportedOperationError } from './errors.js';
+import { InvalidOptionsError, StoreUnavailableError, UnsupportedOperationError } from './errors.js';
 import { SessionEvents } from './events.js';
 import { Observers } from './observe.js';
 import { traced } from './tracing.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
+import { CachedStore } from './cached-store.js';
+import { SessionCache, type CacheStats } from './session-cache.js';
+import type { SessionStore } from './store.js';
 import { expiresAt, isLive, touchDue, touched, type Principal, type SessionRecord } from './record.js';
 import { readCookie } from './cookie.js';
 import { withDeadline } from './deadline.js';
@@ -53,21 +56,34 @@ export class SessionManager {
   readonly events = new SessionEvents();
   /** Store calls and cache lookups, for metrics (see `keycard/metrics`). */
   readonly observers = new Observers();
+  private readonly cache: SessionCache | null;
   private readonly records: SessionRecords;
   private readonly cookie: SessionCookie;
   private readonly context: SessionContext;
 
   /** `options.store` is required here (e.g. `new MemoryStore()` from 'keycard'); `SessionModule` defaults it. */
   constructor(options: SessionOptions) {
-    this.options = resolveOptions(options);
+    const resolved = resolveOptions(options);
+    this.cache = cacheFor(resolved, options.cache !== undefined);
+    // Every store call below goes through the cache when it is on; `options.store` is then the cached store.
+    this.options =
+      this.cache === null
+        ? resolved
+        : { ...resolved, store: new CachedStore(resolved.store, this.cache, (lookup) => this.observers.cacheLookup(lookup)) };
     this.records = new SessionRecords(this.options, this.events, this.observers);
     this.cookie = this.options.sealed ? new SealedSessionCookie(this.options) : new SessionCookie(this.options);
     this.context = { records: this.records, cookie: this.cookie };
     this.options.store.configure?.({ storeTimeoutMs: this.options.storeTimeoutMs });
   }
 
-  get store() {
+  /** The store every call goes through: the configured one, behind the session cache when that is on. */
+  get store(): SessionStore {
     return this.options.store;
+  }
+
+  /** The session cache's size and counters; null when the cache is off. */
+  cacheStats(): CacheStats | null {
+    return this.cache?.stats() ?? null;
   }
 
   now(): number {
@@ -270,4 +286,29 @@ function toInfo(record: SessionRecord): SessionInfo {
     userAgent: record.userAgent,
     ip: record.ip,
   };
+}
+
+/**
+ * The cache for these options, or null: on when the store's invalidation is
+ * exact (`exclusive`, `in-write`); for `after-commit` only when asked to
+ * accept the delay; never for a store that does not say how it invalidates
+ * (asking for one there is refused: it would serve signed-out sessions), nor
+ * for sealed-cookie sessions (the record is in the cookie already).
+ */
+function cacheFor(options: ResolvedOptions, explicit: boolean): SessionCache | null {
+  const cache = options.cache;
+  if (cache === false || options.sealed) return null;
+  const mode = options.store.coherence?.mode;
+  if (mode === undefined) {
+    if (explicit) {
+      throw new InvalidOptionsError(
+        "keycard: cache is set, but this store does not declare how other processes' writes reach a cached record " +
+          '(SessionStore.coherence); a cache would accept sessions signed out elsewhere. Remove the cache option.',
+      );
+    }
+    return null;
+  }
+  if (mode === 'after-commit' && !cache.acceptDelayedInvalidation) return null;
+  if (options.store.coherence?.optIn === true && !explicit) return null;
+  return new SessionCache(cache);
 }

@@ -48,6 +48,15 @@ export interface SessionOptions {
   /** What a sign-in past `maxSessionsPerUser` does. Default 'evict-oldest'. */
   readonly sessionLimitMode?: 'evict-oldest' | 'refuse';
   /**
+   * The in-process session cache (docs/session-cache.md): authenticated reads
+   * of a record it holds cost no store call. On by default for stores whose
+   * invalidation is exact (the memory store, PGlite, Redis); off for
+   * PostgreSQL, whose notifications arrive after the commit, unless
+   * `acceptDelayedInvalidation` is set; never for a store that does not
+   * declare how it invalidates. `false` turns it off.
+   */
+  readonly cache?: false | SessionCacheOptions;
+  /**
    * Sealed-cookie sessions: no session store, the whole session sealed
    * (AES-256-GCM) in its cookie, at most 4 KB. Give `revocation` (a small
    * `RevocationStore`, e.g. `RedisRevocationStore`) so that sign-out and
@@ -59,6 +68,25 @@ export interface SessionOptions {
   /** Injected for tests. Default: the system clock and node:crypto. */
   readonly clock?: Clock;
   readonly random?: RandomSource;
+}
+
+export interface SessionCacheOptions {
+  /** Most records held. Default 10 000. */
+  readonly maxEntries?: number;
+  /** Most bytes held, counted as the records' JSON length. Default 33 554 432 (32 MiB). */
+  readonly maxBytes?: number;
+  /**
+   * Cache on a store whose invalidations reach other processes only after the
+   * write committed (PostgreSQL): a session signed out on one instance can be
+   * accepted by another for that delay (measured in BENCHMARKS.md). Default false.
+   */
+  readonly acceptDelayedInvalidation?: boolean;
+}
+
+export interface ResolvedCache {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly acceptDelayedInvalidation: boolean;
 }
 
 export interface CookieOptions {
@@ -92,6 +120,8 @@ export interface ResolvedCookie {
 export interface ResolvedOptions {
   readonly signer: TokenSigner;
   readonly store: SessionStore;
+  /** false: no cache. */
+  readonly cache: ResolvedCache | false;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly idleTimeoutMs: number;
@@ -217,6 +247,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   return {
     signer: new TokenSigner(secrets),
     store,
+    cache: resolveCache(options.cache),
     clock: options.clock ?? systemClock,
     random: options.random ?? cryptoRandom,
     idleTimeoutMs: idle * 1000,
@@ -234,6 +265,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
 }
 
 /** The `sealed` option checked against the options it excludes; null when off. */
+/** The `sealed` option checked against the options it excludes; null when off. */
 function resolveSealed(options: SessionOptions, maxLifetimeMs: number): { store: SessionStore; revocation: RevocationStore | null } | null {
   const sealed = options.sealed;
   if (sealed === undefined) return null;
@@ -246,4 +278,16 @@ function resolveSealed(options: SessionOptions, maxLifetimeMs: number): { store:
     fail('sealed.revocation must be a RevocationStore (check, bumpEpoch, revoke)');
   }
   return { store: new SealedStore(revocation, options.clock ?? systemClock, maxLifetimeMs), revocation };
+}
+
+function resolveCache(cache: SessionOptions['cache']): ResolvedCache | false {
+  if (cache === false) return false;
+  if (cache !== undefined && (cache === null || typeof cache !== 'object')) fail('cache must be false or an object { maxEntries, maxBytes }');
+  const maxEntries = cache?.maxEntries ?? 10_000;
+  const maxBytes = cache?.maxBytes ?? 32 * 1024 * 1024;
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) fail(`cache.maxEntries must be a positive integer, got ${String(maxEntries)}`);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1024) fail(`cache.maxBytes must be an integer of at least 1024, got ${String(maxBytes)}`);
+  const accept = cache?.acceptDelayedInvalidation ?? false;
+  if (typeof accept !== 'boolean') fail('cache.acceptDelayedInvalidation must be a boolean');
+  return { maxEntries, maxBytes, acceptDelayedInvalidation: accept };
 }

@@ -1,4 +1,5 @@
 import { clientAddress } from './address.js';
+import { CachedStore } from './cached-store.js';
 import { withDeadline } from './deadline.js';
 import { SessionLimitError, StoreUnavailableError, WriteNotDurableError } from './errors.js';
 import type { EventTransport, SessionEvents, SessionEventType } from './events.js';
@@ -64,6 +65,14 @@ export class SessionRecords {
 
   /** The record under `id` as of `now`, touched when due; it may have expired (see `expire`). */
   find(id: string, now: number): Promise<SessionRecord | null> {
+    // A session-cache hit is not a store call: no deadline, span or store-call metric for it.
+    const store = this.store;
+    const hit = store instanceof CachedStore ? store.findCached(id, now, this.options.touchIntervalMs) : undefined;
+    if (hit !== undefined) return hit.then((record) => record ?? this.findInStore(id, now));
+    return this.findInStore(id, now);
+  }
+
+  private findInStore(id: string, now: number): Promise<SessionRecord | null> {
     return this.call(() => this.store.find(id, now, this.options.touchIntervalMs), 'find');
   }
 

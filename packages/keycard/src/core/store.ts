@@ -1,3 +1,4 @@
+import type { StoreCoherence } from './coherence.js';
 import type { Principal, SessionPatch, SessionRecord } from './record.js';
 
 /**
@@ -99,6 +100,13 @@ export interface SessionStore {
    * `WAIT` for replicas) bounds that wait by `storeTimeoutMs`.
    */
   configure?(settings: StoreSettings): void;
+
+  /**
+   * Optional: how a copy of a record cached in this process learns that the
+   * store changed it (see coherence.ts). Without it, SessionManager caches
+   * nothing for this store.
+   */
+  readonly coherence?: StoreCoherence;
 
   /**
    * Optional. Whether revocations published by any process reach this one:

@@ -2,7 +2,9 @@ import { SessionExistsError } from '../core/errors.js';
 import { expiresAt, isLive, touchDue, touched } from '../core/record.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { RevocationListeners, positiveIntegerOption, sweepIntervalOption } from '../core/store-support.js';
 import { sweepEvery, sweepExpired } from '../core/sweep.js';
 
 export interface MemoryStoreOptions {
@@ -30,18 +32,32 @@ interface Entry {
 export class MemoryStore implements SessionStore {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  private readonly listeners = new Set<(handles: readonly string[]) => void>();
+  private readonly listeners = new RevocationListeners();
+  private readonly sinks = new Set<InvalidationSink>();
+
+  /**
+   * Exclusive: the data lives in this object, so every change goes through
+   * it. Its feed reports each change (other than a touch) synchronously,
+   * before the changing call resolves, evictions and sweeps included, so
+   * several managers sharing one store stay exact.
+   */
+  readonly coherence: StoreCoherence = {
+    mode: 'exclusive',
+    subscribe: async (sink) => {
+      this.sinks.add(sink);
+      return async () => {
+        this.sinks.delete(sink);
+      };
+    },
+  };
   private readonly maxEntries: number;
   private readonly clock: Clock;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 100_000;
+    this.maxEntries = positiveIntegerOption('MemoryStore', 'maxEntries', options.maxEntries, 100_000);
     this.clock = options.clock ?? systemClock;
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
-      throw new TypeError('MemoryStore: maxEntries must be a positive integer');
-    }
-    this.timer = sweepEvery(options.sweepInterval ?? 60, () => this.sweep());
+    this.timer = sweepEvery(sweepIntervalOption('MemoryStore', options.sweepInterval, 60), () => this.sweep());
   }
 
   /** Number of records held, expired ones included until the next sweep. */
@@ -60,7 +76,8 @@ export class MemoryStore implements SessionStore {
     const record = JSON.parse(entry.json) as SessionRecord;
     if (!touchDue(record, now, touchInterval)) return record;
     const next = touched(record, now);
-    this.put(next);
+    // A touch moves only lastSeenAt and the idle expiry: a cached copy then finds its touch due and asks again.
+    this.put(next, false);
     return next;
   }
 
@@ -92,7 +109,7 @@ export class MemoryStore implements SessionStore {
     const entry = this.entries.get(id);
     if (!entry) return false;
     this.remove(id, entry);
-    this.publish([entry.handle]);
+    this.listeners.publish([entry.handle]);
     return true;
   }
 
@@ -113,7 +130,7 @@ export class MemoryStore implements SessionStore {
       this.remove(id, entry);
       handles.push(entry.handle);
     }
-    if (handles.length > 0) this.publish(handles);
+    if (handles.length > 0) this.listeners.publish(handles);
     return handles;
   }
 
@@ -132,9 +149,9 @@ export class MemoryStore implements SessionStore {
   }
 
   async onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
+    const remove = this.listeners.add(listener);
     return async () => {
-      this.listeners.delete(listener);
+      remove();
     };
   }
 
@@ -150,8 +167,9 @@ export class MemoryStore implements SessionStore {
     this.listeners.clear();
   }
 
-  private put(record: SessionRecord): void {
+  private put(record: SessionRecord, changed = true): void {
     const previous = this.entries.get(record.id);
+    if (previous && changed) this.changed(record.id);
     if (previous) {
       this.entries.delete(record.id);
     } else if (this.entries.size >= this.maxEntries) {
@@ -175,6 +193,7 @@ export class MemoryStore implements SessionStore {
 
   private remove(id: string, entry: Entry): void {
     this.entries.delete(id);
+    this.changed(id);
     if (entry.userId !== null) this.unindex(entry.userId, id);
   }
 
@@ -185,13 +204,7 @@ export class MemoryStore implements SessionStore {
     if (ids.size === 0) this.byUser.delete(userId);
   }
 
-  private publish(handles: readonly string[]): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(handles);
-      } catch {
-        // A subscriber's failure must not undo or fail the revocation.
-      }
-    }
+  private changed(id: string): void {
+    for (const sink of this.sinks) sink.invalidate([id]);
   }
 }

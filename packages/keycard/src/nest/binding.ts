@@ -20,7 +20,6 @@ import {
   type ExpressAppShape,
   type ExpressRequestShape,
   type FastifyReplyShape,
-  type FastifyRequestShape,
   type FastifyShape,
   type RequestLike,
   type ResponseLike,

@@ -19,3 +19,5 @@ export type { CsrfModuleOptions } from './csrf/csrf.options.js';
 export { CsrfService, csrfTokenFor, CsrfResponseError, CsrfNotConfiguredError, CSRF_HEADER, CSRF_FIELD } from './csrf/csrf.service.js';
 export { CsrfGuard, SkipCsrf } from './csrf/csrf.guard.js';
 export type { FetchSite, CsrfFailure } from '../core/csrf.js';
+export { GraphqlSubscriptionAuth } from './graphql-subscriptions.js';
+export type { GraphqlSubscriptionOptions } from './graphql-subscriptions.js';

@@ -12,6 +12,7 @@ import { SessionCommitInterceptor } from './commit.interceptor.js';
 import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
 import { GraphqlCommitPlugin } from './graphql-commit.js';
+import { GraphqlSubscriptionAuth } from './graphql-subscriptions.js';
 import { guardRpcHandlers } from './rpc.js';
 import {
   ConfigurableSessionModule,
@@ -101,6 +102,7 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     },
     SessionService,
     GraphqlCommitPlugin,
+    { provide: GraphqlSubscriptionAuth, useFactory: (manager: SessionManager) => new GraphqlSubscriptionAuth(manager), inject: [SessionManager] },
     CookieService,
     {
       // Security events to the log as they happen (nothing injects it: Nest creates every provider at start-up).
@@ -135,7 +137,7 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     },
     { provide: APP_FILTER, useClass: SessionExceptionFilter },
   ],
-  exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS, CsrfModule],
+  exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS, CsrfModule, GraphqlSubscriptionAuth],
 })
 export class SessionModule extends ConfigurableSessionModule implements NestModule, OnModuleDestroy {
   constructor(

@@ -1,16 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../core/clock.js';
 import {
   InvalidOptionsError,
-  KeycardError,
   SessionExistsError,
   StoreUnavailableError,
   UnsupportedOperationError,
 } from '../core/errors.js';
-import type { Principal, SessionData, SessionPatch, SessionRecord } from '../core/record.js';
+import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
+import { insertParams, millisParam, statements, toRecord } from './session-sql.js';
+import { RevocationListeners, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
 import { sweepEvery } from '../core/sweep.js';
 
 export interface PostgresStoreOptions {
@@ -39,23 +40,10 @@ export interface PostgresStoreOptions {
   readonly onSwept?: (removed: number) => void;
 }
 
-type Listener = (handles: readonly string[]) => void;
 
 interface Subscription {
   readonly ready: Promise<() => Promise<void>>;
 }
-
-const COLUMNS =
-  'id, handle, principal, data, created_at, last_seen_at, authenticated_at, idle_timeout, ' +
-  'idle_expires_at, absolute_expires_at, remember, rotation_due, user_agent, ip';
-
-/** Insert columns and their casts: INSERT … SELECT (used by rotate) does not infer parameter types. */
-const INSERT_COLUMNS =
-  'id, handle, user_id, principal, data, created_at, last_seen_at, authenticated_at, idle_timeout, ' +
-  'idle_expires_at, absolute_expires_at, remember, rotation_due, user_agent, ip';
-const INSERT_VALUES =
-  '$1::text, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, ' +
-  '$10::bigint, $11::bigint, $12::boolean, $13::boolean, $14::text, $15::text';
 
 /** Rows per sweep statement, so a backlog never holds one long lock. */
 const SWEEP_BATCH = 1000;
@@ -90,9 +78,17 @@ export class PostgresStore implements SessionStore {
   private readonly onSwept: ((removed: number) => void) | undefined;
   private readonly autoMigrate: boolean;
   private readonly timer: NodeJS.Timeout | undefined;
-  private readonly listeners = new Set<Listener>();
+  private readonly listeners = new RevocationListeners();
+  private readonly sinks = new Set<InvalidationSink>();
+  /**
+   * On embedded PGlite this process owns the database, and every change goes
+   * through this object: exact (`exclusive`), reported before each changing
+   * call resolves. On a PostgreSQL server other processes write too, and
+   * nothing tells this one in time: no coherence, so no cache (see
+   * docs/session-cache.md).
+   */
+  readonly coherence: StoreCoherence | undefined;
   /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
-  private readonly probes = new Map<string, () => void>();
   private subscription: Subscription | null = null;
   private migrated = false;
   private migration: Promise<void> | null = null;
@@ -110,11 +106,19 @@ export class PostgresStore implements SessionStore {
     this.onSwept = options.onSwept;
     this.autoMigrate = options.migrate ?? false;
     this.sql = statements(this.names);
-    const sweepSeconds = options.sweepInterval ?? 60;
-    if (typeof sweepSeconds !== 'number' || !(sweepSeconds >= 0) || !Number.isFinite(sweepSeconds)) {
-      throw new InvalidOptionsError(`keycard/postgres: sweepInterval must be a number of seconds >= 0, got ${String(sweepSeconds)}`);
-    }
-    this.timer = sweepEvery(sweepSeconds, () => this.backgroundSweep());
+    this.coherence =
+      options.client.exclusive === true
+        ? {
+            mode: 'exclusive',
+            subscribe: async (sink) => {
+              this.sinks.add(sink);
+              return async () => {
+                this.sinks.delete(sink);
+              };
+            },
+          }
+        : undefined;
+    this.timer = sweepEvery(sweepIntervalOption('PostgresStore', options.sweepInterval, 60), () => this.backgroundSweep());
   }
 
   /** Creates the table and indexes when missing; safe to run concurrently from several processes. */
@@ -151,7 +155,7 @@ export class PostgresStore implements SessionStore {
   }
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
-    const rows = await this.run('update', this.sql.update, [
+    const rows = await this.changing(id, 'update', this.sql.update, [
       id,
       JSON.stringify(patch.set ?? {}),
       [...(patch.unset ?? [])],
@@ -161,12 +165,12 @@ export class PostgresStore implements SessionStore {
   }
 
   async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
-    const rows = await this.run('rotate', this.sql.rotate, [...insertParams(next), oldId]);
+    const rows = await this.changing(oldId, 'rotate', this.sql.rotate, [...insertParams(next), oldId]);
     return rows.length > 0;
   }
 
   async destroy(id: string): Promise<boolean> {
-    const rows = await this.run('destroy', this.sql.destroy, [id, this.names.channel]);
+    const rows = await this.changing(id, 'destroy', this.sql.destroy, [id, this.names.channel]);
     return rows.length > 0;
   }
 
@@ -182,6 +186,7 @@ export class PostgresStore implements SessionStore {
       this.names.channel,
       NOTIFY_CHUNK,
     ]);
+    this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
     return rows.flatMap((row) => (typeof row['handle'] === 'string' ? [row['handle']] : []));
   }
 
@@ -191,23 +196,23 @@ export class PostgresStore implements SessionStore {
       JSON.stringify(principal),
       millisParam(this.clock.now()),
     ]);
+    this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
     return rows.length;
   }
 
-  async onRevoked(listener: Listener): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
+  async onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
+    const remove = this.listeners.add(listener);
     try {
       await this.subscribe().ready;
     } catch (error) {
-      this.listeners.delete(listener);
-      if (error instanceof KeycardError) throw error;
-      throw new StoreUnavailableError('postgres session store could not LISTEN for revocations', { cause: error });
+      remove();
+      throw storeFailure(error, 'postgres session store could not LISTEN for revocations');
     }
     let subscribed = true;
     return async () => {
       if (!subscribed) return;
       subscribed = false;
-      this.listeners.delete(listener);
+      remove();
       if (this.listeners.size === 0) await this.unsubscribe();
     };
   }
@@ -220,26 +225,12 @@ export class PostgresStore implements SessionStore {
     const subscription = this.subscription;
     if (this.listeners.size === 0 || !subscription) return 'off';
     await subscription.ready;
-    const nonce = randomBytes(12).toString('base64url');
-    const heard = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.probes.delete(nonce);
-        reject(new StoreUnavailableError(`postgres session store: a revocation probe did not come back within ${timeoutMs} ms (LISTEN lost)`));
-      }, timeoutMs);
-      this.probes.set(nonce, () => {
-        clearTimeout(timer);
-        this.probes.delete(nonce);
-        resolve();
-      });
-    });
-    try {
-      // Not an array: every listener's publish() ignores it, only this process recognises its nonce.
-      await this.run('probeRevocations', 'SELECT pg_notify($1, $2)', [this.names.channel, JSON.stringify({ probe: nonce })]);
-    } catch (error) {
-      this.probes.get(nonce)?.();
-      throw error;
-    }
-    await heard;
+    await this.listeners.probe(
+      timeoutMs,
+      (message) => this.run('probeRevocations', 'SELECT pg_notify($1, $2)', [this.names.channel, message]),
+      'postgres session store',
+      'LISTEN lost',
+    );
     return 'up';
   }
 
@@ -260,7 +251,7 @@ export class PostgresStore implements SessionStore {
     const subscription: Subscription = {
       ready: listen(this.names.channel, (payload) => {
         // A subscription being torn down may still deliver; only the current one speaks.
-        if (this.subscription === subscription) this.publish(payload);
+        if (this.subscription === subscription) this.listeners.deliver(payload);
       }),
     };
     this.subscription = subscription;
@@ -282,27 +273,6 @@ export class PostgresStore implements SessionStore {
     }
   }
 
-  private publish(payload: string): void {
-    let handles: unknown;
-    try {
-      handles = JSON.parse(payload);
-    } catch {
-      return; // Someone else's NOTIFY on our channel: not ours to interpret.
-    }
-    if (typeof handles === 'object' && handles !== null && typeof (handles as { probe?: unknown }).probe === 'string') {
-      this.probes.get((handles as { probe: string }).probe)?.();
-      return;
-    }
-    if (!Array.isArray(handles) || !handles.every((handle) => typeof handle === 'string')) return;
-    for (const listener of this.listeners) {
-      try {
-        listener(handles as string[]);
-      } catch {
-        // A subscriber's failure must not stop the others.
-      }
-    }
-  }
-
   private backgroundSweep(): void {
     if (this.sweeping) return;
     this.sweeping = this.sweep()
@@ -315,6 +285,20 @@ export class PostgresStore implements SessionStore {
       });
   }
 
+  /** A statement that changes or deletes the row `id`: reported to the feed whatever its outcome (it may have committed). */
+  private async changing(id: string, what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {
+    try {
+      return await this.run(what, text, params);
+    } finally {
+      this.changed([id]);
+    }
+  }
+
+  private changed(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    for (const sink of this.sinks) sink.invalidate(ids);
+  }
+
   private async run(what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {
     if (this.autoMigrate && !this.migrated) await this.ensureMigrated();
     try {
@@ -322,7 +306,7 @@ export class PostgresStore implements SessionStore {
     } catch (error) {
       // 23505: unique_violation; only the primary key can raise it, in create and rotate.
       if (sqlState(error) === '23505') throw new SessionExistsError();
-      throw new StoreUnavailableError(`postgres session store failed during ${what}`, { cause: error });
+      throw storeFailure(error, `postgres session store failed during ${what}`);
     }
   }
 
@@ -333,116 +317,6 @@ export class PostgresStore implements SessionStore {
     });
     return this.migration;
   }
-}
-
-function statements(names: TableNames) {
-  const t = names.qualified;
-  return {
-    find: `SELECT ${COLUMNS} FROM ${t} WHERE id = $1`,
-    // The UPDATE runs only when the row is live and due; the second branch
-    // returns the row as it was otherwise. Both see the statement's snapshot,
-    // so the result is the touched row or the untouched one, never both.
-    // `touchDue`/`touched` of core/record.ts in SQL (expires_at is LEAST(idle, absolute)); the
-    // conformance suite's "find — applies the touch rule of record.ts" cases hold it to that definition.
-    findAndTouch: `WITH touched AS (
-        UPDATE ${t} SET last_seen_at = $2::bigint, idle_expires_at = LEAST($2::bigint + idle_timeout, absolute_expires_at)
-        WHERE id = $1 AND expires_at > $2::bigint AND $2::bigint - last_seen_at >= $3::bigint
-        RETURNING ${COLUMNS}
-      )
-      SELECT ${COLUMNS} FROM touched
-      UNION ALL
-      SELECT ${COLUMNS} FROM ${t} WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM touched)`,
-    create: `INSERT INTO ${t} (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})`,
-    update: `UPDATE ${t} SET data = (data || $2::jsonb) - $3::text[], rotation_due = COALESCE($4::boolean, rotation_due)
-      WHERE id = $1 RETURNING 1 AS ok`,
-    rotate: `WITH gone AS (DELETE FROM ${t} WHERE id = $16 RETURNING 1)
-      INSERT INTO ${t} (${INSERT_COLUMNS}) SELECT ${INSERT_VALUES} WHERE EXISTS (SELECT 1 FROM gone)
-      RETURNING 1 AS ok`,
-    destroy: `WITH gone AS (DELETE FROM ${t} WHERE id = $1 RETURNING handle)
-      SELECT handle, pg_notify($2, json_build_array(handle)::text)::text AS notified FROM gone`,
-    listByUser: `SELECT ${COLUMNS} FROM ${t} WHERE user_id = $1 AND expires_at > $2::bigint ORDER BY created_at, id`,
-    // One NOTIFY per chunk of handles, from inside the deleting statement.
-    revokeAll: `WITH gone AS (
-        DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING handle
-      ), chunks AS (
-        SELECT json_agg(handle)::text AS payload
-        FROM (SELECT handle, (row_number() OVER () - 1) / $4::int AS chunk FROM gone) numbered
-        GROUP BY chunk
-      )
-      SELECT handle, NULL::text AS notified FROM gone
-      UNION ALL
-      SELECT NULL, pg_notify($3, payload)::text FROM chunks`,
-    refreshPrincipal: `UPDATE ${t} SET principal = $2::jsonb, rotation_due = true
-      WHERE user_id = $1 AND expires_at > $3::bigint RETURNING 1 AS ok`,
-    sweep: `WITH gone AS (
-        DELETE FROM ${t} WHERE id IN (
-          SELECT id FROM ${t} WHERE expires_at <= $1::bigint ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED
-        ) RETURNING 1
-      )
-      SELECT count(*)::int AS removed FROM gone`,
-  };
-}
-
-function insertParams(record: SessionRecord): SqlValue[] {
-  return [
-    record.id,
-    record.handle,
-    record.principal?.id ?? null,
-    // SQL NULL, not the JSON null: `principal IS NULL` must mean anonymous.
-    record.principal === null ? null : JSON.stringify(record.principal),
-    JSON.stringify(record.data),
-    millisParam(record.createdAt),
-    millisParam(record.lastSeenAt),
-    record.authenticatedAt === null ? null : millisParam(record.authenticatedAt),
-    millisParam(record.idleTimeout),
-    millisParam(record.idleExpiresAt),
-    millisParam(record.absoluteExpiresAt),
-    record.remember,
-    record.rotationDue,
-    record.userAgent,
-    record.ip,
-  ];
-}
-
-/** Times go to `bigint` columns, which refuse fractions: a non-integer here is a caller's bug, said plainly. */
-function millisParam(value: number): number {
-  if (!Number.isSafeInteger(value)) throw new TypeError(`keycard/postgres: expected integer milliseconds, got ${value}`);
-  return value;
-}
-
-/**
- * `pg` returns int8 as a string (it may not fit a double) and PGlite as a
- * number or a bigint. Milliseconds since the epoch fit 2^53 for another
- * 285 000 years, so anything outside is corruption, not a value to round.
- */
-function millis(value: unknown): number {
-  const n = typeof value === 'number' ? value : typeof value === 'bigint' || typeof value === 'string' ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n)) throw new TypeError(`keycard/postgres: stored time ${String(value)} is not a safe integer`);
-  return n;
-}
-
-function json<T>(value: unknown): T {
-  // Drivers configured to leave jsonb unparsed hand back text.
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
-}
-
-function toRecord(row: SqlRow): SessionRecord {
-  return {
-    id: row['id'] as string,
-    handle: row['handle'] as string,
-    principal: row['principal'] === null ? null : json<Principal>(row['principal']),
-    data: json<SessionData>(row['data']),
-    createdAt: millis(row['created_at']),
-    lastSeenAt: millis(row['last_seen_at']),
-    authenticatedAt: row['authenticated_at'] === null ? null : millis(row['authenticated_at']),
-    idleTimeout: millis(row['idle_timeout']),
-    idleExpiresAt: millis(row['idle_expires_at']),
-    absoluteExpiresAt: millis(row['absolute_expires_at']),
-    remember: row['remember'] === true,
-    rotationDue: row['rotation_due'] === true,
-    userAgent: (row['user_agent'] as string | null) ?? null,
-    ip: (row['ip'] as string | null) ?? null,
-  };
 }
 
 function sqlState(error: unknown): string | undefined {

@@ -3,6 +3,7 @@ import { windowState, type RateLimitResult, type RateLimitRule, type RateLimitSt
 import { InvalidOptionsError } from '../core/errors.js';
 import { createSchemaStatement, identifier } from './schema.js';
 import type { SqlClient, SqlRow } from './sql-client.js';
+import { sweepIntervalOption } from '../core/store-support.js';
 import { sweepEvery } from '../core/sweep.js';
 
 export interface PostgresRateLimitStoreOptions {
@@ -77,7 +78,7 @@ export class PostgresRateLimitStore implements RateLimitStore {
         WHERE key = $1 AND $2::bigint = ANY(hits) RETURNING key`,
     };
     // A failed sweep is retried at the next tick; rows only linger.
-    this.timer = sweepEvery(options.sweepInterval ?? 300, () => this.sweep().catch(onError));
+    this.timer = sweepEvery(sweepIntervalOption('PostgresRateLimitStore', options.sweepInterval, 300), () => this.sweep().catch(onError));
   }
 
   /**

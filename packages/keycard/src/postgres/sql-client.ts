@@ -28,6 +28,12 @@ export interface SqlClient {
    * across processes and `onRevoked` rejects.
    */
   listen?(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * True when this process is the only one that can reach the database
+   * (embedded PGlite): the store's changes then all go through this process,
+   * which makes the session cache exact. Default false.
+   */
+  readonly exclusive?: boolean;
 }
 
 // ——— pg ———
@@ -190,6 +196,8 @@ export interface PGliteLike {
 /** Adapts an embedded PGlite database (one connection, LISTEN/NOTIFY in-process). */
 export function pgliteClient(db: PGliteLike): SqlClient {
   return {
+    // PGlite's data directory cannot be opened by a second process.
+    exclusive: true,
     async query(text, params) {
       const result = await db.query(text, [...params]);
       return { rows: result.rows as SqlRow[] };

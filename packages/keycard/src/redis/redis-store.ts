@@ -1,11 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
-import { InvalidOptionsError, KeycardError, SessionExistsError, StoreUnavailableError } from '../core/errors.js';
+import { InvalidOptionsError, SessionExistsError, StoreUnavailableError } from '../core/errors.js';
 import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
+import { RevocationListeners, storeFailure, type RevocationListener } from '../core/store-support.js';
 import { Durability, type DurabilityOptions } from './durability.js';
+import { InvalidationChannels, InvalidationFeed } from './invalidation.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
+import type { StoreCoherence } from '../core/coherence.js';
 import { CREATE, evalLua, FIND, INDEX, REFRESH, TAKE, UPDATE, type LuaScript } from './scripts.js';
 
 /** What the store accepts: a standalone (or Sentinel-backed) client or a Cluster client. */
@@ -62,7 +64,6 @@ export interface RedisStoreOptions {
   readonly durability?: DurabilityOptions;
 }
 
-type RevocationListener = (handles: readonly string[]) => void;
 
 /** Rounds of `revokeAll`: a sign-in racing a "sign out everywhere" is caught by the next round. */
 const DESTROY_ROUNDS = 3;
@@ -97,13 +98,19 @@ export class RedisStore implements SessionStore {
   private readonly prefix: string;
   private readonly clock: Clock;
   private readonly channel: string;
-  private readonly listeners = new Set<RevocationListener>();
+  private readonly listeners = new RevocationListeners();
   /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
-  private readonly probes = new Map<string, () => void>();
   private subscriber: RedisClient | null = null;
   private subscription: Promise<void> | null = null;
   private closed = false;
   private readonly durability: Durability;
+  private readonly channels: InvalidationChannels;
+  private readonly feed: InvalidationFeed;
+  /**
+   * In-write: UPDATE, TAKE (destroy, rotate, revokeAll) and REFRESH publish
+   * the key they changed from inside the script (docs/session-cache.md).
+   */
+  readonly coherence: StoreCoherence;
 
   constructor(client: RedisClient, options: RedisStoreOptions = {}) {
     if (client === null || typeof client !== 'object' || typeof client.evalsha !== 'function') {
@@ -116,6 +123,20 @@ export class RedisStore implements SessionStore {
     this.clock = options.clock ?? systemClock;
     this.channel = `${prefix}revoked`;
     this.durability = new Durability(client, options.durability);
+    const keyPrefix = isCluster(client)
+      ? (client.options.keyPrefix ?? client.options.redisOptions?.keyPrefix ?? '')
+      : (client.options.keyPrefix ?? '');
+    this.channels = new InvalidationChannels(prefix, isCluster(client), keyPrefix);
+    this.feed = new InvalidationFeed(client, this.channels);
+    const feed = this.feed;
+    this.coherence = {
+      mode: 'in-write',
+      // On a Cluster, re-subscribing the 16 384 shard channels after a failover delayed 503s past the
+      // outage bound in redis-cluster-failover.test.ts: the cache is on there only when asked for.
+      optIn: isCluster(client),
+      subscribe: (sink) => feed.subscribe(sink),
+      current: () => feed.current(),
+    };
   }
 
   /** The manager's store timeout bounds the replica wait (see `DurabilityOptions.timeout`). */
@@ -146,9 +167,17 @@ export class RedisStore implements SessionStore {
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
     const unset = (patch.unset ?? []).map(dataField);
-    const args: (string | number)[] = [patch.rotationDue === undefined ? '' : patch.rotationDue ? '1' : '0', unset.length, ...unset];
-    for (const [key, value] of Object.entries(patch.set ?? {})) args.push(dataField(key), JSON.stringify(value));
-    return (await this.run(UPDATE, this.sessionKey(id), args, 'update')) === 1;
+    const key = this.sessionKey(id);
+    const args: (string | number)[] = [
+      ...this.publishArgs(key),
+      patch.rotationDue === undefined ? '' : patch.rotationDue ? '1' : '0',
+      unset.length,
+      ...unset,
+    ];
+    for (const [field, value] of Object.entries(patch.set ?? {})) args.push(dataField(field), JSON.stringify(value));
+    const updated = (await this.run(UPDATE, key, args, 'update')) === 1;
+    if (updated) await this.delivered([key]);
+    return updated;
   }
 
   /**
@@ -225,10 +254,15 @@ export class RedisStore implements SessionStore {
     const json = JSON.stringify(principal);
     const ids = await this.call('refreshPrincipal', () => this.client.zrange(this.userKey(principal.id), 0, '-1'));
     const results = await Promise.all(
-      ids.map((id) => this.runSecure(REFRESH, this.sessionKey(id), [principal.id, now, json], 'refreshPrincipal')),
+      ids.map((id) => {
+        const key = this.sessionKey(id);
+        return this.runSecure(REFRESH, key, [...this.publishArgs(key), principal.id, now, json], 'refreshPrincipal');
+      }),
     );
     // New roles (a demotion above all) must survive a failover like a revocation.
-    await this.confirm(ids.filter((_, i) => results[i] === 1).map((id) => this.sessionKey(id)));
+    const changed = ids.filter((_, i) => results[i] === 1).map((id) => this.sessionKey(id));
+    await this.confirm(changed);
+    await this.delivered(changed);
     const gone = ids.filter((_, i) => results[i] === -1);
     if (gone.length > 0) await this.index(principal.id, gone, [], now);
     return results.filter((result) => result === 1).length;
@@ -242,16 +276,16 @@ export class RedisStore implements SessionStore {
    */
   async onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
     if (this.closed) throw new StoreUnavailableError('redis store: onRevoked after close');
-    this.listeners.add(listener);
+    const remove = this.listeners.add(listener);
     try {
       await this.subscribe();
     } catch (error) {
-      this.listeners.delete(listener);
+      remove();
       throw error;
     }
     return async () => {
       // The subscription stays until close(): one idle connection is cheaper than racing re-subscribes.
-      this.listeners.delete(listener);
+      remove();
     };
   }
 
@@ -262,24 +296,12 @@ export class RedisStore implements SessionStore {
   async probeRevocations(timeoutMs: number): Promise<'up' | 'off'> {
     if (this.listeners.size === 0 || !this.subscription) return 'off';
     await this.subscription;
-    const nonce = randomBytes(12).toString('base64url');
-    const heard = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.probes.delete(nonce);
-        reject(new StoreUnavailableError(`redis store: a revocation probe did not come back within ${timeoutMs} ms (subscription lost)`));
-      }, timeoutMs);
-      this.probes.set(nonce, () => {
-        clearTimeout(timer);
-        this.probes.delete(nonce);
-        resolve();
-      });
-    });
-    // Not an array: every subscriber's deliver() ignores it, only this one recognises its nonce.
-    await this.call('probeRevocations', () => this.client.publish(this.channel, JSON.stringify({ probe: nonce }))).catch((error: unknown) => {
-      this.probes.get(nonce)?.();
-      throw error;
-    });
-    await heard;
+    await this.listeners.probe(
+      timeoutMs,
+      (message) => this.call('probeRevocations', () => this.client.publish(this.channel, message)),
+      'redis store',
+      'subscription lost',
+    );
     return 'up';
   }
 
@@ -293,6 +315,7 @@ export class RedisStore implements SessionStore {
     // disconnect, not quit: quit waits for a reply that never comes while Redis is down.
     subscriber?.disconnect();
     this.durability.close();
+    this.feed.close();
   }
 
   // ——— internals ———
@@ -304,9 +327,33 @@ export class RedisStore implements SessionStore {
 
   /** Deletes a session (only if it is `owner`'s, when given); its handle and user, or null when there was none. */
   private async take(id: string, owner?: string): Promise<{ handle: string; userId: string | null } | null> {
-    const reply = await this.runSecure(TAKE, this.sessionKey(id), owner === undefined ? [] : [owner], 'destroy');
+    const key = this.sessionKey(id);
+    const reply = await this.runSecure(TAKE, key, [...this.publishArgs(key), ...(owner === undefined ? [] : [owner])], 'destroy');
     if (!isStringArray(reply) || reply.length === 0) return null;
+    await this.delivered([key]);
     return { handle: reply[0] as string, userId: reply[1] ?? null };
+  }
+
+  /**
+   * Returns once Redis has written the invalidations published by the scripts
+   * that changed `keys` to every subscriber's socket: it writes all pending
+   * output before it processes a later command, so the answer to a cheap
+   * command sent after the script's reply proves the earlier writes done
+   * (docs/session-cache.md). Without it, a Redis preempted between writing
+   * the writer's reply and the subscribers' messages (seen on a loaded
+   * 2-core machine: a role change read stale on another instance) lets the
+   * writer answer first. On a Cluster the command goes to the key's own node
+   * (EXISTS is routed by the key), which is the one that published.
+   */
+  private async delivered(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.call('update', () => Promise.all(keys.map((key) => this.client.exists(key))));
+  }
+
+  /** The invalidation arguments every changing script takes first: where it publishes the key it changed. */
+  private publishArgs(key: string): [string, string] {
+    const target = this.channels.forKey(key);
+    return [target.command, target.channel];
   }
 
   /** Removes and adds index entries of one user, prunes the absolutely expired, re-arms the TTL; returns the remaining ids. */
@@ -333,7 +380,7 @@ export class RedisStore implements SessionStore {
     // autoResubscribe); outages are reported through the main client's calls.
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.channel) this.deliver(message);
+      if (channel === this.channel) this.listeners.deliver(message);
     });
     this.subscriber = subscriber;
     const subscription = this.call('onRevoked', async () => {
@@ -349,27 +396,6 @@ export class RedisStore implements SessionStore {
       subscriber.disconnect();
     });
     return subscription;
-  }
-
-  private deliver(message: string): void {
-    let handles: unknown;
-    try {
-      handles = JSON.parse(message);
-    } catch {
-      return; // not ours: someone else published on the channel
-    }
-    if (isProbe(handles)) {
-      this.probes.get(handles.probe)?.();
-      return;
-    }
-    if (!isStringArray(handles) || handles.length === 0) return;
-    for (const listener of this.listeners) {
-      try {
-        listener(handles);
-      } catch {
-        // A subscriber's failure must not stop the others from hearing of the revocation.
-      }
-    }
   }
 
   /** EVALSHA, falling back to EVAL when this server does not have the script cached yet. */
@@ -392,8 +418,7 @@ export class RedisStore implements SessionStore {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof KeycardError) throw error;
-      throw new StoreUnavailableError(`redis store: ${what} failed`, { cause: error });
+      throw storeFailure(error, `redis store: ${what} failed`);
     }
   }
 }
@@ -403,10 +428,6 @@ function decodeFound(id: string, reply: unknown): SessionRecord | null {
   if (typeof reply !== 'string' || reply.length === 0) return null;
   const fields: unknown = JSON.parse(reply);
   return Array.isArray(fields) ? decodeRecord(id, fields) : null;
-}
-
-function isProbe(value: unknown): value is { probe: string } {
-  return typeof value === 'object' && value !== null && typeof (value as { probe?: unknown }).probe === 'string';
 }
 
 function isCluster(client: RedisClient): client is Cluster {

@@ -37,6 +37,19 @@ export function evalLua(client: ScriptRunner, script: LuaScript, key: string, ar
 
 const q = (field: string): string => `'${field}'`;
 
+/**
+ * The session cache's invalidation (docs/session-cache.md): ARGV[1] is
+ * 'PUBLISH' or 'SPUBLISH' ('' publishes nothing), ARGV[2] the channel of the
+ * key's slot. Published from inside the script that changed the key, so every
+ * subscriber has the message in its output buffer before the writer has its
+ * reply. The payload is the key, never a token.
+ */
+const INVALIDATE = `
+local function invalidate(key)
+  if ARGV[1] ~= '' then redis.call(ARGV[1], ARGV[2], key) end
+end
+`;
+
 /** HSET in chunks, so that a session with thousands of keys cannot overflow Lua's stack through unpack. */
 const HSET_FROM = `
 local function hsetFrom(key, first)
@@ -103,53 +116,57 @@ return 1
 );
 
 /**
- * KEYS[1] session hash; ARGV[1] rotation flag ('', '0' or '1'); ARGV[2] n;
- * ARGV[3..2+n] fields to remove; the rest field/value pairs to set.
+ * KEYS[1] session hash; ARGV[1..2] invalidation (see INVALIDATE); ARGV[3]
+ * rotation flag ('', '0' or '1'); ARGV[4] n; ARGV[5..4+n] fields to remove;
+ * the rest field/value pairs to set.
  * Returns 1, or 0 when the session is gone: a write never re-creates a
  * destroyed or rotated session. Expiry is left alone.
  */
 export const UPDATE = lua(
-  `${HSET_FROM}
+  `${HSET_FROM}${INVALIDATE}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return 0 end
-local n = tonumber(ARGV[2])
-hsetFrom(key, 3 + n)
-if n > 0 then redis.call('HDEL', key, unpack(ARGV, 3, 2 + n)) end
-if ARGV[1] ~= '' then redis.call('HSET', key, ${q(FIELD.rotationDue)}, ARGV[1]) end
+local n = tonumber(ARGV[4])
+hsetFrom(key, 5 + n)
+if n > 0 then redis.call('HDEL', key, unpack(ARGV, 5, 4 + n)) end
+if ARGV[3] ~= '' then redis.call('HSET', key, ${q(FIELD.rotationDue)}, ARGV[3]) end
+invalidate(key)
 return 1
 `,
 );
 
 /**
- * KEYS[1] session hash; ARGV[1], when given, the user id it must belong to.
+ * KEYS[1] session hash; ARGV[1..2] invalidation (see INVALIDATE); ARGV[3], when given, the user id it must belong to.
  * Deletes the session and returns {handle, user id} ({handle} for an
  * anonymous one), or {} when it was absent (or someone else's). Destroy,
  * rotate and revokeAll all go through it, so "did it exist" and "whose
  * was it" are answered atomically with the delete.
  */
 export const TAKE = lua(
-  `
+  `${INVALIDATE}
 local meta = redis.call('HMGET', KEYS[1], ${q(FIELD.handle)}, ${q(FIELD.userId)})
 if not meta[1] then return {} end
-if #ARGV > 0 and meta[2] ~= ARGV[1] then return {} end
+if #ARGV > 2 and meta[2] ~= ARGV[3] then return {} end
 redis.call('DEL', KEYS[1])
+invalidate(KEYS[1])
 if meta[2] then return {meta[1], meta[2]} end
 return {meta[1]}
 `,
 );
 
 /**
- * KEYS[1] session hash; ARGV[1] user id; ARGV[2] now (ms); ARGV[3] principal JSON.
+ * KEYS[1] session hash; ARGV[1..2] invalidation (see INVALIDATE); ARGV[3] user id; ARGV[4] now (ms); ARGV[5] principal JSON.
  * Returns 1 when changed, 0 when expired or not that user's, -1 when absent
  * (so the caller can prune the index entry).
  */
 export const REFRESH = lua(
-  `
+  `${INVALIDATE}
 local meta = redis.call('HMGET', KEYS[1], ${q(FIELD.userId)}, ${q(FIELD.idleExpiresAt)}, ${q(FIELD.absoluteExpiresAt)})
 if not meta[2] then return -1 end
-if meta[1] ~= ARGV[1] then return 0 end
-if math.min(tonumber(meta[2]), tonumber(meta[3])) <= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ${q(FIELD.principal)}, ARGV[3], ${q(FIELD.rotationDue)}, '1')
+if meta[1] ~= ARGV[3] then return 0 end
+if math.min(tonumber(meta[2]), tonumber(meta[3])) <= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], ${q(FIELD.principal)}, ARGV[5], ${q(FIELD.rotationDue)}, '1')
+invalidate(KEYS[1])
 return 1
 `,
 );

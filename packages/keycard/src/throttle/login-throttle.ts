@@ -6,7 +6,7 @@ import { InvalidOptionsError, SignInThrottledError } from '../core/errors.js';
 import { withDeadline } from '../core/deadline.js';
 import type { SessionEvents } from '../core/events.js';
 import { DeviceCookies, type DeviceCookie } from './device-cookie.js';
-import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
+import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 import type { RateLimitRule, RateLimitState, RateLimitStore } from './rate-limit-store.js';
 
 export interface LoginThrottleOptions {

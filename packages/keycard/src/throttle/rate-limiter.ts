@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { withDeadline } from '../core/deadline.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { SessionEvents } from '../core/events.js';
-import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
+import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 import type { RateLimitRule, RateLimitStore } from './rate-limit-store.js';
 
 export interface RateLimiterOptions {

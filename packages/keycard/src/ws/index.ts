@@ -19,3 +19,12 @@ export {
   WS_CLOSE_REASONS,
 } from './registry.js';
 export type { ClosableSocket, SocketSession, SocketRegistryOptions } from './registry.js';
+export {
+  MessageRate,
+  compileTrustProxy,
+  forwardedFacts,
+  resolveSocketLimits,
+  WS_CLOSE_TOO_BIG,
+  WS_CLOSE_POLICY,
+} from './limits.js';
+export type { SocketLimitOptions, ResolvedSocketLimits, TrustProxy, TrustFn } from './limits.js';

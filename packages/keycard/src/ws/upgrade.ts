@@ -3,11 +3,18 @@ import { StoreUnavailableError } from '../core/errors.js';
 import type { SessionManager } from '../core/manager.js';
 import type { ResponseHeaders } from '../core/session-cookie.js';
 import { expiresAt, type Principal } from '../core/record.js';
+import { compileTrustProxy, forwardedFacts, type TrustFn, type TrustProxy } from './limits.js';
 import type { OriginCheck } from './origin.js';
 
 /** What the upgrade check reads off a handshake request: strings and flags, like the core's `RequestInfo`. */
 export interface UpgradeInfo {
   readonly cookieHeader?: string | undefined;
+  /**
+   * `Bearer <token>` for clients without cookies. Browsers cannot put headers
+   * on a WebSocket handshake, so only adapters whose protocol carries a
+   * credential (socket.io's `auth`) fill it in.
+   */
+  readonly authorization?: string | undefined;
   readonly origin?: string | undefined;
   /** The host the client connected to, for the same-origin check. */
   readonly host?: string | undefined;
@@ -93,6 +100,7 @@ export async function authenticateUpgrade(
   if (!originAllowed(info.origin, info.host)) return refuse('KEYCARD_FORBIDDEN_ORIGIN');
   const session = await manager.load({
     cookieHeader: info.cookieHeader,
+    authorization: info.authorization,
     secure: info.secure,
     userAgent: info.userAgent,
     ip: info.ip,
@@ -115,33 +123,30 @@ export async function authenticateUpgrade(
 
 export interface UpgradeRequestOptions {
   /**
-   * Believe `X-Forwarded-Proto`, `-Host` and `-For` (first value). Only behind
-   * a proxy that sets them; the same decision as the HTTP platform's trust-proxy setting.
+   * Which proxies to believe about the client (`X-Forwarded-For`, `-Proto`,
+   * `-Host`): the same value as the HTTP platform's trust-proxy setting
+   * (Express `trust proxy`), compiled with proxy-addr. Default false.
    */
-  readonly trustProxy?: boolean;
+  readonly trustProxy?: TrustProxy | TrustFn;
 }
 
 /**
  * Reads a Node handshake request (what `ws` and every Node WebSocket server
  * get) into `UpgradeInfo`. The HTTP frameworks never see upgrade requests, so
- * their trust-proxy setting does not apply here: `trustProxy` repeats it.
+ * their trust-proxy setting does not apply here: `trustProxy` repeats it,
+ * and the client IP is the right-most untrusted `X-Forwarded-For` address
+ * (never the left-most one a client can write).
  */
 export function upgradeInfoOf(request: IncomingMessage, options: UpgradeRequestOptions = {}): UpgradeInfo {
+  const trust = typeof options.trustProxy === 'function' ? options.trustProxy : compileTrustProxy(options.trustProxy);
   const headers = request.headers;
-  const encrypted = (request.socket as { encrypted?: boolean } | null)?.encrypted === true;
-  const forwarded = (name: string): string | undefined => {
-    if (!options.trustProxy) return undefined;
-    const value = headers[name];
-    const first = (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim();
-    return first ? first : undefined;
-  };
-  const proto = forwarded('x-forwarded-proto');
+  const forwarded = forwardedFacts(request, trust);
   return {
     cookieHeader: headers.cookie,
     origin: headers.origin,
-    host: forwarded('x-forwarded-host') ?? headers.host,
-    secure: proto !== undefined ? proto.toLowerCase() === 'https' : encrypted,
+    host: forwarded.host,
+    secure: forwarded.secure,
     userAgent: headers['user-agent'],
-    ip: forwarded('x-forwarded-for') ?? request.socket?.remoteAddress,
+    ip: forwarded.ip,
   };
 }

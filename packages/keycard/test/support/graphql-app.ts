@@ -1,9 +1,20 @@
 import { Controller, Get, Injectable, Req, type ModuleMetadata } from '@nestjs/common';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Field, GraphQLModule, Mutation, ObjectType, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
 import type { Principal, Session as KeycardSession } from '../../src/index.js';
-import { CurrentUser, Public, Roles, Session, SessionModule, SessionService, csrfTokenFor, type RequestLike, type SessionModuleOptions } from '../../src/nest/index.js';
+import {
+  CurrentUser,
+  GraphqlSubscriptionAuth,
+  Public,
+  Roles,
+  Session,
+  SessionModule,
+  SessionService,
+  csrfTokenFor,
+  type RequestLike,
+  type SessionModuleOptions,
+} from '../../src/nest/index.js';
 import type { Platform } from './http.js';
 import { SECRET } from './session-app.js';
 
@@ -25,10 +36,23 @@ function principalOf(id: string, admin: boolean): Principal {
   return { id, roles: admin ? ['admin'] : ['user'], authVersion: 1 };
 }
 
+/** A field resolver reading the session: the session keycard loaded for the request, not a store call per field. */
+@Resolver(() => UserType)
+export class UserFieldsResolver {
+  @ResolveField(() => String)
+  greeting(@Parent() user: UserType, @CurrentUser() me: Principal | null): string {
+    return `${user.id} seen by ${me?.id ?? 'nobody'}`;
+  }
+}
+
 /** Ticks for the subscription test: `tick` pushes one event to every subscriber. */
 @Injectable()
 export class Ticker {
   private readonly waiting = new Set<(value: IteratorResult<{ ticks: string }>) => void>();
+  /** Subscribers waiting for the next tick. */
+  get subscribers(): number {
+    return this.waiting.size;
+  }
   tick(value: string): void {
     for (const wake of this.waiting) wake({ value: { ticks: value }, done: false });
     this.waiting.clear();
@@ -200,6 +224,22 @@ export function graphqlModule(platform: Platform, style: SchemaStyle, subscripti
   return GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, graphiql: false, ...schema, ...subscriptions });
 }
 
+/** The same, with subscriptions authenticated by keycard (graphql-ws on Apollo, Mercurius' own on Fastify). */
+export function graphqlModuleWithSubscriptions(platform: Platform) {
+  if (platform === 'express') {
+    return GraphQLModule.forRootAsync<ApolloDriverConfig>({
+      driver: ApolloDriver,
+      inject: [GraphqlSubscriptionAuth],
+      useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, autoSchemaFile: true, subscriptions: { 'graphql-ws': auth.graphqlWs() } }),
+    });
+  }
+  return GraphQLModule.forRootAsync<MercuriusDriverConfig>({
+    driver: MercuriusDriver,
+    inject: [GraphqlSubscriptionAuth],
+    useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, autoSchemaFile: true, subscription: auth.mercurius() }),
+  });
+}
+
 /** A GraphQL test app: keycard with CSRF on, the resolvers of `style`, GET /csrf. */
 export function graphqlApp(
   platform: Platform,
@@ -207,7 +247,7 @@ export function graphqlApp(
   options: Partial<SessionModuleOptions> = {},
   graphql = graphqlModule(platform, style),
 ): ModuleMetadata {
-  const resolvers = style === 'code-first' ? [CodeFirstResolver] : [SchemaFirstQueries, SchemaFirstMutations, SchemaFirstSubscriptions];
+  const resolvers = style === 'code-first' ? [CodeFirstResolver, UserFieldsResolver] : [SchemaFirstQueries, SchemaFirstMutations, SchemaFirstSubscriptions];
   return {
     imports: [SessionModule.forRoot({ secrets: SECRET, ...options }), graphql],
     controllers: [CsrfTokenController],

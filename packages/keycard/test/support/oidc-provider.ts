@@ -27,9 +27,10 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export async function startProvider(redirectUris: readonly string[]): Promise<TestProvider> {
+/** `port`: listen there (a port reserved with `freePort`) when the client must know the issuer before the provider starts. */
+export async function startProvider(redirectUris: readonly string[], options: { readonly port?: number } = {}): Promise<TestProvider> {
   const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let tokenRequests = 0;
   const provider = new Provider(issuer, {
@@ -44,7 +45,8 @@ export async function startProvider(redirectUris: readonly string[]): Promise<Te
     ],
     findAccount: (_ctx, id) => ({
       accountId: id,
-      claims: () => ({ sub: id, email: `${id}@example.com`, email_verified: true }),
+      // An account named by an e-mail address has that address; others get <id>@example.com.
+      claims: () => ({ sub: id, email: id.includes('@') ? id : `${id}@example.com`, email_verified: true }),
     }),
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
     conformIdTokenClaims: false,
@@ -110,4 +112,13 @@ export async function startProvider(redirectUris: readonly string[]): Promise<Te
         server.close(() => resolve());
       }),
   };
+}
+
+/** A port that was free a moment ago (listen on 0, close): for servers that must know each other's URL before starting. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }

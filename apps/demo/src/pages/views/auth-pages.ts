@@ -3,7 +3,8 @@ import type { FormErrors, FormValues, PageContext } from './context.js';
 import { csrfField, field, formError } from './forms.js';
 import { layout } from './layout.js';
 
-export function loginPage(ctx: PageContext, next: string, values?: FormValues, errors?: FormErrors): string {
+/** `oidcLabel`: the identity provider's name for the optional "Sign in with …" button (OIDC_* set). */
+export function loginPage(ctx: PageContext, next: string, values?: FormValues, errors?: FormErrors, oidcLabel?: string): string {
   const remember = values?.['remember'] === 'on';
   return layout(
     ctx,
@@ -20,6 +21,7 @@ export function loginPage(ctx: PageContext, next: string, values?: FormValues, e
     <label class="check"><input type="checkbox" name="remember" value="on"${remember ? html` checked` : ''}> Remember me on this device for 30 days</label>
     <button type="submit">Sign in</button>
   </form>
+  ${oidcLabel ? html`<p class="alt"><a class="button secondary" href="/auth/oidc?next=${encodeURIComponent(next)}">Sign in with ${oidcLabel}</a></p>` : ''}
   <p class="alt">New here? <a href="/register">Create an account</a></p>
 </div>`,
   );

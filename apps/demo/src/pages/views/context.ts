@@ -1,12 +1,13 @@
 import type { PublicUser } from '../../users/user.js';
-import type { FlashCode } from '../flash.js';
+import type { ShownFlash } from '../flash.js';
 
 /** What every page knows about the request, gathered once by the pages controller. */
 export interface PageContext {
   readonly user: PublicUser | null;
   /** The CSRF token every form carries as `_csrf`. */
   readonly csrfToken: string;
-  readonly flash: FlashCode | null;
+  /** The flash messages to show on this page (already consumed). */
+  readonly flashes: readonly ShownFlash[];
   /** The request path, to mark the current navigation link. */
   readonly path: string;
 }

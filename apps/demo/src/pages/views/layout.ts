@@ -1,5 +1,4 @@
 import { html, type Html } from '../html.js';
-import { FLASHES } from '../flash.js';
 import type { PageContext } from './context.js';
 import { csrfField } from './forms.js';
 
@@ -18,7 +17,6 @@ export interface PageOptions {
 
 /** The document around every page: top bar, the sign-out button when signed in, the flash. */
 export function layout(ctx: PageContext, options: PageOptions, body: Html): string {
-  const flash = ctx.flash ? FLASHES[ctx.flash] : null;
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -43,7 +41,7 @@ export function layout(ctx: PageContext, options: PageOptions, body: Html): stri
   }
 </div></header>
 <main${options.narrow ? html` class="narrow"` : ''}>
-${flash ? html`<div class="flash flash-${flash.kind}" role="status">${flash.text}</div>` : ''}
+${ctx.flashes.map((flash) => html`<div class="flash flash-${flash.type}" role="status">${flash.message}</div>`)}
 ${body}
 </main>
 <footer>keycard reference app · server-side sessions for NestJS</footer>

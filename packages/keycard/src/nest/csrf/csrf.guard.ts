@@ -80,10 +80,10 @@ export class CsrfGuard implements CanActivate {
         break;
       }
       case 'graphql': {
+        // A subscription over a socket keycard authenticated: its Origin was checked at the handshake.
+        if (graphqlSocketOf(context) !== undefined) return true;
         const request = graphqlRequestOf(context);
         if (request === undefined) {
-          // A subscription over a socket keycard authenticated: its Origin was checked at the handshake.
-          if (graphqlSocketOf(context) !== undefined) return true;
           throw new UnsupportedContextError(context, 'CsrfGuard finds neither an HTTP request nor a keycard socket in this GraphQL context', GRAPHQL_ADVICE);
         }
         failure = transportErrorsOf('graphql', () => this.csrf.checkGraphql(request, graphqlOperationOf(context)));

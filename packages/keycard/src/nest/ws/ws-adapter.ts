@@ -8,23 +8,26 @@ import { InvalidOptionsError } from '../../core/errors.js';
 import { SessionManager } from '../../core/manager.js';
 import { resolveOriginCheck, type OriginCheck } from '../../ws/origin.js';
 import { SocketRegistry, type SocketRegistryOptions } from '../../ws/registry.js';
+import { MessageRate, WS_CLOSE_POLICY, compileTrustProxy, resolveSocketLimits, type ResolvedSocketLimits, type SocketLimitOptions, type TrustFn, type TrustProxy } from '../../ws/limits.js';
 import { authenticateUpgrade, upgradeInfoOf, type AuthenticatedSession } from '../../ws/upgrade.js';
 import type { RoutedMessage, WsFrame } from './messages.js';
 import { useWsErrors } from '../errors.js';
 import { attachSocketSession, findSocketSession } from './socket-session.js';
 
-export interface KeycardWsAdapterOptions extends SocketRegistryOptions {
+export interface KeycardWsAdapterOptions extends SocketRegistryOptions, SocketLimitOptions {
   /**
    * Origins allowed to open a socket besides the server's own, exactly as
    * browsers send them (`https://app.example.com`). Default: same origin only.
    */
   readonly allowedOrigins?: readonly string[];
   /**
-   * Believe `X-Forwarded-Proto`/`-Host`/`-For` on handshakes. Set it when the
-   * HTTP platform trusts the proxy too: upgrade requests bypass Express and
-   * Fastify, so their setting does not reach here. Default false.
+   * Which proxies to believe about a handshake's client (`X-Forwarded-For`,
+   * `-Proto`, `-Host`): give the same value as the HTTP platform's setting
+   * (Express `trust proxy`: a hop count, an address/CIDR list, `false`):
+   * upgrade requests bypass Express and Fastify, so theirs does not reach
+   * here. Compiled with proxy-addr, as Express does. Default false.
    */
-  readonly trustProxy?: boolean;
+  readonly trustProxy?: TrustProxy;
   /** `WsAdapter`'s message parser, e.g. `typedJsonMessages` for `{"type": ...}` messages. Default: Nest's `{event, data}`. */
   readonly messageParser?: (frame: WsFrame) => RoutedMessage | { event: string; data: unknown } | undefined;
 }
@@ -84,7 +87,8 @@ export class KeycardWsAdapter extends WsAdapter {
   private readonly keycardLogger = new Logger('keycard');
   private readonly manager: SessionManager;
   private readonly originAllowed: OriginCheck;
-  private readonly trustProxy: boolean;
+  private readonly trust: TrustFn;
+  private readonly limits: ResolvedSocketLimits;
   /** Accepted handshakes until their socket exists; weak, so an upgrade abandoned by the client leaves nothing behind. */
   private readonly accepted = new WeakMap<IncomingMessage, Accepted>();
 
@@ -93,10 +97,8 @@ export class KeycardWsAdapter extends WsAdapter {
     // Guards refusing a message answer `{"event":"exception","data":{status, statusCode, code, message}}`.
     useWsErrors((body) => new WsException(body));
     // Options are checked here, at bootstrap, not on the first handshake.
-    if (options.trustProxy !== undefined && typeof options.trustProxy !== 'boolean') {
-      throw new InvalidOptionsError('keycard: trustProxy must be true or false');
-    }
-    this.trustProxy = options.trustProxy ?? false;
+    this.trust = compileTrustProxy(options.trustProxy);
+    this.limits = resolveSocketLimits(options);
     this.originAllowed = resolveOriginCheck(options.allowedOrigins);
     this.manager = sessionManagerOf(app);
     this.registry = new SocketRegistry<WebSocket>(this.manager, {
@@ -114,7 +116,8 @@ export class KeycardWsAdapter extends WsAdapter {
       );
     }
     const verifyClient: AsyncVerify = (info, done) => this.verify(info.req, done);
-    const server = super.create(port, { ...options, verifyClient }) as WebSocketServer;
+    // ws closes a socket whose message exceeds maxPayload with 1009 before buffering it (the default is 100 MiB).
+    const server = super.create(port, { ...options, verifyClient, maxPayload: this.limits.maxMessageBytes }) as WebSocketServer;
     // Runs just before the 101 is written: a session rotated while loading gets its new cookie on it.
     server.on('headers', (headers: string[], request: IncomingMessage) => {
       const accepted = this.accepted.get(request);
@@ -131,13 +134,19 @@ export class KeycardWsAdapter extends WsAdapter {
       }
       attachSocketSession(socket, this.registry.track(accepted.session, socket));
       socket.once('close', (code: number) => this.registry.untrack(socket, code));
+      // An oversized frame is reported here before ws closes with 1009; the socket must not crash the process.
+      socket.on('error', () => undefined);
+      const rate = new MessageRate(this.limits.maxMessagesPerSecond);
+      socket.on('message', () => {
+        if (!rate.admit() && socket.readyState === socket.OPEN) socket.close(WS_CLOSE_POLICY, 'message rate exceeded');
+      });
     });
     // Subscribe at bootstrap, so the first socket does not wait for it; failures are retried.
     this.registry.start().catch(() => undefined);
     return server;
   }
 
-  /** Drops messages from a socket whose session has ended: it is closing, and must not act for anyone. */
+  /** Drops messages from a socket whose session has ended or that is closing (rate limit): it must not act for anyone. */
   override bindMessageHandlers(
     client: WebSocket,
     handlers: MessageMappingProperties[],
@@ -147,9 +156,19 @@ export class KeycardWsAdapter extends WsAdapter {
       ...handler,
       // A resolved `undefined` is what a handler that answers nothing returns: Nest sends no reply.
       callback: (...args: unknown[]) =>
-        findSocketSession(client)?.ended === false ? handler.callback(...args) : Promise.resolve(undefined),
+        findSocketSession(client)?.ended === false && client.readyState === client.OPEN ? handler.callback(...args) : Promise.resolve(undefined),
     }));
     super.bindMessageHandlers(client, guarded, transform);
+  }
+
+  /**
+   * Socket errors are the client's doing (a frame over `maxMessageBytes`, a
+   * malformed frame; ws closes the socket itself): not logged as errors, or
+   * any client could fill the logs on demand. Server errors still are.
+   */
+  override bindErrorHandler(server: WebSocketServer): WebSocketServer {
+    server.on('error', (error: Error) => this.keycardLogger.error(`WebSocket server: ${describe(error)}`, error.stack));
+    return server;
   }
 
   override async dispose(): Promise<void> {
@@ -158,7 +177,7 @@ export class KeycardWsAdapter extends WsAdapter {
   }
 
   private verify(request: IncomingMessage, done: VerifyDone): void {
-    authenticateUpgrade(this.manager, upgradeInfoOf(request, { trustProxy: this.trustProxy }), this.originAllowed).then(
+    authenticateUpgrade(this.manager, upgradeInfoOf(request, { trustProxy: this.trust }), this.originAllowed).then(
       (decision) => {
         if (!decision.ok) return refuse(done, decision.body);
         this.accepted.set(request, { session: decision.session, headers: decision.headers });

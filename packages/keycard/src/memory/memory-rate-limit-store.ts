@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../core/clock.js';
-import { windowState, type RateLimitResult, type RateLimitRule, type RateLimitState, type RateLimitStore } from './rate-limit-store.js';
+import { windowState, type RateLimitResult, type RateLimitRule, type RateLimitState, type RateLimitStore } from '../throttle/rate-limit-store.js';
+import { positiveIntegerOption, sweepIntervalOption } from '../core/store-support.js';
 import { sweepEvery, sweepExpired } from '../core/sweep.js';
 
 export interface MemoryRateLimitStoreOptions {
@@ -33,12 +34,9 @@ export class MemoryRateLimitStore implements RateLimitStore {
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryRateLimitStoreOptions = {}) {
-    this.maxKeys = options.maxKeys ?? 100_000;
+    this.maxKeys = positiveIntegerOption('MemoryRateLimitStore', 'maxKeys', options.maxKeys, 100_000);
     this.clock = options.clock ?? systemClock;
-    if (!Number.isInteger(this.maxKeys) || this.maxKeys < 1) {
-      throw new TypeError('MemoryRateLimitStore: maxKeys must be a positive integer');
-    }
-    this.timer = sweepEvery(options.sweepInterval ?? 60, () => this.sweep());
+    this.timer = sweepEvery(sweepIntervalOption('MemoryRateLimitStore', options.sweepInterval, 60), () => this.sweep());
   }
 
   /** Keys held, dead ones included until the next sweep. */

@@ -1,0 +1,50 @@
+/**
+ * How a record cached in this process learns that the store changed it: the
+ * one thing a store must tell the core for the session cache to be safe.
+ * See docs/session-cache.md.
+ */
+
+/**
+ * - `exclusive`: this process is the only writer of the data (the memory
+ *   store, PostgreSQL on embedded PGlite), so invalidating on its own writes
+ *   is exact.
+ * - `in-write`: every write also publishes the ids it changed, atomically with
+ *   the write, ahead of the writer's reply (Redis: from inside the Lua script).
+ * - `after-commit`: the ids are published when the write commits, and reach
+ *   other processes some time after the writer was answered (PostgreSQL
+ *   NOTIFY): there is a window, so the cache is off unless asked for.
+ */
+export type CoherenceMode = 'exclusive' | 'in-write' | 'after-commit';
+
+/** Where a store's invalidation feed delivers. Each method must be cheap and must not throw. */
+export interface InvalidationSink {
+  /** These session ids were changed, rotated away or deleted by some process. */
+  invalidate(ids: readonly string[]): void;
+  /** The feed broke (connection lost, re-subscribing): anything may have changed unseen. */
+  lost(): void;
+  /** The feed is connected and current again. */
+  restored(): void;
+}
+
+export interface StoreCoherence {
+  readonly mode: CoherenceMode;
+  /**
+   * The cache is only on when the application asks for it (`cache: {…}`),
+   * for a store whose invalidation is sound but not yet proven under every
+   * failure (Redis Cluster: see docs/session-cache.md). Default false.
+   */
+  readonly optIn?: boolean;
+  /**
+   * Starts delivering invalidations from other processes (and, for a store
+   * that drops records by itself, its own evictions). Resolves once the feed
+   * is live, to a function that stops it. Absent for an `exclusive` store
+   * that never drops a record behind the caller's back.
+   */
+  subscribe?(sink: InvalidationSink): Promise<() => Promise<void>>;
+  /**
+   * Asked on every cache hit: false while the feed is late (its last
+   * heartbeat answered too long ago), when a hit could miss a write that is
+   * still on its way; the read then goes to the store. Absent: always current.
+   */
+  current?(): boolean;
+}

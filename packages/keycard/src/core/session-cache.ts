@@ -1,0 +1,189 @@
+import type { JsonValue, Principal, SessionRecord } from './record.js';
+
+/** What the cache holds and does, for metrics and `SessionManager.cacheStats()`. Counters count since start. */
+export interface CacheStats {
+  /** Records held now. */
+  readonly entries: number;
+  /** Their estimated size (the length of each record's JSON), bytes. */
+  readonly bytes: number;
+  /** Reads answered from the cache. */
+  readonly hits: number;
+  /** Reads that went to the store while the cache could serve (not held, or a touch was due). */
+  readonly misses: number;
+  /** Reads that went to the store because the invalidation feed was lost or late. */
+  readonly bypassed: number;
+  /** Times everything was dropped because the invalidation feed broke. */
+  readonly flushes: number;
+  /** Records dropped to stay within `maxEntries` / `maxBytes`. */
+  readonly evictions: number;
+}
+
+export interface CacheLimits {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+}
+
+interface Entry {
+  /** The record with `data` left out when it is empty; principal deep-frozen. */
+  readonly record: SessionRecord;
+  /** The data as JSON, parsed into a fresh object on every hit (handlers may mutate what `get` returns). Null: empty. */
+  readonly dataJson: string | null;
+  readonly bytes: number;
+  readonly userId: string | null;
+}
+
+const EMPTY_DATA = Object.freeze({}) as Record<string, JsonValue>;
+
+/**
+ * A bounded, least-recently-used map of decoded session records by store id,
+ * with an index by user for `revokeAll` / `refreshPrincipal`, and the
+ * tombstones that keep a miss that raced an invalidation from putting the old
+ * record back (see docs/session-cache.md, "Local coherence").
+ *
+ * It decides nothing about expiry, touch or coherence: `CachedStore` does.
+ */
+export class SessionCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly byUser = new Map<string, Set<string>>();
+  /** Ids invalidated while a find of them was in flight, with the epoch of that invalidation. */
+  private readonly tombstones = new Map<string, number>();
+  private inFlight = 0;
+  /** Moves on every invalidation and flush; a fill is refused when something moved under its id. */
+  private epoch = 0;
+  /** Epoch of the last flush or feed problem: no fill that started before it may land. */
+  private barrier = 0;
+  private size = 0;
+  private counters = { hits: 0, misses: 0, bypassed: 0, flushes: 0, evictions: 0 };
+
+  constructor(private readonly limits: CacheLimits) {}
+
+  stats(): CacheStats {
+    return { entries: this.entries.size, bytes: this.size, ...this.counters };
+  }
+
+  /** The cached record without its data and without marking it used; for checks before a hit. */
+  peek(id: string): SessionRecord | undefined {
+    return this.entries.get(id)?.record;
+  }
+
+  /** The cached record (a copy of its data), marked most recently used; undefined when not held. */
+  get(id: string): SessionRecord | undefined {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return undefined;
+    this.entries.delete(id);
+    this.entries.set(id, entry);
+    return entry.dataJson === null ? entry.record : { ...entry.record, data: JSON.parse(entry.dataJson) as Record<string, JsonValue> };
+  }
+
+  countHit(): void {
+    this.counters.hits++;
+  }
+
+  countMiss(): void {
+    this.counters.misses++;
+  }
+
+  countBypass(): void {
+    this.counters.bypassed++;
+  }
+
+  /** Call before asking the store; pass the result to `fill` (or `abandon`) when it answers. */
+  beginFind(): number {
+    this.inFlight++;
+    return this.epoch;
+  }
+
+  /**
+   * Caches what the store answered for `id`, unless `id` was invalidated, or
+   * the cache flushed, after `began` (the record may then be the old one).
+   * A null answer only ends the find.
+   */
+  fill(id: string, record: SessionRecord | null, began: number): void {
+    const stale = began < this.barrier || (this.tombstones.get(id) ?? -1) >= began;
+    this.endFind();
+    if (record !== null && !stale) this.put(record);
+  }
+
+  /** The find failed: nothing to cache. */
+  abandon(): void {
+    this.endFind();
+  }
+
+  /** Write-through of a record this process just stored (create, rotate): it is the newest state by construction. */
+  put(record: SessionRecord): void {
+    this.remove(record.id);
+    const dataJson = Object.keys(record.data).length === 0 ? null : JSON.stringify(record.data);
+    const principal = record.principal === null ? null : deepFreeze(structuredClone(record.principal) as Principal);
+    const stored: SessionRecord = Object.freeze({ ...record, principal, data: EMPTY_DATA });
+    const bytes = JSON.stringify(stored).length + (dataJson?.length ?? 0);
+    if (bytes > this.limits.maxBytes) return;
+    const userId = principal?.id ?? null;
+    this.entries.set(record.id, { record: stored, dataJson, bytes, userId });
+    this.size += bytes;
+    if (userId !== null) {
+      let ids = this.byUser.get(userId);
+      if (ids === undefined) this.byUser.set(userId, (ids = new Set()));
+      ids.add(record.id);
+    }
+    while (this.entries.size > this.limits.maxEntries || this.size > this.limits.maxBytes) this.evictOldest();
+  }
+
+  /** These records changed or went (here or in another process). */
+  invalidate(ids: Iterable<string>): void {
+    this.epoch++;
+    for (const id of ids) {
+      this.remove(id);
+      if (this.inFlight > 0) this.tombstones.set(id, this.epoch);
+    }
+  }
+
+  /** Every record of this user changed or went (revokeAll, refreshPrincipal). */
+  invalidateUser(userId: string): void {
+    const ids = this.byUser.get(userId);
+    // Records of this user being read right now are not indexed yet: refuse every fill in flight.
+    this.epoch++;
+    if (this.inFlight > 0) this.barrier = this.epoch;
+    if (ids !== undefined) this.invalidate([...ids]);
+  }
+
+  /** Drops everything and refuses every fill that started before now. */
+  flush(countIt = true): void {
+    this.epoch++;
+    this.barrier = this.epoch;
+    this.entries.clear();
+    this.byUser.clear();
+    this.size = 0;
+    if (countIt) this.counters.flushes++;
+  }
+
+  private endFind(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) this.tombstones.clear();
+  }
+
+  private evictOldest(): void {
+    const oldest = this.entries.keys().next();
+    if (oldest.done) return;
+    this.remove(oldest.value);
+    this.counters.evictions++;
+  }
+
+  private remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    this.entries.delete(id);
+    this.size -= entry.bytes;
+    if (entry.userId === null) return;
+    const ids = this.byUser.get(entry.userId);
+    ids?.delete(id);
+    if (ids?.size === 0) this.byUser.delete(entry.userId);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,4 @@
+// keycard/nest/socket.io: socket.io gateways behind the session, on @nestjs/platform-socket.io.
+// A subpath of its own so that keycard/nest does not require socket.io.
+export { KeycardIoAdapter } from './io-adapter.js';
+export type { KeycardIoAdapterOptions } from './io-adapter.js';

@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PGlite } from '@electric-sql/pglite';
+import { InvalidOptionsError, MemoryStore, SessionManager, type Principal, type SessionOptions, type SessionRecord, type SessionStore } from '../src/index.js';
+import { PostgresStore, pgliteClient } from '../src/postgres/index.js';
+
+const SECRET = 'c'.repeat(32);
+const SECOND = 1000;
+const alice: Principal = { id: 'alice', roles: ['user'], authVersion: 1 };
+
+function manualClock(start = Date.UTC(2026, 0, 1)) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+/** The real MemoryStore with its `find` calls counted (the only thing the cache may save). */
+class CountingStore extends MemoryStore {
+  finds = 0;
+  override find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
+    this.finds++;
+    return super.find(id, now, touchInterval);
+  }
+}
+
+function setup(options: Partial<SessionOptions> = {}) {
+  const clock = manualClock();
+  const store = new CountingStore({ sweepInterval: 0, clock });
+  const manager = new SessionManager({ secrets: SECRET, store, clock, idleTimeout: 1800, touchInterval: 60, ...options });
+  return { clock, store, manager };
+}
+
+async function signIn(manager: SessionManager, principal: Principal = alice): Promise<string> {
+  const session = await manager.load({ secure: false });
+  await session.signIn(principal);
+  const headers = await manager.commit(session);
+  const setCookie = headers.find(([name]) => name === 'Set-Cookie')?.[1];
+  assert.ok(setCookie);
+  return setCookie.split(';')[0] as string;
+}
+
+const read = (manager: SessionManager, cookie: string) => manager.load({ secure: false, cookieHeader: cookie });
+
+/** The cache starts serving once its store's feed is subscribed (a microtask for the embedded stores). */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('session cache', () => {
+  describe('when the store is the memory store (exclusive: on by default)', () => {
+    it('load — a cached, live session costs no store call', async () => {
+      const { manager, store } = setup();
+      await settled();
+      const cookie = await signIn(manager);
+      const before = store.finds;
+      for (let i = 0; i < 20; i++) assert.equal((await read(manager, cookie)).principal?.id, 'alice');
+      assert.equal(store.finds - before, 0);
+      const stats = manager.cacheStats();
+      assert.equal(stats?.hits, 20);
+      assert.equal(stats?.entries, 1);
+      assert.ok((stats?.bytes ?? 0) > 100);
+    });
+
+    it('load — idle expiry is enforced from the cached record, with no store call', async () => {
+      const { manager, store, clock } = setup({ touchInterval: 1799 });
+      await settled();
+      const cookie = await signIn(manager);
+      clock.advance(1801 * SECOND);
+      const before = store.finds;
+      const session = await read(manager, cookie);
+      assert.equal(session.principal, null);
+      assert.equal(store.finds - before, 0);
+      // The expired session was destroyed, as without the cache: it is gone from the store too.
+      assert.equal(await store.find(session.handle ?? 'none', clock.now(), Infinity), null);
+    });
+
+    it('load — the touch still goes to the store once per touch interval', async () => {
+      const { manager, store, clock } = setup();
+      await settled();
+      const cookie = await signIn(manager);
+      const before = store.finds;
+      clock.advance(30 * SECOND);
+      await read(manager, cookie);
+      assert.equal(store.finds - before, 0, 'inside the touch interval: from the cache');
+      clock.advance(31 * SECOND);
+      await read(manager, cookie);
+      assert.equal(store.finds - before, 1, 'touch due: to the store');
+      clock.advance(1 * SECOND);
+      await read(manager, cookie);
+      await read(manager, cookie);
+      assert.equal(store.finds - before, 1, 'the touched record is what the cache serves from then on');
+      // The touch reached the store: the session is extended from there.
+      clock.advance(1790 * SECOND);
+      assert.equal((await read(manager, cookie)).principal?.id, 'alice');
+    });
+
+    it('signOut on another manager sharing the store — this one never accepts the old cookie again', async () => {
+      const clock = manualClock();
+      const store = new MemoryStore({ sweepInterval: 0, clock });
+      const a = new SessionManager({ secrets: SECRET, store, clock });
+      const b = new SessionManager({ secrets: SECRET, store, clock });
+      await settled();
+      const cookie = await signIn(a);
+      assert.equal((await read(b, cookie)).principal?.id, 'alice');
+      assert.equal((await read(b, cookie)).principal?.id, 'alice');
+      assert.equal(b.cacheStats()?.hits, 1);
+      const session = await read(a, cookie);
+      await session.signOut();
+      assert.equal((await read(b, cookie)).principal, null);
+    });
+
+    it('refreshPrincipal and revokeAll on another manager — this one sees them at the next read', async () => {
+      const clock = manualClock();
+      const store = new MemoryStore({ sweepInterval: 0, clock });
+      const a = new SessionManager({ secrets: SECRET, store, clock });
+      const b = new SessionManager({ secrets: SECRET, store, clock });
+      await settled();
+      const cookie = await signIn(a);
+      await read(b, cookie);
+      await a.refreshPrincipal({ ...alice, roles: ['admin'] });
+      const refreshed = await read(b, cookie);
+      assert.deepEqual(refreshed.principal?.roles, ['admin']);
+      const rotated = (await b.commit(refreshed)).find(([name]) => name === 'Set-Cookie')?.[1];
+      assert.ok(rotated, 'the refreshed session got a new id');
+      const next = rotated.split(';')[0] as string;
+      await read(b, next);
+      await a.revokeAll('alice');
+      assert.equal((await read(b, next)).principal, null);
+      assert.equal((await read(b, cookie)).principal, null);
+    });
+
+    it('get — a handler mutating an object in place changes no other request’s copy', async () => {
+      const { manager } = setup();
+      await settled();
+      const cookie = await signIn(manager);
+      const writer = await read(manager, cookie);
+      writer.set('cart', { items: ['a'] });
+      await manager.commit(writer);
+      const first = await read(manager, cookie);
+      (first.get('cart') as { items: string[] }).items.push('mutated, never committed');
+      const second = await read(manager, cookie);
+      assert.deepEqual(second.get('cart'), { items: ['a'] });
+    });
+
+    it('a miss that raced a sign-out does not put the old record back', async () => {
+      const clock = manualClock();
+      let release: (() => void) | undefined;
+      /** Parks a find after it has read the record, while `gate` is set. */
+      class GatedStore extends MemoryStore {
+        gate = false;
+        override async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
+          const record = await super.find(id, now, touchInterval);
+          if (this.gate) await new Promise<void>((resolve) => (release = resolve));
+          return record;
+        }
+      }
+      const store = new GatedStore({ sweepInterval: 0, clock });
+      const cached = new SessionManager({ secrets: SECRET, store, clock });
+      const other = new SessionManager({ secrets: SECRET, store, clock });
+      await settled();
+      const cookie = await signIn(cached);
+      // A write through the other manager drops the entry here: the next read is a miss.
+      const writer = await read(other, cookie);
+      writer.set('seen', true);
+      await other.commit(writer);
+      store.gate = true;
+      const racing = read(cached, cookie);
+      await settled();
+      assert.ok(release, 'the miss is parked with the record it read');
+      store.gate = false;
+      await (await read(other, cookie)).signOut();
+      release?.();
+      await racing; // concurrent with the sign-out: either answer is fine for this one
+      assert.equal((await read(cached, cookie)).principal, null, 'after the sign-out resolved, the old record is not served');
+    });
+
+    it('maxEntries — the least recently used record is evicted, and then read from the store', async () => {
+      const { manager, store } = setup({ cache: { maxEntries: 2 } });
+      await settled();
+      const cookies = [];
+      for (const id of ['a', 'b', 'c']) cookies.push(await signIn(manager, { id, roles: [], authVersion: 1 }));
+      assert.equal(manager.cacheStats()?.entries, 2);
+      assert.equal(manager.cacheStats()?.evictions, 1);
+      const before = store.finds;
+      assert.equal((await read(manager, cookies[0] as string)).principal?.id, 'a');
+      assert.equal(store.finds - before, 1);
+    });
+
+    it('maxBytes — the records held never add up to more than the bound', async () => {
+      const { manager } = setup({ cache: { maxBytes: 2048 } });
+      await settled();
+      for (let i = 0; i < 20; i++) await signIn(manager, { id: `user-${i}`, roles: ['user'], authVersion: 1, claims: { name: 'x'.repeat(200) } });
+      const stats = manager.cacheStats();
+      assert.ok(stats !== null && stats.bytes <= 2048 && stats.entries > 0 && stats.evictions > 0, JSON.stringify(stats));
+    });
+  });
+
+  describe('when it is configured', () => {
+    it('cache: false — every read asks the store', async () => {
+      const { manager, store } = setup({ cache: false });
+      await settled();
+      const cookie = await signIn(manager);
+      const before = store.finds;
+      await read(manager, cookie);
+      await read(manager, cookie);
+      assert.equal(store.finds - before, 2);
+      assert.equal(manager.cacheStats(), null);
+    });
+
+    it('a store that does not declare its coherence gets no cache, and asking for one is refused', () => {
+      const plain: SessionStore = new Proxy(new MemoryStore({ sweepInterval: 0 }), {
+        get: (target, property, receiver) => (property === 'coherence' ? undefined : Reflect.get(target, property, receiver)),
+      });
+      assert.equal(new SessionManager({ secrets: SECRET, store: plain }).cacheStats(), null);
+      assert.throws(
+        () => new SessionManager({ secrets: SECRET, store: plain, cache: { maxEntries: 10 } }),
+        (error: unknown) => error instanceof InvalidOptionsError && /does not declare how other processes/.test(error.message),
+      );
+    });
+
+    it('invalid sizes are refused at start-up with the option named', () => {
+      assert.throws(() => new SessionManager({ secrets: SECRET, store: new MemoryStore(), cache: { maxEntries: 0 } }), /cache\.maxEntries must be a positive integer, got 0/);
+      assert.throws(() => new SessionManager({ secrets: SECRET, store: new MemoryStore(), cache: { maxBytes: 10 } }), /cache\.maxBytes must be an integer of at least 1024, got 10/);
+    });
+  });
+
+  describe('when the store is PostgreSQL on embedded PGlite (exclusive: on by default)', () => {
+    it('load — no query per read, and a sign-out through another manager is seen at once', async () => {
+      const db = await PGlite.create();
+      try {
+        const store = new PostgresStore({ client: pgliteClient(db), sweepInterval: 0 });
+        await store.migrate();
+        const a = new SessionManager({ secrets: SECRET, store });
+        const b = new SessionManager({ secrets: SECRET, store });
+        await settled();
+        const cookie = await signIn(a);
+        for (let i = 0; i < 5; i++) assert.equal((await read(b, cookie)).principal?.id, 'alice');
+        assert.equal(b.cacheStats()?.hits, 4);
+        assert.equal(a.cacheStats()?.hits, 0);
+        await (await read(a, cookie)).signOut();
+        assert.equal((await read(b, cookie)).principal, null);
+        await store.close();
+      } finally {
+        await db.close();
+      }
+    });
+  });
+});
