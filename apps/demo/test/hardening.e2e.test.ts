@@ -172,6 +172,28 @@ for (const [index, platform] of PLATFORMS.entries()) {
         expectStatus(await new Client(base, 'later', uniqueIp()).post('/api/auth/register', { json: { email: again, password: PASSWORD, name: 'Later' } }), 201);
       });
 
+      it('a sign-in that finds the hashing queue full gets 503 + Retry-After at once, and the attempt is not counted', async () => {
+        const account = await registerAccount(base);
+        // Fill the real queue (one running, maxQueued waiting) with work held until the test lets it go.
+        const limit = (app.app.get(PasswordHasher) as unknown as { limit: { run<T>(task: () => Promise<T>): Promise<T> } }).limit;
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const occupied = Array.from({ length: 1 + HASHER.maxQueued }, () => limit.run(() => held));
+        try {
+          for (let i = 0; i < LOGIN_MAX_ATTEMPTS + 1; i++) {
+            const busy = await new Client(base, 'test', uniqueIp()).post('/api/auth/login', { json: { email: account.email, password: PASSWORD } });
+            expectStatus(busy, 503);
+            expectRetryAfter(busy);
+            assert.equal(busy.json.code, 'KEYCARD_OVERLOADED');
+          }
+        } finally {
+          release();
+          await Promise.all(occupied);
+        }
+        // More refusals than LOGIN_MAX_ATTEMPTS, none counted: the right password still signs in.
+        expectStatus(await new Client(base, 'test', uniqueIp()).post('/api/auth/login', { json: { email: account.email, password: PASSWORD } }), 200);
+      });
+
       it('REGISTER_MAX_PER_IP (20) registrations per address, then 429 + Retry-After; other addresses are not affected', async () => {
         const ip = uniqueIp();
         const taken = (await registerAccount(base)).email;
