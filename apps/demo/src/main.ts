@@ -7,8 +7,9 @@ const logger = new Logger('keycard-demo');
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const { app, storeDescription, secretWarning } = await createApp(config, { logger: ['error', 'warn'] });
+  const { app, storeDescription, secretWarning, adminWarning } = await createApp(config, { logger: ['error', 'warn'] });
   if (secretWarning) logger.warn(secretWarning);
+  if (adminWarning) logger.warn(adminWarning);
   stopOnSignals(app);
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();

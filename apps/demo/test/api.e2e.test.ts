@@ -9,6 +9,7 @@ import { Client, cookieAttributes, type Reply } from './support/http-client.js';
 import { openSocket, refusedStatus } from './support/ws-client.js';
 import {
   ADMIN_EMAIL,
+  ADMIN_PASSWORD,
   LOGIN_MAX_ATTEMPTS,
   MAX_SESSIONS_PER_USER,
   PLATFORMS,
@@ -79,16 +80,13 @@ function holdNextVerify(hasher: PasswordHasher, options: { rehash?: boolean } = 
   return { entered: enteredPromise, release };
 }
 
-/** The ADMIN_EMAIL account: registered by whichever suite needs it first, signed in again by the others. */
+/** The ADMIN_EMAIL account, provisioned at start-up with ADMIN_PASSWORD, signed in on a new client. */
 async function adminAccount(base: string): Promise<Account> {
   const client = new Client(base, 'admin', uniqueIp());
-  const registered = await client.post('/api/auth/register', { json: { email: ADMIN_EMAIL, password: PASSWORD, name: 'Admin' } });
-  if (registered.status !== 201) {
-    expectStatus(await client.post('/api/auth/login', { json: { email: ADMIN_EMAIL, password: PASSWORD } }), 200);
-  }
+  expectStatus(await client.post('/api/auth/login', { json: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } }), 200);
   const me = await client.get('/api/auth/me');
   expectStatus(me, 200);
-  return { client, email: ADMIN_EMAIL, password: PASSWORD, id: me.json.user.id };
+  return { client, email: ADMIN_EMAIL, password: ADMIN_PASSWORD, id: me.json.user.id };
 }
 
 for (const platform of PLATFORMS) {
@@ -516,14 +514,19 @@ for (const platform of PLATFORMS) {
     });
 
     describe('admin endpoints', () => {
-      let admin: Awaited<ReturnType<typeof registerAccount>>;
+      let admin: Account;
       before(async () => {
-        admin = await registerAccount(base, { email: ADMIN_EMAIL.toUpperCase(), name: 'Admin' });
+        admin = await adminAccount(base);
       });
 
-      it('ADMIN_EMAIL gets the admin role (case-insensitively); other users do not', async () => {
+      it('the ADMIN_EMAIL account is provisioned as admin; registering that e-mail, in any case, is a 409; users get only `user`', async () => {
         const me = await admin.client.get('/api/auth/me');
         expectUser(me.json.user, { roles: ['admin', 'user'] });
+        for (const email of [ADMIN_EMAIL, ADMIN_EMAIL.toUpperCase()]) {
+          const claim = await new Client(base, 'test', uniqueIp()).post('/api/auth/register', { json: { email, password: PASSWORD, name: 'Mallory' } });
+          expectClientError(claim, 409);
+          assert.equal(claim.setCookies.filter((line) => /^(sid|__Host-sid)=/.test(line)).length, 0);
+        }
         const other = await registerAccount(base);
         const theirs = await other.client.get('/api/auth/me');
         expectUser(theirs.json.user, { roles: ['user'] });

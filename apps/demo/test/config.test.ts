@@ -28,8 +28,13 @@ describe('loadConfig', () => {
     assert.equal(config.redis, undefined);
     assert.equal(config.sessionSecrets, undefined);
     assert.equal(config.cookieSecure, 'auto');
-    assert.equal(config.trustProxy, false);
+    assert.equal(config.trustProxy, 0);
     assert.deepEqual(config.login, { maxAttempts: 5, window: 900, ipMaxAttempts: 50 });
+    // SPEC defaults (findings 2 and 12 of issue 13).
+    assert.equal(config.maxSessionsPerUser, 50);
+    assert.equal(config.registerMaxPerIp, 20);
+    assert.equal(config.adminEmail, undefined);
+    assert.equal(config.adminPassword, undefined);
   });
 
   it('reads every SPEC variable', () => {
@@ -66,8 +71,10 @@ describe('loadConfig', () => {
     assert.equal(config.cookieSecure, true);
     assert.equal(config.adminEmail, 'boss@example.com');
     assert.deepEqual(loadConfig({ REDIS_URL: 'redis://cache:6379/1' }).redis, { kind: 'standalone', url: 'redis://cache:6379/1' });
-    assert.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
-    assert.equal(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy, 'loopback, 10.0.0.0/8');
+    assert.deepEqual(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8, 2001:db8::/32, 192.0.2.7' }).trustProxy, ['loopback', '10.0.0.0/8', '2001:db8::/32', '192.0.2.7']);
+    assert.equal(loadConfig({ TRUST_PROXY: 'false' }).trustProxy, 0);
+    assert.equal(loadConfig({ REGISTER_MAX_PER_IP: '5' }).registerMaxPerIp, 5);
+    assert.equal(loadConfig({ ADMIN_EMAIL: 'a@b.example', ADMIN_PASSWORD: 'long enough pw' }).adminPassword, 'long enough pw');
     assert.equal(loadConfig({ COOKIE_SECURE: 'false' }).cookieSecure, false);
   });
 
@@ -112,6 +119,24 @@ describe('loadConfig', () => {
     ]) {
       assert.ok(found.some((problem) => problem.includes(name)), `${name} is named in: ${found.join(' | ')}`);
     }
+  });
+
+  // Finding 7 of issue 13: `true` trusted the left-most X-Forwarded-For, which the client writes itself.
+  it('refuses TRUST_PROXY=true (any case) and entries that are not addresses or CIDRs', () => {
+    for (const value of ['true', 'TRUE', ' True ']) {
+      assert.deepEqual(problems({ TRUST_PROXY: value }), [
+        'TRUST_PROXY=true is refused: it would trust whatever a client writes in X-Forwarded-For; give the number of proxies in front of the app (e.g. 1) or their addresses (e.g. 10.0.0.0/8,127.0.0.1)',
+      ]);
+    }
+    for (const value of ['10.0.0.0/33', '10.0.0.1/8/8', 'proxy.internal', '*', 'all', '300']) {
+      assert.equal(problems({ TRUST_PROXY: value }).length, 1, value);
+      assert.match(problems({ TRUST_PROXY: value })[0] ?? '', /^TRUST_PROXY must be a number of hops or a comma-separated list/, value);
+    }
+  });
+
+  it('checks ADMIN_PASSWORD against the password policy, never echoing it, and needs ADMIN_EMAIL with it', () => {
+    assert.deepEqual(problems({ ADMIN_EMAIL: 'a@b.example', ADMIN_PASSWORD: 'short' }), ['ADMIN_PASSWORD must be at least 8 characters']);
+    assert.deepEqual(problems({ ADMIN_PASSWORD: 'long enough pw' }), ['ADMIN_PASSWORD is set without ADMIN_EMAIL (the account it is for)']);
   });
 
   it('reads Sentinel and METRICS', () => {

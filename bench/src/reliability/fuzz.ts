@@ -55,14 +55,22 @@ async function fuzzHttp(cases: number, batchSize: number, seed: number, problems
   let deployment: DemoDeployment | undefined;
   let digest: StateDigest | undefined;
   try {
+    const run = randomBytes(4).toString('hex');
+    const adminEmail = `fuzz-admin-${run}@example.test`;
     // TRUST_PROXY: the account pool signs in again from addresses of its own (see accounts.ts), and X-Forwarded-For gets fuzzed.
-    deployment = await DemoDeployment.start({ redisUrl: redis.url, platforms: ['express', 'fastify'], env: { TRUST_PROXY: 'loopback' } });
+    // The admin is provisioned at start-up (ADMIN_EMAIL/ADMIN_PASSWORD): registration never makes one.
+    deployment = await DemoDeployment.start({
+      redisUrl: redis.url,
+      platforms: ['express', 'fastify'],
+      env: { TRUST_PROXY: 'loopback', ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: PASSWORD },
+    });
     const live = deployment;
     const targets = live.instances.map((instance) => instance.url);
-    const run = randomBytes(4).toString('hex');
     const base = targets[0] as string;
-    // The first registered user is the admin (ADMIN_EMAIL is unset).
-    const pool = await AccountPool.register(client, base, ['admin', 'alice', 'bob'].map((name) => ({ email: `fuzz-${name}-${run}@example.test`, password: PASSWORD, name })));
+    const pool = await AccountPool.register(client, base, [
+      { email: adminEmail, password: PASSWORD, name: 'admin', provisioned: true },
+      ...['alice', 'bob'].map((name) => ({ email: `fuzz-${name}-${run}@example.test`, password: PASSWORD, name })),
+    ]);
     const decoys = ['carol', 'dave'].map((name) => ({ email: `fuzz-${name}-${run}@example.test`, password: PASSWORD, name }));
     await AccountPool.register(client, base, decoys);
     digest = await StateDigest.open(redis.url, () => live.query('SELECT * FROM users ORDER BY id'));

@@ -62,7 +62,8 @@ export const workload: Experiment = {
     try {
       redis = await PrivateRedis.start({ appendOnlyDir: dir });
       // LOGIN_MAX_ATTEMPTS: a 503 during a password change leaves the model two candidate passwords to try.
-      deployment = await DemoDeployment.start({ redisUrl: redis.url, platforms: ['express', 'fastify'], env: { LOGIN_MAX_ATTEMPTS: '1000' } });
+      // REGISTER_MAX_PER_IP: every simulated user registers from the loopback address.
+      deployment = await DemoDeployment.start({ redisUrl: redis.url, platforms: ['express', 'fastify'], env: { LOGIN_MAX_ATTEMPTS: '1000', REGISTER_MAX_PER_IP: '1000000' } });
       const instances = deployment.instances.map((instance) => instance.url);
       const clock = { killedAt: Infinity, restartedAt: Infinity, pausedAt: Infinity, resumedAt: Infinity };
       const within = (sentAt: number, doneAt: number, start: number, end: number) => doneAt >= start && sentAt <= end + RECOVERY_MS;

@@ -139,6 +139,26 @@ describe('PasswordHasher queue bounds', () => {
   });
 });
 
+describe('PasswordHasher under a full queue', () => {
+  it('verify and verifyUnknown reject with OverloadedError (503), not UnsupportedHashError, when the queue is full', async () => {
+    const hasher = new PasswordHasher({ maxConcurrent: 1, maxQueued: 1, memoryCost: 8, timeCost: 1 });
+    try {
+      const stored = await hasher.hash('a fine password');
+      // The real queue, filled (one running, one waiting) with work held until the test lets it go.
+      const limit = (hasher as unknown as { limit: ConcurrencyLimit }).limit;
+      const held = gate();
+      const occupying = Promise.all([limit.run(() => held.promise), limit.run(() => held.promise)]);
+      await assert.rejects(hasher.verify(stored, 'a fine password'), OverloadedError);
+      await assert.rejects(hasher.verifyUnknown('a fine password'), OverloadedError);
+      held.open();
+      await occupying;
+      assert.deepEqual(await hasher.verify(stored, 'a fine password'), { ok: true, needsRehash: false });
+    } finally {
+      await hasher.close();
+    }
+  });
+});
+
 describe('PasswordHasher maxConcurrent', () => {
   it('defaults to the cores minus one, at most the thread pool minus one, at least one', () => {
     const saved = process.env.UV_THREADPOOL_SIZE;

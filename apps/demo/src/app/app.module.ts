@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
-import { LoginThrottle, type SessionStore } from 'keycard';
+import { LoginThrottle, RateLimiter, SessionManager, type RateLimitStore, type SessionStore } from 'keycard';
 import { PasswordHasher } from 'keycard/password';
 import { AdminController } from '../admin/admin.controller.js';
 import { AccountService } from '../auth/account.service.js';
@@ -27,6 +27,7 @@ import { oidcProviders } from '../oidc/oidc.providers.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { UsersService } from '../users/users.service.js';
 import { RESOURCES, ResourcesLifecycle, type Closable } from './resources.js';
+import { REGISTRATION_LIMIT, RegistrationService } from '../auth/registration.js';
 
 /** What bootstrap opened before Nest starts; the module only wires it. */
 export interface AppDependencies {
@@ -34,7 +35,8 @@ export interface AppDependencies {
   readonly secrets: readonly string[];
   readonly db: AppDatabase;
   readonly sessionStore: SessionStore;
-  readonly throttle: LoginThrottle;
+  /** Sign-in and registration counters. */
+  readonly rateLimitStore: RateLimitStore;
   readonly hasher: PasswordHasher;
   /** Closed, last first, when the application shuts down. */
   readonly resources: Closable[];
@@ -74,7 +76,34 @@ export class AppModule {
         { provide: APP_CONFIG, useValue: config },
         { provide: DATABASE, useValue: deps.db },
         { provide: PasswordHasher, useValue: deps.hasher },
-        { provide: LoginThrottle, useValue: deps.throttle },
+        {
+          // Built on the manager so that its events (failed sign-ins, lockouts, outages) reach
+          // keycard's security log and the metrics with the session events.
+          provide: LoginThrottle,
+          useFactory: (manager: SessionManager) =>
+            new LoginThrottle({
+              store: deps.rateLimitStore,
+              maxAttempts: config.login.maxAttempts,
+              window: config.login.window,
+              maxAttemptsPerIp: config.login.ipMaxAttempts,
+              // Device cookies (OWASP): a browser that signed in before is not locked out by others' failures.
+              deviceSecrets: deps.secrets,
+              events: manager.events,
+            }),
+          inject: [SessionManager],
+        },
+        {
+          provide: REGISTRATION_LIMIT,
+          useFactory: (manager: SessionManager) =>
+            new RateLimiter({
+              store: deps.rateLimitStore,
+              namespace: 'register',
+              limit: config.registerMaxPerIp,
+              window: config.login.window,
+              events: manager.events,
+            }),
+          inject: [SessionManager],
+        },
         { provide: RESOURCES, useValue: deps.resources },
         { provide: APP_FILTER, useClass: AppExceptionFilter },
         { provide: APP_PIPE, useFactory: schemaValidationPipe },
@@ -84,6 +113,7 @@ export class AppModule {
         UsersService,
         SignInService,
         AccountService,
+        RegistrationService,
         ...(config.metrics ? metricsProviders : []),
         ...(config.oidc ? oidcProviders(config.oidc) : []),
       ],

@@ -3,10 +3,11 @@ import type { DynamicModule, INestApplication, LoggerService, LogLevel } from '@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LoginThrottle } from 'keycard';
 import { KeycardWsAdapter, typedJsonMessages } from 'keycard/nest/ws';
 import { PasswordHasher } from 'keycard/password';
 import type { AppConfig, TrustProxy } from '../config/config.js';
+import { addSecurityHeaders } from '../http/security-headers.js';
+import { capConnections, DEFAULT_SERVER_LIMITS, LimitedExpressAdapter, nodeServerOptions, type ServerLimits } from '../http/server-limits.js';
 import { resolveSecrets } from '../config/secrets.js';
 import { openDatabase } from '../database/database.js';
 import { migrate } from '../database/migrations.js';
@@ -23,10 +24,16 @@ export interface CreatedApp {
   /** For the start-up banner. */
   readonly storeDescription: string;
   readonly secretWarning: string | undefined;
+  /** Set when the ADMIN_EMAIL account was created with a generated password (development). */
+  readonly adminWarning: string | undefined;
 }
 
 export interface CreateAppOptions {
   readonly logger?: LoggerService | LogLevel[] | false;
+  /** The HTTP server's timeouts and connection cap; tests shorten them. Default: DEFAULT_SERVER_LIMITS. */
+  readonly serverLimits?: ServerLimits;
+  /** PasswordHasher options (tests bound the queue tighter). Default: keycard's defaults. */
+  readonly hasher?: ConstructorParameters<typeof PasswordHasher>[0];
 }
 
 /**
@@ -44,13 +51,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     await migrate(database.db);
     const stores = await openStores(config.redis, database);
     resources.push({ name: 'session stores', close: () => stores.close() });
-    const throttle = new LoginThrottle({
-      store: stores.rateLimits,
-      maxAttempts: config.login.maxAttempts,
-      window: config.login.window,
-      maxAttemptsPerIp: config.login.ipMaxAttempts,
-    });
-    const hasher = new PasswordHasher();
+    const hasher = new PasswordHasher(options.hasher);
     resources.push({ name: 'password hasher', close: () => hasher.close() });
 
     const module = AppModule.forRoot({
@@ -58,7 +59,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       secrets,
       db: database.db,
       sessionStore: stores.sessions,
-      throttle,
+      rateLimitStore: stores.rateLimits,
       hasher,
       resources,
     });
@@ -74,34 +75,60 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     );
     await app.init();
     if (config.platform === 'fastify') await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
-    await app.get(AccountService).promoteConfiguredAdmin();
-    return { app, storeDescription: stores.description, secretWarning: warning };
+    const admin = await app.get(AccountService).provisionAdmin();
+    return { app, storeDescription: stores.description, secretWarning: warning, adminWarning: admin.warning };
   } catch (error) {
     await closeAll(resources, () => undefined);
     throw error;
   }
 }
 
-/** The Nest application on the configured platform: body limits, body parsers and the trust-proxy rule set. */
+/**
+ * The Nest application on the configured platform: body limits, body
+ * parsers, the trust-proxy rule, the server's timeouts and connection cap,
+ * and the security headers on every response (set before any route or
+ * error handler runs, so error pages carry them too).
+ */
 async function createNestApp(config: AppConfig, module: DynamicModule, options: CreateAppOptions): Promise<INestApplication> {
   // abortOnError false: a wiring mistake throws here (with its message) instead of exiting silently.
   const nestOptions = { logger: options.logger ?? ['error', 'warn'], abortOnError: false } as const;
+  const limits = options.serverLimits ?? DEFAULT_SERVER_LIMITS;
+  let app: INestApplication;
   if (config.platform === 'fastify') {
-    const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, trustProxy: fastifyTrustProxy(config.trustProxy) });
+    const adapter = new FastifyAdapter({
+      bodyLimit: BODY_LIMIT_BYTES,
+      trustProxy: fastifyTrustProxy(config.trustProxy),
+      // Fastify's own default is 0 (no request timeout at all), and it overrides Node's.
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      http: nodeServerOptions(limits),
+    });
     // bodyParser false: Nest would register its own urlencoded parser; @fastify/formbody does it here.
     const fastify = await NestFactory.create<NestFastifyApplication>(module, adapter, { ...nestOptions, bodyParser: false });
     await fastify.register(fastifyFormbody, { bodyLimit: BODY_LIMIT_BYTES });
-    return fastify;
+    fastify.getHttpAdapter().getInstance().addHook('onRequest', (_request, reply, done) => {
+      addSecurityHeaders(reply);
+      done();
+    });
+    app = fastify;
+  } else {
+    const express = await NestFactory.create<NestExpressApplication>(module, new LimitedExpressAdapter(limits), { ...nestOptions, bodyParser: false });
+    express.set('trust proxy', config.trustProxy);
+    express.disable('x-powered-by');
+    // First, before the body parsers: error pages of every kind carry the headers too.
+    express.use((_request: unknown, response: { setHeader(name: string, value: string): unknown }, next: () => void) => {
+      addSecurityHeaders(response);
+      next();
+    });
+    express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
+    express.useBodyParser('urlencoded', { limit: BODY_LIMIT_BYTES, extended: false });
+    app = express;
   }
-  const express = await NestFactory.create<NestExpressApplication>(module, { ...nestOptions, bodyParser: false });
-  express.set('trust proxy', config.trustProxy);
-  express.disable('x-powered-by');
-  express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
-  express.useBodyParser('urlencoded', { limit: BODY_LIMIT_BYTES, extended: false });
-  return express;
+  capConnections(app.getHttpServer(), limits);
+  return app;
 }
 
 /** Fastify's types lack the hop count Express takes; as a function it means the same (trust the nearest n hops). */
-function fastifyTrustProxy(value: TrustProxy): boolean | string | ((address: string, hop: number) => boolean) {
-  return typeof value === 'number' ? (_address, hop) => hop < value : value;
+function fastifyTrustProxy(value: TrustProxy): string[] | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : [...value];
 }

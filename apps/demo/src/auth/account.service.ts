@@ -1,4 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigError, type AppConfig } from '../config/config.js';
+import { generatedAdminPassword } from '../config/admin-password.js';
+import { APP_CONFIG } from '../config/tokens.js';
+import type { AnyRequest } from '../http/platform-request.js';
+import { SignInService } from './sign-in.service.js';
 import { SessionManager, type ClientInfo, type IssuedToken, type Principal, type Session } from 'keycard';
 import { SessionService } from 'keycard/nest';
 import type { UserRow } from '../database/schema.js';
@@ -14,6 +19,12 @@ function sameRoles(a: readonly string[], b: readonly string[]): boolean {
   return left.length === right.length && left.every((role, i) => role === right[i]);
 }
 
+export type PasswordChangeOutcome =
+  | { readonly kind: 'changed' }
+  /** The current password is wrong (403). */
+  | { readonly kind: 'wrong' }
+  | { readonly kind: 'throttled'; readonly retryAfterSeconds: number };
+
 /** Session-side consequences of account actions, shared by the JSON API and the pages. */
 @Injectable()
 export class AccountService {
@@ -23,6 +34,8 @@ export class AccountService {
     private readonly manager: SessionManager,
     private readonly sessions: SessionService,
     private readonly users: UsersService,
+    private readonly signIns: SignInService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /**
@@ -76,9 +89,27 @@ export class AccountService {
    * is the safe side. If even the undo fails, that is logged and the store's
    * error still answers.
    */
-  async changePassword(session: Session, userId: string, currentPassword: string, newPassword: string): Promise<boolean> {
-    const changed = await this.users.changePassword(userId, currentPassword, newPassword);
-    if (!changed) return false;
+  async changePassword(
+    session: Session,
+    userId: string,
+    currentPassword: string,
+    newPassword: string,
+    request: AnyRequest,
+  ): Promise<PasswordChangeOutcome> {
+    const current = await this.users.findById(userId);
+    if (!current) return { kind: 'wrong' };
+    // SPEC: the current-password check counts as a sign-in attempt on the account (429 past the limit),
+    // so a stolen session cannot be used to guess the password without bound.
+    const checked = await this.signIns.underThrottle(current.email, request, () =>
+      this.users.changePassword(current, currentPassword, newPassword),
+    );
+    if (checked.kind === 'throttled') return checked;
+    const changed = checked.result;
+    if (!changed) {
+      this.signIns.failed(checked.attempt);
+      return { kind: 'wrong' };
+    }
+    await this.signIns.succeeded(checked.attempt);
     const { user } = changed;
     try {
       await this.manager.revokeAll(user.id, session);
@@ -87,7 +118,7 @@ export class AccountService {
       await this.undoPasswordChange(user, changed.previousHash);
       throw error;
     }
-    return true;
+    return { kind: 'changed' };
   }
 
   private async undoPasswordChange(user: UserRow, previousHash: string): Promise<void> {
@@ -153,10 +184,41 @@ export class AccountService {
     await this.manager.revokeAll(userId);
   }
 
-  /** At start-up: an ADMIN_EMAIL account registered earlier becomes admin, in its live sessions too. */
-  async promoteConfiguredAdmin(): Promise<void> {
-    const user = await this.users.promoteConfiguredAdmin();
-    if (user) await this.manager.refreshPrincipal(principalOf(user));
+  /**
+   * At start-up (SPEC "Administrators"): the ADMIN_EMAIL account exists with
+   * the role admin. Created with ADMIN_PASSWORD when missing; without it, in
+   * production the app refuses to start, in development a password is
+   * generated into DATA_DIR (0600) and the returned warning says where.
+   */
+  async provisionAdmin(): Promise<{ warning: string | undefined }> {
+    const email = this.config.adminEmail;
+    if (!email) return { warning: undefined };
+    let warning: string | undefined;
+    const password = async (): Promise<string> => {
+      if (this.config.adminPassword) return this.config.adminPassword;
+      if (this.config.production) {
+        throw new ConfigError([
+          `ADMIN_EMAIL is ${email}, no such account exists, and ADMIN_PASSWORD is not set: ` +
+            'set ADMIN_PASSWORD (8 to 128 characters) to create it, or create the account first',
+        ]);
+      }
+      const generated = await generatedAdminPassword(this.config.dataDir);
+      warning = `ADMIN_PASSWORD is not set: created the admin account ${email} with the generated password in ${generated.path} (mode 0600). Set ADMIN_PASSWORD in production.`;
+      return generated.password;
+    };
+    const { user, changed } = await this.users.provisionAdmin(email, password);
+    if (changed) await this.manager.refreshPrincipal(principalOf(user));
+    return { warning };
+  }
+
+  /** `npm run admin -- promote|demote <email>`: the role changes, and the user's live sessions see it at their next request. */
+  async setAdmin(email: string, admin: boolean): Promise<'changed' | 'unchanged' | 'unknown'> {
+    const user = await this.users.findByEmail(email);
+    if (!user) return 'unknown';
+    const changed = await this.users.setAdmin(email, admin);
+    if (!changed) return 'unchanged';
+    await this.manager.refreshPrincipal(principalOf(changed));
+    return 'changed';
   }
 
   /** Admin: new roles, seen by the user's live sessions on their next request (with a new id). */

@@ -18,18 +18,18 @@ import { header, type AnyRequest } from '../http/platform-request.js';
 import { CurrentUser, Public, Session, SkipCsrf } from 'keycard/nest';
 import { csrfToken } from '../csrf/csrf-token.js';
 import { publicUser, userOfPrincipal } from '../users/user.js';
-import { UsersService } from '../users/users.service.js';
 import { AccountService } from './account.service.js';
 import { LoginBody, PasswordChangeBody, RegisterBody, TokenBody } from './schemas.js';
-import { SignInService, type SignInOutcome } from './sign-in.service.js';
+import { RegistrationService } from './registration.js';
+import { rememberDevice, SignInService, type SignInOutcome } from './sign-in.service.js';
 
 /** The JSON API of SPEC "The reference app": status codes are the contract. */
 @Controller('api/auth')
 export class AuthController {
   constructor(
-    private readonly users: UsersService,
     private readonly signIns: SignInService,
     private readonly account: AccountService,
+    private readonly registrations: RegistrationService,
   ) {}
 
   /**
@@ -47,36 +47,37 @@ export class AuthController {
 
   @Public()
   @Post('register')
-  async register(@Body({ schema: RegisterBody }) body: RegisterBody, @Session() session: KeycardSession) {
-    const user = await this.users.register(body);
-    if (!user) throw new ConflictException('an account with this email already exists');
-    const signedIn = await this.account.signIn(session, user, false);
-    // Only if the new account's password was changed before its first sign-in finished: it exists, sign in instead.
-    if (!signedIn) throw new ConflictException('an account with this email already exists');
-    return { user: publicUser(signedIn) };
+  async register(@Body({ schema: RegisterBody }) body: RegisterBody, @Req() request: AnyRequest, @Session() session: KeycardSession) {
+    const outcome = await this.registrations.register(body, session, request.ip);
+    if (outcome.kind === 'limited') throw new TooManyAttemptsException(outcome.retryAfterSeconds, 'registrations from this address');
+    if (outcome.kind === 'taken') throw new ConflictException('an account with this email already exists');
+    return { user: publicUser(outcome.user) };
   }
 
   @Public()
   @Post('login')
   @HttpCode(200)
   async login(@Body({ schema: LoginBody }) body: LoginBody, @Req() request: AnyRequest, @Session() session: KeycardSession) {
-    const user = signedInUser(await this.signIns.attempt(body.email, body.password, request.ip));
+    const { user, device } = signedInUser(await this.signIns.attempt(body.email, body.password, request));
     // Null: the password changed while it was being checked; answered like a wrong password.
     const signedIn = await this.account.signIn(session, user, body.remember ?? false);
     if (!signedIn) throw new UnauthorizedException(INVALID_CREDENTIALS);
+    rememberDevice(request, device);
     return { user: publicUser(signedIn) };
   }
 
   /**
    * A bearer token for clients without cookies: the same revocable, listable
-   * session, no cookie set. Exempt from CSRF (SPEC): it sets no cookie and
-   * takes the credentials in the body, so a forged request gains nothing.
+   * session, no cookie set. No CSRF token needed (SPEC): it sets no cookie and
+   * takes the credentials in the body. But a cross-site Origin or
+   * `Sec-Fetch-Site: cross-site` is refused (403): otherwise any page a user
+   * visits could send guesses from their browser, and lock their account.
    */
   @Public()
-  @SkipCsrf()
+  @SkipCsrf('token')
   @Post('token')
   async token(@Body({ schema: TokenBody }) body: TokenBody, @Req() request: AnyRequest) {
-    const user = signedInUser(await this.signIns.attempt(body.email, body.password, request.ip));
+    const { user } = signedInUser(await this.signIns.attempt(body.email, body.password, request));
     const issued = await this.account.issueToken(user, {
       userAgent: header(request, 'user-agent')?.slice(0, 512) ?? null,
       ip: request.ip ?? null,
@@ -119,11 +120,13 @@ export class AuthController {
   @HttpCode(204)
   async password(
     @Body({ schema: PasswordChangeBody }) body: PasswordChangeBody,
+    @Req() request: AnyRequest,
     @CurrentUser() principal: Principal,
     @Session() session: KeycardSession,
   ): Promise<void> {
-    const changed = await this.account.changePassword(session, principal.id, body.currentPassword, body.newPassword);
-    if (!changed) throw new ForbiddenException('the current password is wrong');
+    const outcome = await this.account.changePassword(session, principal.id, body.currentPassword, body.newPassword, request);
+    if (outcome.kind === 'throttled') throw new TooManyAttemptsException(outcome.retryAfterSeconds, 'password attempts');
+    if (outcome.kind === 'wrong') throw new ForbiddenException('the current password is wrong');
   }
 }
 
@@ -131,5 +134,5 @@ export class AuthController {
 function signedInUser(outcome: SignInOutcome) {
   if (outcome.kind === 'throttled') throw new TooManyAttemptsException(outcome.retryAfterSeconds);
   if (outcome.kind === 'invalid') throw new UnauthorizedException(INVALID_CREDENTIALS);
-  return outcome.user;
+  return outcome;
 }

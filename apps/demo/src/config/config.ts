@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { checkPassword } from 'keycard/password';
 import { z } from 'zod';
 
 /** Where Redis is, when sessions live there. */
@@ -7,8 +9,13 @@ export type RedisTarget =
   | { readonly kind: 'cluster'; readonly nodes: readonly { readonly host: string; readonly port: number }[] }
   | { readonly kind: 'sentinel'; readonly sentinels: readonly { readonly host: string; readonly port: number }[]; readonly name: string };
 
-/** Express-style `trust proxy`: both platforms accept these shapes as they are. */
-export type TrustProxy = boolean | number | string;
+/**
+ * Which proxies to believe in `X-Forwarded-*`: none (0), the nearest `n`
+ * hops, or the listed addresses/CIDRs (and proxy-addr's names `loopback`,
+ * `linklocal`, `uniquelocal`). Never "all" (`true`): that would take the
+ * left-most `X-Forwarded-For`, which the client writes itself.
+ */
+export type TrustProxy = number | readonly string[];
 
 /**
  * Everything the app reads from the environment, parsed and validated once at
@@ -28,7 +35,9 @@ export interface AppConfig {
   readonly sessionSecrets: readonly string[] | undefined;
   readonly idleTimeout: number | undefined;
   readonly absoluteTimeout: number | undefined;
-  readonly maxSessionsPerUser: number | undefined;
+  readonly maxSessionsPerUser: number;
+  /** Registrations per client IP within `login.window`. */
+  readonly registerMaxPerIp: number;
   readonly login: {
     readonly maxAttempts: number;
     /** Seconds. */
@@ -40,8 +49,10 @@ export interface AppConfig {
   readonly cookieSecure: 'auto' | boolean;
   /** METRICS=1: GET /metrics answers keycard's Prometheus metrics. */
   readonly metrics: boolean;
-  /** Lower-cased; undefined means "the first registered user is admin". */
+  /** Lower-cased; provisioned with role admin at start-up. Undefined: nobody is admin until an operator promotes someone. */
   readonly adminEmail: string | undefined;
+  /** The password the ADMIN_EMAIL account is created with when it does not exist yet. */
+  readonly adminPassword: string | undefined;
   /** "Sign in with …": OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET, all three or none. */
   readonly oidc: OidcConfig | undefined;
 }
@@ -68,6 +79,21 @@ const DEFAULT_LOGIN_MAX_ATTEMPTS = 5;
 const DEFAULT_LOGIN_WINDOW = 900;
 /** SPEC: the per-IP limit is looser, ten times the per-account one. */
 const IP_LIMIT_FACTOR = 10;
+/** SPEC defaults. */
+const DEFAULT_MAX_SESSIONS_PER_USER = 50;
+const DEFAULT_REGISTER_MAX_PER_IP = 20;
+/** proxy-addr's named ranges, which Express and Fastify both accept in a trust list. */
+const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** A trusted-proxy entry: an IP, an IP/prefix, or one of proxy-addr's names. */
+function isTrustEntry(entry: string): boolean {
+  if (TRUST_NAMES.has(entry)) return true;
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const unset = (value: string | undefined) => value === undefined || value.trim() === '';
 
@@ -153,16 +179,30 @@ const schema = z.object({
   TRUST_PROXY: z
     .string()
     .trim()
-    .transform((value): TrustProxy => {
-      if (value === 'true') return true;
-      if (value === 'false') return false;
-      if (/^\d+$/.test(value)) return Number(value);
-      return value;
+    .superRefine((value, ctx) => {
+      if (value.toLowerCase() === 'true') {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'TRUST_PROXY=true is refused: it would trust whatever a client writes in X-Forwarded-For; ' +
+            'give the number of proxies in front of the app (e.g. 1) or their addresses (e.g. 10.0.0.0/8,127.0.0.1)',
+        });
+        return;
+      }
+      if (value === 'false' || /^\d{1,2}$/.test(value)) return;
+      const bad = value.split(',').map((entry) => entry.trim()).filter((entry) => !isTrustEntry(entry));
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `TRUST_PROXY must be a number of hops or a comma-separated list of proxy addresses/CIDRs; not an address: ${bad.map((entry) => JSON.stringify(entry.slice(0, 60))).join(', ')}`,
+        });
+      }
     })
-    .refine(
-      (value) => typeof value !== 'string' || /^[0-9A-Za-z.:/, ]+$/.test(value),
-      'TRUST_PROXY must be true, false, a number of hops, or a comma-separated list of addresses/CIDRs',
-    )
+    .transform((value): TrustProxy => {
+      if (value === 'false') return 0;
+      if (/^\d+$/.test(value)) return Number(value);
+      return value.split(',').map((entry) => entry.trim());
+    })
     .optional(),
   COOKIE_SECURE: z
     .string()
@@ -171,6 +211,14 @@ const schema = z.object({
     .pipe(z.enum(['auto', 'true', 'false'], { error: 'COOKIE_SECURE must be auto, true or false' }))
     .optional(),
   ADMIN_EMAIL: z.email({ error: 'ADMIN_EMAIL must be an email address' }).optional(),
+  ADMIN_PASSWORD: z
+    .string()
+    .superRefine((value, ctx) => {
+      const check = checkPassword(value);
+      if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message.replace(/^password/, 'ADMIN_PASSWORD') });
+    })
+    .optional(),
+  REGISTER_MAX_PER_IP: integer('REGISTER_MAX_PER_IP', 1, 1_000_000).optional(),
 });
 
 /**
@@ -201,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConf
   if (e.SESSION_IDLE_TIMEOUT && e.SESSION_ABSOLUTE_TIMEOUT && e.SESSION_IDLE_TIMEOUT > e.SESSION_ABSOLUTE_TIMEOUT) {
     problems.push('SESSION_IDLE_TIMEOUT must not be longer than SESSION_ABSOLUTE_TIMEOUT');
   }
+  if (e.ADMIN_PASSWORD && !e.ADMIN_EMAIL) problems.push('ADMIN_PASSWORD is set without ADMIN_EMAIL (the account it is for)');
   const oidcSet = [e.OIDC_ISSUER, e.OIDC_CLIENT_ID, e.OIDC_CLIENT_SECRET].filter((value) => value !== undefined).length;
   if (oidcSet !== 0 && oidcSet !== 3) problems.push('OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET go together: set all three, or none');
   if (problems.length > 0) throw new ConfigError(problems);
@@ -224,16 +273,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): AppConf
     sessionSecrets: e.SESSION_SECRETS,
     idleTimeout: e.SESSION_IDLE_TIMEOUT,
     absoluteTimeout: e.SESSION_ABSOLUTE_TIMEOUT,
-    maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
+    maxSessionsPerUser: e.MAX_SESSIONS_PER_USER ?? DEFAULT_MAX_SESSIONS_PER_USER,
+    registerMaxPerIp: e.REGISTER_MAX_PER_IP ?? DEFAULT_REGISTER_MAX_PER_IP,
     login: {
       maxAttempts,
       window: e.LOGIN_WINDOW ?? DEFAULT_LOGIN_WINDOW,
       ipMaxAttempts: maxAttempts * IP_LIMIT_FACTOR,
     },
-    trustProxy: e.TRUST_PROXY ?? false,
+    trustProxy: e.TRUST_PROXY ?? 0,
     cookieSecure: e.COOKIE_SECURE === undefined || e.COOKIE_SECURE === 'auto' ? 'auto' : e.COOKIE_SECURE === 'true',
     metrics: e.METRICS === '1',
     adminEmail: e.ADMIN_EMAIL?.toLowerCase(),
+    adminPassword: e.ADMIN_PASSWORD,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? {

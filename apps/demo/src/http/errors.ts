@@ -2,9 +2,12 @@ import { HttpException, HttpStatus } from '@nestjs/common';
 
 /** 429 with the seconds to wait; the exception filter turns it into `Retry-After`. */
 export class TooManyAttemptsException extends HttpException {
-  constructor(readonly retryAfterSeconds: number) {
+  constructor(
+    readonly retryAfterSeconds: number,
+    what = 'sign-in attempts',
+  ) {
     super(
-      { statusCode: 429, error: 'Too Many Requests', message: `too many sign-in attempts; try again in ${retryAfterSeconds} seconds` },
+      { statusCode: 429, error: 'Too Many Requests', message: `too many ${what}; try again in ${retryAfterSeconds} seconds` },
       HttpStatus.TOO_MANY_REQUESTS,
     );
   }

@@ -1,7 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { KeycardError } from 'keycard';
-import { findSession, toHttpException, type RequestLike } from 'keycard/nest';
+import { findSession, SessionHttpException, toHttpException, type RequestLike } from 'keycard/nest';
 import { STATUS_CODES } from 'node:http';
 import { errorPage } from '../pages/views/account-pages.js';
 import { isPageRequest, pageContextOf } from '../pages/page-context.js';
@@ -37,9 +37,7 @@ export class AppExceptionFilter implements ExceptionFilter {
     const adapter = this.adapterHost.httpAdapter;
     const body = this.toBody(exception);
 
-    if (exception instanceof TooManyAttemptsException) {
-      addHeader(response, 'Retry-After', String(exception.retryAfterSeconds));
-    }
+    for (const [name, value] of Object.entries(headersOf(exception))) addHeader(response, name, value);
     if (isPageRequest(request)) {
       if (body.statusCode === 401) {
         const next = request.method === 'GET' ? requestPath(request) : '/';
@@ -93,6 +91,18 @@ export class AppExceptionFilter implements ExceptionFilter {
     const { message, stack } = loggable(exception);
     this.logger.error(message, stack);
   }
+}
+
+/**
+ * Headers an error's answer needs: `Retry-After` on a 429 (throttled
+ * sign-in, registration limit) and on keycard's 503s that say when to come
+ * back (a full hashing queue), as keycard's error table gives them.
+ */
+function headersOf(exception: unknown): Readonly<Record<string, string>> {
+  if (exception instanceof TooManyAttemptsException) return { 'Retry-After': String(exception.retryAfterSeconds) };
+  if (exception instanceof KeycardError) return toHttpException(exception).headers;
+  if (exception instanceof SessionHttpException) return exception.headers;
+  return {};
 }
 
 /**

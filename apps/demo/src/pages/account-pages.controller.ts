@@ -2,7 +2,8 @@ import { Body, Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
 import type { Principal, Session as KeycardSession } from 'keycard';
 import { AccountService } from '../auth/account.service.js';
 import { PasswordChangeBody } from '../auth/schemas.js';
-import type { AnyRequest, AnyResponse } from '../http/platform-request.js';
+import { addHeader, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
+import { waitOf } from './auth-pages.controller.js';
 import { validateForm } from '../http/validation.js';
 import { CurrentUser, Public, Session, SessionService } from 'keycard/nest';
 import { userOfPrincipal } from '../users/user.js';
@@ -95,8 +96,12 @@ export class AccountPagesController {
     const ctx = pageContextOf(request, session);
     const form = validateForm(PasswordChangeBody, body);
     if (!form.ok) return sendPage(request, response, ctx, 400, passwordPage(ctx, { fields: form.fields }));
-    const changed = await this.account.changePassword(session, principal.id, form.value.currentPassword, form.value.newPassword);
-    if (!changed) {
+    const outcome = await this.account.changePassword(session, principal.id, form.value.currentPassword, form.value.newPassword, request);
+    if (outcome.kind === 'throttled') {
+      addHeader(response, 'Retry-After', String(outcome.retryAfterSeconds));
+      return sendPage(request, response, ctx, 429, passwordPage(ctx, { form: `Too many attempts. Try again in ${waitOf(outcome.retryAfterSeconds)}.` }));
+    }
+    if (outcome.kind === 'wrong') {
       return sendPage(request, response, ctx, 403, passwordPage(ctx, { fields: { currentPassword: 'This is not your current password.' } }));
     }
     return redirectWithFlash(request, response, '/sessions', 'password-changed');

@@ -2,11 +2,11 @@ import { Body, Controller, Get, Inject, Post, Query, Req, Res } from '@nestjs/co
 import type { Session as KeycardSession } from 'keycard';
 import { AccountService } from '../auth/account.service.js';
 import { LoginForm, RegisterBody } from '../auth/schemas.js';
-import { SignInService } from '../auth/sign-in.service.js';
+import { RegistrationService } from '../auth/registration.js';
+import { rememberDevice, SignInService } from '../auth/sign-in.service.js';
 import { addHeader, type AnyRequest, type AnyResponse } from '../http/platform-request.js';
 import { validateForm } from '../http/validation.js';
 import { Public, Session } from 'keycard/nest';
-import { UsersService } from '../users/users.service.js';
 import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG } from '../config/tokens.js';
 import { safeNextPath } from './next-path.js';
@@ -21,9 +21,9 @@ type FormBody = Record<string, unknown> | undefined;
 @Public()
 export class AuthPagesController {
   constructor(
-    private readonly users: UsersService,
     private readonly signIns: SignInService,
     private readonly account: AccountService,
+    private readonly registrations: RegistrationService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -52,17 +52,16 @@ export class AuthPagesController {
     const next = safeNextPath(body?.['next']);
     const form = validateForm(LoginForm, body);
     if (!form.ok) return sendPage(request, response, ctx, 400, loginPage(ctx, next, values, { fields: form.fields }, this.config.oidc?.label));
-    const outcome = await this.signIns.attempt(form.value.email, form.value.password, request.ip);
+    const outcome = await this.signIns.attempt(form.value.email, form.value.password, request);
     if (outcome.kind === 'throttled') {
       addHeader(response, 'Retry-After', String(outcome.retryAfterSeconds));
-      const minutes = Math.ceil(outcome.retryAfterSeconds / 60);
-      const wait = minutes <= 1 ? 'a minute' : `${minutes} minutes`;
-      return sendPage(request, response, ctx, 429, loginPage(ctx, next, values, { form: `Too many attempts. Try again in ${wait}.` }, this.config.oidc?.label));
+      return sendPage(request, response, ctx, 429, loginPage(ctx, next, values, { form: `Too many attempts. Try again in ${waitOf(outcome.retryAfterSeconds)}.` }, this.config.oidc?.label));
     }
     // Not signed in: the password changed while it was being checked; answered like a wrong password.
     if (outcome.kind === 'invalid' || !(await this.account.signIn(session, outcome.user, form.value.remember))) {
       return sendPage(request, response, ctx, 401, loginPage(ctx, next, values, { form: 'Email or password is incorrect.' }, this.config.oidc?.label));
     }
+    rememberDevice(request, outcome.device);
     return redirectWithFlash(request, response, next, 'signed-in');
   }
 
@@ -84,13 +83,13 @@ export class AuthPagesController {
     const values = { email: String(body?.['email'] ?? ''), name: String(body?.['name'] ?? '') };
     const form = validateForm(RegisterBody, body);
     if (!form.ok) return sendPage(request, response, ctx, 400, registerPage(ctx, values, { fields: form.fields }));
-    const user = await this.users.register(form.value);
-    if (!user) {
-      const errors = { fields: { email: 'An account with this email already exists. Sign in instead?' } };
-      return sendPage(request, response, ctx, 409, registerPage(ctx, values, errors));
+    const outcome = await this.registrations.register(form.value, session, request.ip);
+    if (outcome.kind === 'limited') {
+      addHeader(response, 'Retry-After', String(outcome.retryAfterSeconds));
+      const errors = { form: `Too many new accounts from your network. Try again in ${waitOf(outcome.retryAfterSeconds)}.` };
+      return sendPage(request, response, ctx, 429, registerPage(ctx, values, errors));
     }
-    if (!(await this.account.signIn(session, user, false))) {
-      // Only if the new account's password was changed before its first sign-in finished: it exists, sign in instead.
+    if (outcome.kind === 'taken') {
       const errors = { fields: { email: 'An account with this email already exists. Sign in instead?' } };
       return sendPage(request, response, ctx, 409, registerPage(ctx, values, errors));
     }
@@ -103,4 +102,10 @@ export class AuthPagesController {
     // Not a flash cookie: the sign-out's Clear-Site-Data would remove it (see page-context.ts).
     return redirectWithFlash(request, response, '/login?signed-out');
   }
+}
+
+/** "a minute", "15 minutes": how long a refused visitor waits, for the page. */
+export function waitOf(seconds: number): string {
+  const minutes = Math.ceil(seconds / 60);
+  return minutes <= 1 ? 'a minute' : `${minutes} minutes`;
 }

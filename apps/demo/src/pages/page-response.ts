@@ -3,13 +3,6 @@ import { htmlResponse, seeOther, type AnyRequest, type AnyResponse } from '../ht
 import { addFlash, type FlashCode } from './flash.js';
 import type { PageContext } from './views/context.js';
 
-/**
- * Pages load nothing but their own stylesheet, cannot be framed, and post
- * forms only to this site.
- */
-const CONTENT_SECURITY_POLICY =
-  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
 /** Sends a rendered page (its flashes were consumed when its context was read). */
 export function sendPage(
   request: AnyRequest,
@@ -18,9 +11,7 @@ export function sendPage(
   status: number,
   html: string,
 ): string {
-  response.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-  response.header('X-Content-Type-Options', 'nosniff');
-  response.header('Referrer-Policy', 'same-origin');
+  // The security headers (CSP, nosniff, Referrer-Policy, X-Frame-Options) are on every response already: http/security-headers.ts.
   // Pages show personal data; never let a shared cache or the back button after sign-out show them.
   response.header('Cache-Control', 'no-store');
   return htmlResponse(response, status, html);

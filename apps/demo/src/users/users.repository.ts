@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { and, count, eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { AppDatabase } from '../database/database.js';
 import { users, type UserRow } from '../database/schema.js';
 import { DATABASE } from '../database/tokens.js';
@@ -9,12 +9,9 @@ export interface NewUser {
   readonly email: string;
   readonly name: string;
   readonly passwordHash: string;
-  /** Decides the roles inside the insert's transaction, knowing whether this is the first user. */
-  readonly roles: (isFirstUser: boolean) => readonly string[];
+  readonly roles: readonly string[];
 }
 
-/** Any constant works: it only serialises registrations, so that "the first user" is one user. */
-const REGISTRATION_LOCK = 727_274_002;
 const UNIQUE_VIOLATION = '23505';
 
 /** The only code that touches the users table. */
@@ -25,23 +22,19 @@ export class UsersRepository {
   /** The new user, or null when the email is taken (case-insensitively). */
   async create(user: NewUser): Promise<UserRow | null> {
     try {
-      return await this.db.transaction(async (tx) => {
-        await tx.execute(sql`SELECT pg_advisory_xact_lock(${REGISTRATION_LOCK})`);
-        const [existing] = await tx.select({ n: count() }).from(users);
-        const [row] = await tx
-          .insert(users)
-          .values({
-            id: randomUUID(),
-            email: user.email,
-            name: user.name,
-            passwordHash: user.passwordHash,
-            roles: [...user.roles((existing?.n ?? 0) === 0)],
-            authVersion: 1,
-            createdAt: new Date(),
-          })
-          .returning();
-        return row ?? null;
-      });
+      const [row] = await this.db
+        .insert(users)
+        .values({
+          id: randomUUID(),
+          email: user.email,
+          name: user.name,
+          passwordHash: user.passwordHash,
+          roles: [...user.roles],
+          authVersion: 1,
+          createdAt: new Date(),
+        })
+        .returning();
+      return row ?? null;
     } catch (error) {
       if (isUniqueViolation(error)) return null;
       throw error;
@@ -55,6 +48,20 @@ export class UsersRepository {
       .where(sql`lower(${users.email}) = lower(${email})`)
       .limit(1);
     return row ?? null;
+  }
+
+  /**
+   * Removes a user that was just created, only while it is exactly as
+   * created (same hash, first auth version): a registration whose sign-in
+   * failed takes its account back, but never one that has since been used.
+   * True when it was removed.
+   */
+  async deleteUnused(created: UserRow): Promise<boolean> {
+    const removed = await this.db
+      .delete(users)
+      .where(and(eq(users.id, created.id), eq(users.passwordHash, created.passwordHash), eq(users.authVersion, created.authVersion)))
+      .returning({ id: users.id });
+    return removed.length > 0;
   }
 
   async findById(id: string): Promise<UserRow | null> {
@@ -101,6 +108,16 @@ export class UsersRepository {
       .update(users)
       .set({ roles: sql`array_append(${users.roles}, ${role})` })
       .where(sql`lower(${users.email}) = lower(${email}) AND NOT (${role} = ANY(${users.roles}))`)
+      .returning();
+    return row ?? null;
+  }
+
+  /** Removes `role` from the user with this email, if they have it; returns the changed user. */
+  async revokeRoleByEmail(email: string, role: string): Promise<UserRow | null> {
+    const [row] = await this.db
+      .update(users)
+      .set({ roles: sql`array_remove(${users.roles}, ${role})` })
+      .where(sql`lower(${users.email}) = lower(${email}) AND ${role} = ANY(${users.roles})`)
       .returning();
     return row ?? null;
   }

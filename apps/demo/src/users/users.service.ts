@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { OverloadedError } from 'keycard';
 import { PasswordHasher } from 'keycard/password';
 import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG } from '../config/tokens.js';
@@ -23,15 +24,31 @@ export class UsersService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** The new user, or null when the email is taken (whatever its case). */
+  /**
+   * Whether registering `email` must be refused as taken: an account has it
+   * (whatever its case), or it is ADMIN_EMAIL, which is provisioned at
+   * start-up and never registered. Answered before any hashing, so a flood
+   * of registrations for taken e-mails costs no argon2 work.
+   */
+  async isTaken(email: string): Promise<boolean> {
+    if (this.isAdminEmail(email)) return true;
+    return (await this.users.findByEmail(email)) !== null;
+  }
+
+  /**
+   * The new user, always with the role `user` only, or null when the email
+   * is taken (whatever its case). Rejects with keycard's OverloadedError when
+   * the hashing queue is full (503).
+   */
   async register(input: Registration): Promise<UserRow | null> {
+    if (this.isAdminEmail(input.email)) return null;
     const passwordHash = await this.hasher.hash(input.password);
-    return this.users.create({
-      email: input.email,
-      name: input.name,
-      passwordHash,
-      roles: (isFirstUser) => (this.isAdminEmail(input.email, isFirstUser) ? [USER_ROLE, ADMIN_ROLE] : [USER_ROLE]),
-    });
+    return this.users.create({ email: input.email, name: input.name, passwordHash, roles: [USER_ROLE] });
+  }
+
+  /** Takes back a just-registered account whose sign-in failed; false when it is gone or was used meanwhile. */
+  unregister(created: UserRow): Promise<boolean> {
+    return this.users.deleteUnused(created);
   }
 
   /**
@@ -48,9 +65,17 @@ export class UsersService {
     const result = await this.hasher.verify(user.passwordHash, password);
     if (!result.ok) return null;
     if (result.needsRehash) {
+      let rehashed: string;
+      try {
+        rehashed = await this.hasher.hash(password);
+      } catch (error) {
+        // The hashing queue is full: the password was right, so sign in now and upgrade at a later sign-in.
+        if (error instanceof OverloadedError) return user;
+        throw error;
+      }
       // Compare-and-set: if the password changed meanwhile, the old one is not written back. The
       // stale row returned then carries the old auth version, and the sign-in is refused (AccountService).
-      return (await this.users.replacePasswordHash(user.id, user.passwordHash, await this.hasher.hash(password), false)) ?? user;
+      return (await this.users.replacePasswordHash(user.id, user.passwordHash, rehashed, false)) ?? user;
     }
     return user;
   }
@@ -60,9 +85,7 @@ export class UsersService {
    * wrong, including when the password was changed elsewhere while it was
    * being checked (the update applies only to the hash that was checked).
    */
-  async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<{ user: UserRow; previousHash: string } | null> {
-    const user = await this.users.findById(userId);
-    if (!user) return null;
+  async changePassword(user: UserRow, currentPassword: string, newPassword: string): Promise<{ user: UserRow; previousHash: string } | null> {
     const check = await this.hasher.verify(user.passwordHash, currentPassword);
     if (!check.ok) return null;
     const changed = await this.users.replacePasswordHash(user.id, user.passwordHash, await this.hasher.hash(newPassword), true);
@@ -91,12 +114,37 @@ export class UsersService {
     return this.users.setRoles(id, [...wanted]);
   }
 
-  /** At start-up: an ADMIN_EMAIL account registered before it was configured becomes admin. */
-  async promoteConfiguredAdmin(): Promise<UserRow | null> {
-    return this.config.adminEmail ? this.users.grantRoleByEmail(this.config.adminEmail, ADMIN_ROLE) : null;
+  /**
+   * At start-up (SPEC "Administrators"): makes sure the ADMIN_EMAIL account
+   * exists with the role admin. An existing account gets the role (changed
+   * tells the caller to refresh its sessions); a missing one is created with
+   * `password` (ADMIN_PASSWORD, or a generated one in development).
+   */
+  async provisionAdmin(email: string, password: () => Promise<string>): Promise<{ user: UserRow; changed: boolean; created: boolean }> {
+    const existing = await this.users.findByEmail(email);
+    if (existing) {
+      if (existing.roles.includes(ADMIN_ROLE)) return { user: existing, changed: false, created: false };
+      const promoted = await this.users.grantRoleByEmail(email, ADMIN_ROLE);
+      return { user: promoted ?? existing, changed: promoted !== null, created: false };
+    }
+    const passwordHash = await this.hasher.hash(await password());
+    const created = await this.users.create({ email, name: 'Administrator', passwordHash, roles: [USER_ROLE, ADMIN_ROLE] });
+    // Another instance created it at the same moment: take that one (and its role) instead.
+    if (!created) return this.provisionAdmin(email, password);
+    return { user: created, changed: false, created: true };
   }
 
-  private isAdminEmail(email: string, isFirstUser: boolean): boolean {
-    return this.config.adminEmail ? email.toLowerCase() === this.config.adminEmail : isFirstUser;
+  /** `npm run admin -- promote|demote`: the changed user, or null when it already was (or was not) admin. */
+  async setAdmin(email: string, admin: boolean): Promise<UserRow | null> {
+    return admin ? this.users.grantRoleByEmail(email, ADMIN_ROLE) : this.users.revokeRoleByEmail(email, ADMIN_ROLE);
+  }
+
+  findByEmail(email: string): Promise<UserRow | null> {
+    return this.users.findByEmail(email);
+  }
+
+  /** Whether `email` is the configured ADMIN_EMAIL (whatever its case). */
+  isAdminEmail(email: string): boolean {
+    return this.config.adminEmail !== undefined && email.toLowerCase() === this.config.adminEmail;
   }
 }

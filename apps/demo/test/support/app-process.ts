@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 /** The compiled entry point `npm start` runs. */
 export const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
+/** The repository root (apps/demo/dist/test/support → four levels up), where `npm run admin` is run. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const START_DEADLINE_MS = 60_000;
 
 export interface Running {
@@ -57,3 +59,17 @@ export function stop(running: Running): Promise<number | null> {
   });
 }
 
+
+/** `npm run admin -- <args>` from the repository root, as an operator types it; its exit code and output. */
+export function runAdminCli(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const child = spawn(npm, ['run', '--silent', 'admin', '--', ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolvePromise) => child.once('exit', (code) => resolvePromise({ code, output })));
+}

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '../../src/app/create-app.js';
+import { createApp, type CreateAppOptions } from '../../src/app/create-app.js';
 import { loadConfig } from '../../src/config/config.js';
 
 export type Platform = 'express' | 'fastify';
@@ -10,6 +10,8 @@ export const PLATFORMS: readonly Platform[] = ['express', 'fastify'];
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export const ADMIN_EMAIL = 'admin@example.test';
+/** ADMIN_EMAIL's account is provisioned at start-up with this password (SPEC "Administrators"). */
+export const ADMIN_PASSWORD = 'the administrator passphrase';
 export const LOGIN_MAX_ATTEMPTS = 3;
 export const MAX_SESSIONS_PER_USER = 4;
 
@@ -23,10 +25,11 @@ export interface TestApp {
 /**
  * The real app, configured by environment as in production, on a fresh
  * PGlite under a temporary DATA_DIR, listening on 127.0.0.1 at a free port.
- * The proxy is trusted so tests can give each client its own address
- * (X-Forwarded-For) and an HTTPS front (X-Forwarded-Proto).
+ * One proxy hop is trusted (the test client plays the proxy) so tests can
+ * give each client its own address (X-Forwarded-For) and an HTTPS front
+ * (X-Forwarded-Proto). `env` values of '' unset a default.
  */
-export async function startTestApp(platform: Platform, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(platform: Platform, env: Record<string, string> = {}, options: CreateAppOptions = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(join(tmpdir(), 'keycard-demo-test-'));
   try {
     const config = loadConfig({
@@ -35,11 +38,12 @@ export async function startTestApp(platform: Platform, env: Record<string, strin
       SESSION_SECRETS: TEST_SECRET,
       LOGIN_MAX_ATTEMPTS: String(LOGIN_MAX_ATTEMPTS),
       ADMIN_EMAIL,
+      ADMIN_PASSWORD,
       MAX_SESSIONS_PER_USER: String(MAX_SESSIONS_PER_USER),
-      TRUST_PROXY: 'true',
+      TRUST_PROXY: '1',
       ...env,
     });
-    const { app } = await createApp(config, { logger: ['error'] });
+    const { app } = await createApp(config, { logger: ['error'], ...options });
     // PORT given: a test that must know the app's URL before it starts (an OIDC redirect URI).
     await app.listen(env['PORT'] ? Number(env['PORT']) : 0, '127.0.0.1');
     const address = app.getHttpServer().address() as { port: number };

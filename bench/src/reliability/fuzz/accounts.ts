@@ -50,14 +50,18 @@ export class AccountPool {
     return this.csrfPair;
   }
 
-  /** Registers the accounts in order (with ADMIN_EMAIL unset, the first becomes the admin). */
+  /**
+   * Registers the accounts in order; a spec marked `provisioned` (the
+   * ADMIN_EMAIL account, which the app creates at start-up and registration
+   * refuses) is signed in instead.
+   */
   static async register(
     client: LoopbackClient,
     base: string,
-    specs: readonly { readonly email: string; readonly password: string; readonly name: string }[],
+    specs: readonly { readonly email: string; readonly password: string; readonly name: string; readonly provisioned?: boolean }[],
   ): Promise<AccountPool> {
     const pool = new AccountPool(client, base);
-    for (const spec of specs) pool.registered.push(await pool.registerOne(spec));
+    for (const spec of specs) pool.registered.push(spec.provisioned ? await pool.signInOne(spec) : await pool.registerOne(spec));
     pool.csrfPair = await pool.anonymousCsrf();
     return pool;
   }
@@ -100,6 +104,17 @@ export class AccountPool {
     if (!cookie || typeof id !== 'string') throw new Error('POST /api/auth/register answered 201 without a sid cookie or a user id');
     const account: Account = { email: spec.email, password: spec.password, id, cookie, csrf: '', bearer: '' };
     account.csrf = await this.sessionCsrf(cookie);
+    account.bearer = await this.token(account);
+    return account;
+  }
+
+  private async signInOne(spec: { email: string; password: string }): Promise<Account> {
+    const signedIn: Account = { email: spec.email, password: spec.password, id: '', cookie: '', csrf: '', bearer: '' };
+    await this.signIn(signedIn);
+    const me = expect(await this.call('GET', '/api/auth/me', { cookie: `sid=${signedIn.cookie}` }), 200, 'GET /api/auth/me (provisioned account)');
+    const id = (JSON.parse(me.body) as { user?: { id?: unknown } }).user?.id;
+    if (typeof id !== 'string') throw new Error('GET /api/auth/me answered 200 without a user id');
+    const account: Account = { ...signedIn, id };
     account.bearer = await this.token(account);
     return account;
   }

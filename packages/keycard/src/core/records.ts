@@ -1,3 +1,4 @@
+import { clientAddress } from './address.js';
 import { CachedStore } from './cached-store.js';
 import { withDeadline } from './deadline.js';
 import { SessionLimitError, StoreUnavailableError, WriteNotDurableError } from './errors.js';
@@ -156,7 +157,7 @@ export class SessionRecords {
       at: this.now(),
       reason: 'find',
       transport,
-      ip: client.ip ?? null,
+      ip: clientAddress(client.ip),
       userAgent: client.userAgent ?? null,
     });
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { hash as argon2Hash, parseOptions, verify as argon2Verify, type Options as Argon2Options } from '@node-rs/argon2';
-import { InvalidOptionsError, KeycardError } from '../core/errors.js';
+import { InvalidOptionsError, KeycardError, OverloadedError } from '../core/errors.js';
 import { BcryptVerifier } from './bcrypt.js';
 import { ConcurrencyLimit } from './limit.js';
 import {
@@ -254,6 +254,8 @@ export class PasswordHasher {
     try {
       return await this.limit.run(() => argon2Verify(hash, password));
     } catch (cause) {
+      // A full queue is not a bad hash: it must stay a 503 (it was a 500 KEYCARD_UNSUPPORTED_HASH for sign-ins).
+      if (cause instanceof OverloadedError) throw cause;
       throw new UnsupportedHashError('stored argon2 hash could not be decoded', { cause });
     }
   }

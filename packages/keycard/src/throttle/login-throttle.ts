@@ -74,6 +74,8 @@ export interface LoginAttempt {
   readonly trustedDevice: boolean;
   /** Counters this attempt filled to their limit: if it fails, they are locked out. */
   readonly fills: readonly ThrottleScope[];
+  /** The client address, when it parses as an IP (for the events' `ip`, as audit logs record it). */
+  readonly ip: string | null;
 }
 
 export type ThrottleDecision =
@@ -201,7 +203,8 @@ export class LoginThrottle {
     const now = this.clock.now();
     const accountHash = hashOf(normalizeAccount(account));
     const device = this.devices?.verify(options.device, accountHash, now) ?? null;
-    if (device !== null) return this.checkTrustedDevice(accountHash, device, now);
+    const address = clientAddress(ip);
+    if (device !== null) return this.checkTrustedDevice(accountHash, device, now, address);
     const accountKey = this.key('a', accountHash);
     const ipKey = ip === null || ip === undefined ? null : this.key('ip', hashOf(addressBucket(ip)));
     const fills: ThrottleScope[] = [];
@@ -211,7 +214,7 @@ export class LoginThrottle {
       const byIp = await this.guard(this.store.consume(ipKey, now, this.ipRule), 'consume');
       if (!byIp.allowed) {
         const byAccount = await this.guard(this.store.peek(accountKey, now, this.accountRule), 'peek');
-        return this.refused(now, byIp, this.ipRule, 'ip', byAccount, accountHash);
+        return this.refused(now, byIp, this.ipRule, 'ip', byAccount, accountHash, address);
       }
       if (byIp.count >= this.ipRule.limit) fills.push('ip');
     }
@@ -219,10 +222,10 @@ export class LoginThrottle {
     if (!byAccount.allowed) {
       // Not an attempt after all: give the address its slot back.
       if (ipKey) await this.guard(this.store.release(ipKey, now), 'release');
-      return this.refused(now, byAccount, this.accountRule, 'account', null, accountHash);
+      return this.refused(now, byAccount, this.accountRule, 'account', null, accountHash, address);
     }
     if (byAccount.count >= this.accountRule.limit) fills.push('account');
-    return { allowed: true, attempt: { accountKey, ipKey, at: now, accountHash, trustedDevice: false, fills } };
+    return { allowed: true, attempt: { accountKey, ipKey, at: now, accountHash, trustedDevice: false, fills, ip: address } };
   }
 
   /**
@@ -231,12 +234,12 @@ export class LoginThrottle {
    * reach it) nor on the address (a neighbour behind the same NAT cannot
    * block it either). The device limit is the account limit.
    */
-  private async checkTrustedDevice(accountHash: string, nonce: string, now: number): Promise<ThrottleDecision> {
+  private async checkTrustedDevice(accountHash: string, nonce: string, now: number, ip: string | null): Promise<ThrottleDecision> {
     const deviceKey = this.key('d', hashOf(`${accountHash}\0${nonce}`));
     const byDevice = await this.guard(this.store.consume(deviceKey, now, this.accountRule), 'consume');
-    if (!byDevice.allowed) return this.refused(now, byDevice, this.accountRule, 'device', null, accountHash);
+    if (!byDevice.allowed) return this.refused(now, byDevice, this.accountRule, 'device', null, accountHash, ip);
     const fills: ThrottleScope[] = byDevice.count >= this.accountRule.limit ? ['device'] : [];
-    return { allowed: true, attempt: { accountKey: deviceKey, ipKey: null, at: now, accountHash, trustedDevice: true, fills } };
+    return { allowed: true, attempt: { accountKey: deviceKey, ipKey: null, at: now, accountHash, trustedDevice: true, fills, ip } };
   }
 
   /**
@@ -279,8 +282,8 @@ export class LoginThrottle {
    */
   recordFailure(attempt: LoginAttempt): void {
     const subject = attempt.accountHash.slice(0, SUBJECT_LENGTH);
-    this.emit('signInFailed', attempt.at, 'bad-password', subject);
-    for (const scope of attempt.fills) this.emit('lockedOut', attempt.at, scope, subject, scope);
+    this.emit('signInFailed', attempt.at, 'bad-password', subject, attempt.ip);
+    for (const scope of attempt.fills) this.emit('lockedOut', attempt.at, scope, subject, attempt.ip, scope);
   }
 
   /**
@@ -310,13 +313,14 @@ export class LoginThrottle {
     scope: ThrottleScope,
     other: RateLimitState | null,
     accountHash: string,
+    ip: string | null,
   ): ThrottleDecision {
     let until = (state.oldestAt ?? now) + rule.windowMs;
     // Refused by the address while the account is also at its limit: tell the later of the two.
     if (other && other.count >= this.accountRule.limit && other.oldestAt !== null) {
       until = Math.max(until, other.oldestAt + this.accountRule.windowMs);
     }
-    this.emit('signInFailed', now, 'throttled', accountHash.slice(0, SUBJECT_LENGTH), scope);
+    this.emit('signInFailed', now, 'throttled', accountHash.slice(0, SUBJECT_LENGTH), ip, scope);
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), scope };
   }
 
@@ -324,8 +328,9 @@ export class LoginThrottle {
     return `${this.namespace}:${kind}:${hash}`;
   }
 
-  private emit(type: 'signInFailed' | 'lockedOut', at: number, reason: string, subject: string, scope?: ThrottleScope): void {
-    this.events?.emit({ type, handle: null, userId: null, at, reason, subject, ...(scope ? { scope } : {}) });
+  /** Events name the account only by `subject`; `ip` is there for audit logs (keycard's SecurityLog never prints it). */
+  private emit(type: 'signInFailed' | 'lockedOut', at: number, reason: string, subject: string, ip: string | null, scope?: ThrottleScope): void {
+    this.events?.emit({ type, handle: null, userId: null, at, reason, subject, ...(scope ? { scope } : {}), ip });
   }
 
   /**
