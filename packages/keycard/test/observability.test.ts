@@ -54,7 +54,9 @@ async function cookieOf(manager: SessionManager, id: string): Promise<string> {
 describe('KeycardMetrics', () => {
   it('counts lifecycle events, sign-in outcomes and throttling, cache lookups and store calls, with label values from fixed sets only', async () => {
     const store = new MemoryStore();
-    const manager = new SessionManager({ secrets: [SECRET], store });
+    // No session cache: the read below must be a store call (a cached read is not one), and the
+    // cache lookups counted are exactly the three reported by hand.
+    const manager = new SessionManager({ secrets: [SECRET], store, cache: false });
     const metrics = new KeycardMetrics();
     const stop = metrics.observe(manager);
     const throttle = new LoginThrottle({ store: new MemoryRateLimitStore(), maxAttempts: 1, window: 60, events: manager.events });
