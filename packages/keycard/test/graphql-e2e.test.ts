@@ -13,7 +13,11 @@ import { createClient } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import { graphqlApp, graphqlModuleWithSubscriptions, SideEffects, Ticker, type SchemaStyle } from './support/graphql-app.js';
 import { within } from './support/poll.js';
-import { SessionManager } from '../src/index.js';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import type { ModuleRef } from '@nestjs/core';
+import { MemoryStore, SessionManager } from '../src/index.js';
+import { GraphqlSubscriptionAuth, SocketRegistry } from '../src/nest/index.js';
 import { Client, expectCookie, expectHeader, PLATFORMS, startApp, type HttpResult, type RunningApp } from './support/http.js';
 
 interface GraphqlError {
@@ -206,46 +210,101 @@ function subscriptionClient(app: RunningApp, cookie: string | null) {
   return { client, closedWith };
 }
 
-for (const platform of PLATFORMS) {
-  describe(`GraphQL subscriptions on ${platform} (${platform === 'express' ? 'Apollo + graphql-ws' : 'Mercurius'})`, () => {
-    let app: RunningApp;
-    let ticker: Ticker;
-
-    before(async () => {
-      app = await startApp(platform, graphqlApp(platform, 'code-first', {}, graphqlModuleWithSubscriptions(platform)));
-      ticker = app.app.get(Ticker);
+/** A raw upgrade to the subscription endpoint: the HTTP status of a refusal, or 101. */
+function upgradeStatus(app: RunningApp, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${app.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', { headers });
+    socket.once('open', () => {
+      socket.close();
+      resolve({ status: 101, body: '' });
     });
-    after(() => app.close());
-
-    it('a connection without a session is refused and delivers nothing', async () => {
-      const { client, closedWith } = subscriptionClient(app, null);
-      const events: unknown[] = [];
-      client.subscribe({ query: 'subscription { ticks }' }, { next: (value) => events.push(value), error: () => undefined, complete: () => undefined });
-      const code = await closedWith;
-      // Apollo/graphql-ws: onConnect refused (4403); Mercurius: the upgrade answered 401 (the client sees an abnormal close).
-      assert.ok(code === 4403 || code === 1006, `close code ${code}`);
-      assert.deepEqual(events, []);
-      await client.dispose();
+    socket.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
     });
-
-    it('a signed-in subscription receives events and is closed within 1 s of signing out', async () => {
-      const browser = app.client();
-      await signIn(browser, 'sub-user');
-      const { client, closedWith } = subscriptionClient(app, browser.cookieHeader());
-      const events: unknown[] = [];
-      client.subscribe({ query: 'subscription { ticks }' }, { next: (value) => events.push(value), error: () => undefined, complete: () => undefined });
-      await within(3000, async () => ticker.subscribers > 0, 'the subscription to reach the resolver');
-      ticker.tick('one');
-      await within(3000, async () => events.length === 1, 'the first event');
-      assert.deepEqual(events, [{ data: { ticks: 'one' } }]);
-      const token = await csrfToken(browser);
-      const started = performance.now();
-      const signedOut = await gql(browser, 'mutation { signOut }', undefined, { 'x-csrf-token': token });
-      assert.deepEqual(bodyOf(signedOut).data, { signOut: true }, signedOut.text);
-      assert.equal(await closedWith, 4401);
-      const ms = performance.now() - started;
-      assert.ok(ms < 1000, `closed ${ms.toFixed(0)} ms after the sign-out`);
-      await client.dispose();
+    socket.once('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error);
     });
   });
 }
+
+for (const platform of PLATFORMS) {
+  for (const style of ['code-first', 'schema-first'] as const satisfies readonly SchemaStyle[]) {
+    describe(`GraphQL subscriptions on ${platform} (${platform === 'express' ? 'Apollo + graphql-ws' : 'Mercurius'}, ${style})`, () => {
+      let app: RunningApp;
+      let ticker: Ticker;
+
+      before(async () => {
+        app = await startApp(platform, graphqlApp(platform, style, {}, graphqlModuleWithSubscriptions(platform, style)));
+        ticker = app.app.get(Ticker);
+      });
+      after(() => app.close());
+
+      it('an upgrade without a session is refused with 401 before any socket exists', async () => {
+        const refused = await upgradeStatus(app, { origin: app.url });
+        assert.equal(refused.status, 401);
+        assert.equal((JSON.parse(refused.body) as { code: string }).code, 'KEYCARD_UNAUTHENTICATED');
+      });
+
+      it('a cross-site Origin is refused with 403 on the upgrade, even with a live session cookie', async () => {
+        const browser = app.client();
+        await signIn(browser, `origin-victim-${style}`);
+        const refused = await upgradeStatus(app, { origin: 'http://evil.example', cookie: browser.cookieHeader() ?? '' });
+        assert.equal(refused.status, 403);
+        assert.equal((JSON.parse(refused.body) as { code: string }).code, 'KEYCARD_FORBIDDEN_ORIGIN');
+        assert.equal((await upgradeStatus(app, { origin: app.url, cookie: browser.cookieHeader() ?? '' })).status, 101, 'the same cookie from the site itself');
+      });
+
+      it('the graphql-ws client without a session never connects and receives nothing', async () => {
+        const { client, closedWith } = subscriptionClient(app, null);
+        const events: unknown[] = [];
+        client.subscribe({ query: 'subscription { ticks }' }, { next: (value) => events.push(value), error: () => undefined, complete: () => undefined });
+        // The upgrade was answered 401: the client's socket never opened (abnormal closure, 1006).
+        assert.equal(await closedWith, 1006);
+        assert.deepEqual(events, []);
+        await client.dispose();
+      });
+
+      it('a signed-in subscription receives events and is closed with 4401 within 1 s of signing out', async () => {
+        const browser = app.client();
+        await signIn(browser, `sub-user-${style}`);
+        const { client, closedWith } = subscriptionClient(app, browser.cookieHeader());
+        const events: unknown[] = [];
+        client.subscribe({ query: 'subscription { ticks }' }, { next: (value) => events.push(value), error: () => undefined, complete: () => undefined });
+        await within(3000, async () => ticker.subscribers > 0, 'the subscription to reach the resolver');
+        ticker.tick('one');
+        await within(3000, async () => events.length === 1, 'the first event');
+        assert.deepEqual(events, [{ data: { ticks: 'one' } }]);
+        const registry = app.app.get(SocketRegistry);
+        assert.equal(registry.size, 1, "tracked in the application's one registry");
+        const token = await csrfToken(browser);
+        const started = performance.now();
+        const signedOut = await gql(browser, 'mutation { signOut }', undefined, { 'x-csrf-token': token });
+        assert.deepEqual(bodyOf(signedOut).data, { signOut: true }, signedOut.text);
+        assert.equal(await closedWith, 4401);
+        const ms = performance.now() - started;
+        assert.ok(ms < 1000, `closed ${ms.toFixed(0)} ms after the sign-out`);
+        await client.dispose();
+      });
+    });
+  }
+}
+
+describe("GraphqlSubscriptionAuth when Apollo's ws server cannot be reached", () => {
+  it('still refuses in onConnect (the 4403 fallback): no session, no subscription', async () => {
+    const manager = new SessionManager({ secrets: ['fallback-secret-0123456789abcdef'], store: new MemoryStore() });
+    const registry = new SocketRegistry(manager);
+    const unreachable = { get: () => { throw new Error('no GraphQLModule here'); } } as unknown as ModuleRef;
+    const auth = new GraphqlSubscriptionAuth(manager, registry, unreachable);
+    const hooks = auth.graphqlWs();
+    await auth.onApplicationBootstrap();
+    const request = new IncomingMessage(new Socket());
+    request.headers = { host: '127.0.0.1:1', origin: 'http://127.0.0.1:1' };
+    const socket = { close: () => undefined, terminate: () => undefined, once: () => undefined };
+    assert.equal(await hooks.onConnect({ extra: { socket, request } }), false);
+    assert.equal(registry.size, 0);
+    await registry.close();
+  });
+});

@@ -12,8 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { ClientProxyFactory, Transport } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { io } from 'socket.io-client';
-import { startApp } from './support/http.js';
-import { SECRET } from './support/session-app.js';
+import { SessionManager } from '../src/index.js';
+import { SessionModule } from '../src/nest/index.js';
+import { Gates } from './support/gate.js';
+import { graphqlModule } from './support/graphql-app.js';
+import { PLATFORMS, expectStatus, startApp } from './support/http.js';
+import { SECRET, SessionTestController } from './support/session-app.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const README = readFileSync(`${ROOT}README.md`, 'utf8');
@@ -37,7 +41,7 @@ function readmeBlock(name: string): string {
 process.env['SESSION_SECRET'] ??= SECRET;
 
 describe('README examples: GraphQL, socket.io, Microservices', () => {
-  for (const name of ['graphql', 'socket-io', 'microservice']) {
+  for (const name of ['graphql', 'dataloader', 'socket-io', 'microservice']) {
     it(`${name}: the README shows the compiled example exactly`, () => {
       assert.equal(readmeBlock(name), exampleSource(name));
     });
@@ -54,6 +58,47 @@ describe('README examples: GraphQL, socket.io, Microservices', () => {
       await running.close();
     }
   });
+
+  for (const platform of PLATFORMS) {
+    it(`dataloader runs on ${platform} (${platform === 'express' ? 'Apollo' : 'Mercurius'}): one batch for the caller, and one store lookup for the request`, async () => {
+      const { OrderRepository, OrdersLoader, OrdersResolver } = await import('./readme/dataloader.example.js');
+      const running = await startApp(platform, {
+        imports: [SessionModule.forRoot({ secrets: SECRET, csrf: false, cache: false }), graphqlModule(platform, 'code-first')],
+        controllers: [SessionTestController],
+        providers: [{ provide: Gates, useValue: new Gates() }, OrderRepository, OrdersLoader, OrdersResolver],
+      });
+      try {
+        const client = running.client();
+        expectStatus(await client.post('/login', { id: 'olga' }), 201);
+        const repository = running.app.get(OrderRepository);
+        const batches: (readonly string[])[] = [];
+        const findMany = repository.findMany.bind(repository);
+        repository.findMany = (owner, ids) => {
+          batches.push(ids);
+          return findMany(owner, ids);
+        };
+        const store = running.app.get(SessionManager).store;
+        let finds = 0;
+        const find = store.find.bind(store);
+        store.find = (...args: Parameters<typeof find>) => {
+          finds++;
+          return find(...args);
+        };
+        const result = await client.post('/graphql', { query: '{ orders(ids: ["a", "b", "c"]) { id owner } }' });
+        assert.deepEqual(result.body, {
+          data: { orders: [{ id: 'a', owner: 'olga' }, { id: 'b', owner: 'olga' }, { id: 'c', owner: 'olga' }] },
+        });
+        assert.deepEqual(batches, [['a', 'b', 'c']], 'one batch');
+        assert.equal(finds, 1, 'one store lookup, for the request');
+        const anonymous = (await running.client().post('/graphql', { query: '{ orders(ids: ["a"]) { id } }' })).body as {
+          errors?: { extensions?: { code?: string } }[];
+        };
+        assert.equal(anonymous.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      } finally {
+        await running.close();
+      }
+    });
+  }
 
   it('socket-io runs: a connection without a session gets connect_error', async () => {
     const { AppModule, useSocketIo } = await import('./readme/socket-io.example.js');

@@ -6,7 +6,7 @@ import { MemoryStore, SessionManager, StoreUnavailableError } from '../src/index
 import { KeycardMetrics } from '../src/metrics/index.js';
 import { PostgresStore, pgPoolClient } from '../src/postgres/index.js';
 import { samplePrincipal, sampleRecord } from '../src/testing/index.js';
-import { SocketRegistry, type ClosableSocket } from '../src/ws/index.js';
+import { SocketRegistry, closeReasonOf, type ClosableSocket } from '../src/ws/index.js';
 import { DATABASE_URL, postgresSkip } from './support/services.js';
 
 const SECRET = 'revocation-probe-secret-0123456789abcdef';
@@ -88,12 +88,12 @@ describe('WebSocket events and metrics', () => {
     await registry.start();
     assert.match(await metrics.metrics(), /^keycard_websockets_open 3$/m);
 
-    registry.untrack(third, 1009);
+    registry.untrack(third, closeReasonOf(1009));
     await manager.revokeAll(principal.id);
     assert.equal(first.closed, 4401);
     assert.equal(second.closed, 4401);
     // The close handshake then reaches untrack: not counted twice.
-    registry.untrack(first, 4401);
+    registry.untrack(first, closeReasonOf(4401));
     const text = await metrics.metrics();
     assert.match(text, /^keycard_websockets_open 0$/m);
     assert.match(text, /^keycard_websocket_closes_total\{reason="session-ended"\} 2$/m);

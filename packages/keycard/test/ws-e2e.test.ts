@@ -343,6 +343,18 @@ describe('KeycardWsAdapter when misconfigured', () => {
     await expectBootstrapError(sessionApp(), { maxMessagesPerSecond: 2.5 }, 'keycard: maxMessagesPerSecond must be a positive whole number, got 2.5');
   });
 
+  it("refuses the registry's options on the adapter, saying they are SessionModule's (one registry per application)", async () => {
+    await expectBootstrapError(
+      sessionApp(),
+      { revalidateInterval: 60 } as ConstructorParameters<typeof KeycardWsAdapter>[1],
+      'keycard: KeycardWsAdapter option revalidateInterval belongs to SessionModule.forRoot({ sockets: { revalidateInterval } }): one registry watches every socket of the application',
+    );
+  });
+
+  it('fails the bootstrap on a bad sockets option of SessionModule', async () => {
+    await expectBootstrapError(sessionApp({ sockets: { closeGrace: -1 } }), {}, 'keycard: closeGrace must be a positive number of seconds (or Infinity), got -1');
+  });
+
   it('fails the bootstrap for a gateway with its own verifyClient: one place decides the handshake', async () => {
     const root = sessionApp();
     await expectBootstrapError(

@@ -10,7 +10,9 @@ import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MessageRate, WS_CLOSE_POLICY, WS_CLOSE_TOO_BIG, upgradeInfoOf } from '../src/ws/index.js';
+import { SessionManager } from '../src/index.js';
 import { PLATFORMS, expectStatus, startApp, type RunningApp } from './support/http.js';
+import { within } from './support/poll.js';
 import { ConnectionLog, useKeycardWs, wsApp } from './support/ws-app.js';
 import { connect } from './support/ws-client.js';
 
@@ -70,9 +72,12 @@ for (const platform of PLATFORMS) {
   describe(`KeycardWsAdapter message limits on ${platform}`, () => {
     let running: RunningApp;
     let cookie: string;
+    /** `socketClosed` reasons, as metrics count them. */
+    const reasons: string[] = [];
 
     before(async () => {
       running = await startApp(platform, wsApp(), { configure: useKeycardWs() });
+      running.app.get(SessionManager).events.on('socketClosed', (event) => reasons.push(event.reason ?? ''));
       const client = running.client();
       expectStatus(await client.post('/login', { id: 'chatty' }), 201);
       cookie = client.cookieHeader() as string;
@@ -84,19 +89,26 @@ for (const platform of PLATFORMS) {
       const padding = 'x'.repeat(16 * 1024 - JSON.stringify({ type: 'whoami', pad: '' }).length);
       const answer = (await socket.ask({ type: 'whoami', pad: padding })) as { user: { id: string } };
       assert.equal(answer.user.id, 'chatty');
+      reasons.length = 0;
       socket.send({ type: 'whoami', pad: `${padding}x` });
       assert.equal((await socket.waitForClose()).code, WS_CLOSE_TOO_BIG);
+      await within(1000, async () => reasons.length > 0, 'the socketClosed event');
+      assert.deepEqual(reasons, ['message-too-big']);
     });
 
     it('more than 20 messages in a second close the socket with 1008, and the extra ones are not handled', async () => {
       const socket = await connect(running.url, '/ws', { cookie });
       const log = running.app.get(ConnectionLog);
       const handledBefore = log.whoamis;
+      reasons.length = 0;
       for (let i = 0; i < 25; i++) socket.send({ type: 'whoami' });
       const closed = await socket.waitForClose();
       assert.equal(closed.code, WS_CLOSE_POLICY);
       assert.equal(closed.reason, 'message rate exceeded');
       assert.ok(log.whoamis - handledBefore <= 20, `handled ${log.whoamis - handledBefore} messages`);
+      // Counted as the rate limit, not as whatever code the client echoed.
+      await within(1000, async () => reasons.length > 0, 'the socketClosed event');
+      assert.deepEqual(reasons, ['rate-limited']);
     });
   });
 }

@@ -24,9 +24,11 @@
  * - `storeUnavailable`: a store call failed or timed out (HTTP 503);
  *   `reason` is the operation (`find`, `destroy`, …).
  * - `socketOpened` / `socketClosed`: a signed-in WebSocket was accepted /
- *   closed; `reason` is a slug: keycard closed it ('session-ended',
- *   'session-expired', 'store-unavailable', 'shutdown'), a limit did
- *   ('message-too-big' 1009, 'policy-violation' 1008), or it ended otherwise ('closed').
+ *   closed (plain WebSocket, socket.io or a GraphQL subscription); `reason`
+ *   is a slug: keycard closed it ('session-ended', 'session-expired',
+ *   'store-unavailable', 'shutdown'), a limit did ('message-too-big',
+ *   'rate-limited'), the peer closed with 1008 ('policy-violation'), or it
+ *   ended otherwise ('closed').
  *
  * Expiry: `expired` is emitted when a request presents a session found
  * expired. A store that drops expired sessions on its own emits nothing for

@@ -42,6 +42,7 @@ const KNOWN_REASONS = new Set([
   'shutdown',
   'message-too-big',
   'policy-violation',
+  'rate-limited',
   'closed',
 ]);
 const OPERATIONS = new Set(['find', 'create', 'update', 'rotate', 'destroy', 'listByUser', 'revokeAll', 'refreshPrincipal', 'ping']);

@@ -21,3 +21,6 @@ export { CsrfGuard, SkipCsrf } from './csrf/csrf.guard.js';
 export type { FetchSite, CsrfFailure } from '../core/csrf.js';
 export { GraphqlSubscriptionAuth } from './graphql-subscriptions.js';
 export type { GraphqlSubscriptionOptions } from './graphql-subscriptions.js';
+// The application's socket registry (SessionModule provides it): inject it for `size` or `recheck()`.
+export { SocketRegistry } from '../ws/registry.js';
+export type { SocketRegistryOptions, SocketCloseReason } from '../ws/registry.js';

@@ -4,6 +4,7 @@ import type { SessionOptions } from '../core/options.js';
 import type { AppCookieOptions } from '../core/cookie-jar.js';
 import type { ExpressSessionMigrationOptions } from '../connect/express-session-migration.js';
 import type { CsrfModuleOptions } from './csrf/csrf.options.js';
+import type { SocketRegistryOptions } from '../ws/registry.js';
 
 /** `SessionModule.forRoot` options: the core `SessionOptions` plus how the module binds to Nest. */
 export interface SessionModuleOptions extends SessionOptions {
@@ -44,6 +45,15 @@ export interface SessionModuleOptions extends SessionOptions {
    * is then destroyed and its cookie cleared. See `ExpressSessionMigration`.
    */
   readonly migrateFromExpressSession?: ExpressSessionMigrationOptions;
+  /**
+   * The application's one `SocketRegistry`, which closes signed-in sockets
+   * (`KeycardWsAdapter`, `KeycardIoAdapter`, GraphQL subscriptions) when
+   * their session ends: `revalidateInterval` (seconds between re-checks that
+   * catch a lost revocation message, default 300), `closeGrace` (seconds a
+   * closed socket gets to finish the closing handshake, default 1), `onError`
+   * (failures it recovers from; default: a warning through Nest's Logger).
+   */
+  readonly sockets?: SocketRegistryOptions;
 }
 
 export const {

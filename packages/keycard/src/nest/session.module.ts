@@ -1,5 +1,5 @@
 import { Inject, Logger, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModuleRef, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import { SecurityLog } from '../core/security-log.js';
@@ -13,6 +13,8 @@ import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
 import { GraphqlCommitPlugin } from './graphql-commit.js';
 import { GraphqlSubscriptionAuth } from './graphql-subscriptions.js';
+import { createSocketRegistry } from './sockets.js';
+import { SocketRegistry } from '../ws/registry.js';
 import { guardRpcHandlers } from './rpc.js';
 import {
   ConfigurableSessionModule,
@@ -102,7 +104,17 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     },
     SessionService,
     GraphqlCommitPlugin,
-    { provide: GraphqlSubscriptionAuth, useFactory: (manager: SessionManager) => new GraphqlSubscriptionAuth(manager), inject: [SessionManager] },
+    {
+      // One registry for every socket transport of the application (/ws, socket.io, GraphQL subscriptions).
+      provide: SocketRegistry,
+      useFactory: (manager: SessionManager, options: SessionModuleOptions) => createSocketRegistry(manager, options.sockets),
+      inject: [SessionManager, SESSION_MODULE_OPTIONS],
+    },
+    {
+      provide: GraphqlSubscriptionAuth,
+      useFactory: (manager: SessionManager, registry: SocketRegistry, moduleRef: ModuleRef) => new GraphqlSubscriptionAuth(manager, registry, moduleRef),
+      inject: [SessionManager, SocketRegistry, ModuleRef],
+    },
     CookieService,
     {
       // Security events to the log as they happen (nothing injects it: Nest creates every provider at start-up).
@@ -137,13 +149,14 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
     },
     { provide: APP_FILTER, useClass: SessionExceptionFilter },
   ],
-  exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS, CsrfModule, GraphqlSubscriptionAuth],
+  exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS, CsrfModule, GraphqlSubscriptionAuth, SocketRegistry],
 })
 export class SessionModule extends ConfigurableSessionModule implements NestModule, OnModuleDestroy {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly binding: SessionBinding,
     @Inject(RESOLVED_MODULE_OPTIONS) private readonly resolved: ResolvedModuleOptions,
+    private readonly sockets: SocketRegistry,
   ) {
     super();
   }
@@ -173,6 +186,8 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
   }
 
   async onModuleDestroy(): Promise<void> {
+    // Unsubscribes from revocations while the store is still open; the sockets are left to their servers.
+    await this.sockets.close();
     if (this.resolved.ownsStore) await this.binding.manager.store.close();
   }
 }

@@ -17,8 +17,9 @@ export {
   WS_CLOSE_TRY_AGAIN_LATER,
   WS_CLOSE_GOING_AWAY,
   WS_CLOSE_REASONS,
+  closeReasonOf,
 } from './registry.js';
-export type { ClosableSocket, SocketSession, SocketRegistryOptions } from './registry.js';
+export type { ClosableSocket, SocketSession, SocketRegistryOptions, SocketCloseReason } from './registry.js';
 export {
   MessageRate,
   compileTrustProxy,

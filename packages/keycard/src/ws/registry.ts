@@ -19,16 +19,40 @@ export const WS_CLOSE_REASONS = {
   shutdown: 'server shutting down',
 } as const;
 
-/** The `reason` of `socketClosed` events (a fixed set: safe as a metric label). */
-const CLOSE_SLUGS: Readonly<Record<string, string>> = {
+/**
+ * Why a signed-in socket closed: the `reason` of `socketClosed` events, a
+ * fixed set (safe as a metric label). keycard closed it because its session
+ * ended ('session-ended', 'session-expired'), the store could not re-check it
+ * ('store-unavailable') or the server is stopping ('shutdown'); a limit closed
+ * it ('message-too-big', 'rate-limited'); the peer closed it with 1008
+ * ('policy-violation'); or it ended any other way ('closed': the client left,
+ * the network dropped).
+ */
+export type SocketCloseReason =
+  | 'session-ended'
+  | 'session-expired'
+  | 'store-unavailable'
+  | 'shutdown'
+  | 'message-too-big'
+  | 'rate-limited'
+  | 'policy-violation'
+  | 'closed';
+
+/** The slug of each close the registry makes itself. */
+const CLOSE_SLUGS: Readonly<Record<string, SocketCloseReason>> = {
   [WS_CLOSE_REASONS.ended]: 'session-ended',
   [WS_CLOSE_REASONS.expired]: 'session-expired',
   [WS_CLOSE_REASONS.storeUnavailable]: 'store-unavailable',
   [WS_CLOSE_REASONS.shutdown]: 'shutdown',
 };
 
-/** Close codes a server uses for limits (RFC 6455): the slug for sockets closed with them. */
-const LIMIT_SLUGS: Readonly<Record<number, string>> = { 1009: 'message-too-big', 1008: 'policy-violation' };
+/** RFC 6455 codes a closed WebSocket reports, as a close reason (1009: ws' own `maxPayload` close). */
+const CODE_SLUGS: Readonly<Record<number, SocketCloseReason>> = { 1009: 'message-too-big', 1008: 'policy-violation' };
+
+/** The close reason of a WebSocket that closed with `code` (one keycard did not close itself). */
+export function closeReasonOf(code: number | undefined): SocketCloseReason {
+  return (code === undefined ? undefined : CODE_SLUGS[code]) ?? 'closed';
+}
 
 /** What the registry needs of a socket; `ws`' WebSocket has both. */
 export interface ClosableSocket {
@@ -89,7 +113,8 @@ class Entry<S extends ClosableSocket> implements SocketSession {
  * ends, on this process or any other sharing the store:
  *
  * - **Revocation and sign-out** (push): one `manager.onRevoked` subscription
- *   per registry (so per process with one adapter), a map handle → sockets,
+ *   per registry (`SessionModule` provides one per application, shared by
+ *   every socket transport), a map handle → sockets,
  *   and a close with 4401 "session ended" as soon as the store's message
  *   arrives (in-process for memory, Redis pub/sub, Postgres LISTEN/NOTIFY).
  * - **Expiry** (timer): each session gets one timer at its known expiry.
@@ -206,12 +231,13 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
 
   /**
    * Stops watching a socket (it closed); the session's timer goes with its last socket.
-   * `code` is the close code, when known: a `socketClosed` event reports why.
+   * `reason` says why, for the `socketClosed` event (`closeReasonOf(code)` for a WebSocket's close code).
+   * A socket the registry closed itself was reported then; untracking it again reports nothing.
    */
-  untrack(socket: S, code?: number): void {
+  untrack(socket: S, reason: SocketCloseReason = 'closed'): void {
     const entry = this.socketEntries.get(socket);
     if (!entry) return;
-    this.reportClose(entry, (code === undefined ? undefined : LIMIT_SLUGS[code]) ?? 'closed');
+    this.reportClose(entry, reason);
     this.socketEntries.delete(socket);
     entry.sockets.delete(socket);
     if (entry.sockets.size === 0 && this.entries.get(entry.handle) === entry) {
@@ -339,7 +365,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     this.manager.events.emit({ type: 'socketOpened', handle: entry.handle, userId: entry.userId, at: this.manager.now(), transport: 'websocket' });
   }
 
-  private reportClose(entry: Entry<S>, reason: string): void {
+  private reportClose(entry: Entry<S>, reason: SocketCloseReason): void {
     this.manager.events.emit({
       type: 'socketClosed',
       handle: entry.handle,

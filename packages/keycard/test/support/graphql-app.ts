@@ -225,18 +225,19 @@ export function graphqlModule(platform: Platform, style: SchemaStyle, subscripti
 }
 
 /** The same, with subscriptions authenticated by keycard (graphql-ws on Apollo, Mercurius' own on Fastify). */
-export function graphqlModuleWithSubscriptions(platform: Platform) {
+export function graphqlModuleWithSubscriptions(platform: Platform, style: SchemaStyle = 'code-first') {
+  const schema = style === 'code-first' ? { autoSchemaFile: true as const } : { typeDefs: SCHEMA };
   if (platform === 'express') {
     return GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
       inject: [GraphqlSubscriptionAuth],
-      useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, autoSchemaFile: true, subscriptions: { 'graphql-ws': auth.graphqlWs() } }),
+      useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, ...schema, subscriptions: { 'graphql-ws': auth.graphqlWs() } }),
     });
   }
   return GraphQLModule.forRootAsync<MercuriusDriverConfig>({
     driver: MercuriusDriver,
     inject: [GraphqlSubscriptionAuth],
-    useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, autoSchemaFile: true, subscription: auth.mercurius() }),
+    useFactory: (auth: GraphqlSubscriptionAuth) => ({ graphiql: false, ...schema, subscription: auth.mercurius() }),
   });
 }
 

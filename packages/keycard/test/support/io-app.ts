@@ -26,6 +26,12 @@ export class ChatGateway {
     return { ok: true, body };
   }
 
+  /** Answers the length of what it got: the size-limit test sends strings just under and over the limit. */
+  @SubscribeMessage('echo')
+  echo(@MessageBody() body: string): number {
+    return body.length;
+  }
+
   @Public()
   @SubscribeMessage('ping')
   ping(): string {

@@ -3,16 +3,17 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import { WsException, type MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
-import { InvalidOptionsError } from '../../core/errors.js';
-import { SessionManager } from '../../core/manager.js';
-import { MessageRate, compileTrustProxy, resolveSocketLimits, type ResolvedSocketLimits, type SocketLimitOptions, type TrustFn, type TrustProxy } from '../../ws/limits.js';
+import type { SessionManager } from '../../core/manager.js';
+import { MessageRate, WS_CLOSE_POLICY, compileTrustProxy, resolveSocketLimits, type ResolvedSocketLimits, type SocketLimitOptions, type TrustFn, type TrustProxy } from '../../ws/limits.js';
 import { resolveOriginCheck, type OriginCheck } from '../../ws/origin.js';
-import { SocketRegistry, type ClosableSocket, type SocketRegistryOptions } from '../../ws/registry.js';
+import type { ClosableSocket, SocketCloseReason, SocketRegistry } from '../../ws/registry.js';
 import { authenticateUpgrade, upgradeInfoOf } from '../../ws/upgrade.js';
 import { attachSocketSession, findSocketSession } from '../context.js';
 import { useWsErrors } from '../errors.js';
+import { socketBackendOf } from '../sockets.js';
 
-export interface KeycardIoAdapterOptions extends SocketRegistryOptions, SocketLimitOptions {
+/** The registry's options (`revalidateInterval`, `closeGrace`, `onError`) are the application's: `SessionModule.forRoot({ sockets })`. */
+export interface KeycardIoAdapterOptions extends SocketLimitOptions {
   /** Origins allowed to connect besides the server's own, as browsers send them. Default: same origin only. */
   readonly allowedOrigins?: readonly string[];
   /** Which proxies to believe about a handshake's client: the HTTP platform's trust-proxy value (see KeycardWsAdapter). Default false. */
@@ -50,8 +51,8 @@ class HandshakeRefused extends Error {
  * ```
  */
 export class KeycardIoAdapter extends IoAdapter {
-  /** The sockets being watched (one entry per socket.io socket). */
-  readonly registry: SocketRegistry<ClosableSocket>;
+  /** The application's registry (SessionModule's, shared with every socket transport); one entry per socket.io socket. */
+  readonly registry: SocketRegistry;
   private readonly keycardLogger = new Logger('keycard');
   private readonly manager: SessionManager;
   private readonly originAllowed: OriginCheck;
@@ -65,16 +66,7 @@ export class KeycardIoAdapter extends IoAdapter {
     this.trust = compileTrustProxy(options.trustProxy);
     this.limits = resolveSocketLimits(options);
     this.originAllowed = resolveOriginCheck(options.allowedOrigins);
-    try {
-      this.manager = app.get(SessionManager, { strict: false });
-    } catch {
-      throw new InvalidOptionsError('keycard: KeycardIoAdapter needs SessionModule.forRoot() (or forRootAsync) in the application module');
-    }
-    this.registry = new SocketRegistry<ClosableSocket>(this.manager, {
-      revalidateInterval: options.revalidateInterval,
-      closeGrace: options.closeGrace,
-      onError: options.onError ?? ((error: unknown) => this.keycardLogger.warn(`socket.io session watch: ${String((error as Error)?.message ?? error)}`)),
-    });
+    ({ manager: this.manager, registry: this.registry } = socketBackendOf(app, 'KeycardIoAdapter', options));
   }
 
   override createIOServer(port: number, options?: ServerOptions): Server {
@@ -92,11 +84,6 @@ export class KeycardIoAdapter extends IoAdapter {
       callback: (...args: unknown[]) => (findSocketSession(socket)?.ended === false && socket.connected ? handler.callback(...args) : Promise.resolve(undefined)),
     }));
     super.bindMessageHandlers(socket, guarded, transform);
-  }
-
-  override async dispose(): Promise<void> {
-    await this.registry.close();
-    await super.dispose();
   }
 
   private guard(namespace: Namespace): void {
@@ -125,14 +112,60 @@ export class KeycardIoAdapter extends IoAdapter {
       throw new HandshakeRefused({ statusCode: 500, code: 'KEYCARD_INTERNAL', message: 'Internal server error.' });
     }
     if (!decision.ok) throw new HandshakeRefused(decision.body);
-    // One closable per socket: the registry closes it when the session ends.
-    const closable: ClosableSocket = { close: () => socket.disconnect(true), terminate: () => socket.conn.close() };
+    const closable = closableOf(socket);
     attachSocketSession(socket, this.registry.track(decision.session, closable));
-    socket.once('disconnect', () => this.registry.untrack(closable));
+    let rateLimited = false;
+    socket.once('disconnect', (reason: string, description?: unknown) =>
+      this.registry.untrack(closable, rateLimited ? 'rate-limited' : ioCloseReason(reason, description)),
+    );
     const rate = new MessageRate(this.limits.maxMessagesPerSecond);
     socket.use((_packet, next) => {
       if (rate.admit()) return next();
-      socket.disconnect(true);
+      // The extra event is not handled; the client learns why before the disconnect.
+      rateLimited = true;
+      closable.close(WS_CLOSE_POLICY, 'message rate exceeded');
     });
   }
+}
+
+/**
+ * The event a socket.io client receives just before keycard disconnects it,
+ * with the same code and reason a WebSocket would close with: 4401 "session
+ * ended" / "session expired" (sign in again), 1013 "session store
+ * unavailable", 1001 "server shutting down", 1008 "message rate exceeded".
+ * socket.io has no close codes (the client only sees `io server disconnect`),
+ * so without it a client could not tell a sign-out from a rate limit.
+ */
+export const IO_CLOSE_EVENT = 'keycard:close';
+
+/** What `IO_CLOSE_EVENT` carries. */
+export interface IoCloseNotice {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** The registry's handle on a socket.io socket: close = tell the client why, then disconnect. */
+function closableOf(socket: Socket): ClosableSocket {
+  return {
+    close: (code, reason) => {
+      if (!socket.connected) return;
+      socket.emit(IO_CLOSE_EVENT, { code, reason } satisfies IoCloseNotice);
+      // Engine.IO flushes the notice before it closes the transport.
+      socket.disconnect(true);
+    },
+    terminate: () => socket.conn.close(),
+  };
+}
+
+/**
+ * A socket.io disconnect keycard did not make itself, as a close reason. A
+ * message over `maxHttpBufferSize` ends the transport with an error that says
+ * so: "Max payload size exceeded" from ws (WebSocket transport), "payload too
+ * large" from Engine.IO's polling transport; anything else (the client left,
+ * a ping timeout, a dropped network) is 'closed'.
+ */
+function ioCloseReason(reason: string, description: unknown): SocketCloseReason {
+  if (reason !== 'transport error') return 'closed';
+  const message = description instanceof Error ? description.message : String(description);
+  return /max payload size exceeded|payload too large/i.test(message) ? 'message-too-big' : 'closed';
 }

@@ -5,16 +5,21 @@ import { WsException, type MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { InvalidOptionsError } from '../../core/errors.js';
-import { SessionManager } from '../../core/manager.js';
+import type { SessionManager } from '../../core/manager.js';
 import { resolveOriginCheck, type OriginCheck } from '../../ws/origin.js';
-import { SocketRegistry, type SocketRegistryOptions } from '../../ws/registry.js';
+import { closeReasonOf, type SocketCloseReason, type SocketRegistry } from '../../ws/registry.js';
 import { MessageRate, WS_CLOSE_POLICY, compileTrustProxy, resolveSocketLimits, type ResolvedSocketLimits, type SocketLimitOptions, type TrustFn, type TrustProxy } from '../../ws/limits.js';
 import { authenticateUpgrade, upgradeInfoOf, type AuthenticatedSession } from '../../ws/upgrade.js';
 import type { RoutedMessage, WsFrame } from './messages.js';
 import { useWsErrors } from '../errors.js';
+import { socketBackendOf } from '../sockets.js';
 import { attachSocketSession, findSocketSession } from './socket-session.js';
 
-export interface KeycardWsAdapterOptions extends SocketRegistryOptions, SocketLimitOptions {
+/**
+ * The registry's options (`revalidateInterval`, `closeGrace`, `onError`) are
+ * the application's: `SessionModule.forRoot({ sockets })`.
+ */
+export interface KeycardWsAdapterOptions extends SocketLimitOptions {
   /**
    * Origins allowed to open a socket besides the server's own, exactly as
    * browsers send them (`https://app.example.com`). Default: same origin only.
@@ -82,8 +87,8 @@ const INTERNAL_ERROR = {
  * ```
  */
 export class KeycardWsAdapter extends WsAdapter {
-  /** The sockets being watched; `recheck()` after an outage, `size` for metrics. */
-  readonly registry: SocketRegistry<WebSocket>;
+  /** The application's registry (SessionModule's, shared with every socket transport); `recheck()` after an outage, `size` for metrics. */
+  readonly registry: SocketRegistry;
   private readonly keycardLogger = new Logger('keycard');
   private readonly manager: SessionManager;
   private readonly originAllowed: OriginCheck;
@@ -100,12 +105,7 @@ export class KeycardWsAdapter extends WsAdapter {
     this.trust = compileTrustProxy(options.trustProxy);
     this.limits = resolveSocketLimits(options);
     this.originAllowed = resolveOriginCheck(options.allowedOrigins);
-    this.manager = sessionManagerOf(app);
-    this.registry = new SocketRegistry<WebSocket>(this.manager, {
-      revalidateInterval: options.revalidateInterval,
-      closeGrace: options.closeGrace,
-      onError: options.onError ?? ((error: unknown) => this.keycardLogger.warn(`WebSocket session watch: ${describe(error)}`)),
-    });
+    ({ manager: this.manager, registry: this.registry } = socketBackendOf(app, 'KeycardWsAdapter', options));
   }
 
   override create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
@@ -133,12 +133,19 @@ export class KeycardWsAdapter extends WsAdapter {
         return;
       }
       attachSocketSession(socket, this.registry.track(accepted.session, socket));
-      socket.once('close', (code: number) => this.registry.untrack(socket, code));
+      // Why the socket closed when keycard or ws closed it: the close event's code is what the peer sent back,
+      // and after an oversized frame ws stops reading, so it is 1006 there, not 1009.
+      let closedFor: SocketCloseReason | null = null;
+      socket.once('close', (code: number) => this.registry.untrack(socket, closedFor ?? closeReasonOf(code)));
       // An oversized frame is reported here before ws closes with 1009; the socket must not crash the process.
-      socket.on('error', () => undefined);
+      socket.on('error', (error: Error & { code?: string }) => {
+        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') closedFor ??= 'message-too-big';
+      });
       const rate = new MessageRate(this.limits.maxMessagesPerSecond);
       socket.on('message', () => {
-        if (!rate.admit() && socket.readyState === socket.OPEN) socket.close(WS_CLOSE_POLICY, 'message rate exceeded');
+        if (rate.admit() || socket.readyState !== socket.OPEN) return;
+        closedFor = 'rate-limited';
+        socket.close(WS_CLOSE_POLICY, 'message rate exceeded');
       });
     });
     // Subscribe at bootstrap, so the first socket does not wait for it; failures are retried.
@@ -171,11 +178,6 @@ export class KeycardWsAdapter extends WsAdapter {
     return server;
   }
 
-  override async dispose(): Promise<void> {
-    await this.registry.close();
-    await super.dispose();
-  }
-
   private verify(request: IncomingMessage, done: VerifyDone): void {
     authenticateUpgrade(this.manager, upgradeInfoOf(request, { trustProxy: this.trust }), this.originAllowed).then(
       (decision) => {
@@ -188,15 +190,6 @@ export class KeycardWsAdapter extends WsAdapter {
         refuse(done, INTERNAL_ERROR);
       },
     );
-  }
-}
-
-function sessionManagerOf(app: INestApplicationContext): SessionManager {
-  try {
-    return app.get(SessionManager, { strict: false });
-  } catch {
-    // Nest's own message names a token; say what to change instead.
-    throw new InvalidOptionsError('keycard: KeycardWsAdapter needs SessionModule.forRoot() (or forRootAsync) in the application module');
   }
 }
 
