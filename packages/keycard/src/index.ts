@@ -56,7 +56,7 @@ export {
   InvalidCookieError,
   CookieTooLargeError,
 } from './core/errors.js';
-export type { KeycardErrorCode } from './core/errors.js';
+export type { KeycardErrorCode, RefusalCode } from './core/errors.js';
 export { MemoryStore } from './memory/memory-store.js';
 export type { FlashMessage, FlashCookie } from './core/flash.js';
 export { MemoryRevocationStore } from './memory/memory-revocation-store.js';

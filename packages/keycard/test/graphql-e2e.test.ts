@@ -75,7 +75,8 @@ for (const platform of PLATFORMS) {
       let effects: SideEffects;
 
       before(async () => {
-        app = await startApp(platform, graphqlApp(platform, style));
+        // No session cache: the field-resolver test counts store lookups, and a cached read makes none.
+        app = await startApp(platform, graphqlApp(platform, style, { cache: false }));
         effects = app.app.get(SideEffects);
       });
       after(() => app.close());

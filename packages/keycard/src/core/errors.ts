@@ -19,6 +19,8 @@ export type KeycardErrorCode =
   | 'KEYCARD_OVERLOADED'
   | 'KEYCARD_OIDC_FAILED'
   | 'KEYCARD_OIDC_UNAVAILABLE'
+  // Refusals the guards answer (401/403), on every transport: see RefusalCode.
+  | RefusalCode
   // Wiring mistakes, raised by the adapters (keycard/nest, keycard/passport).
   | 'KEYCARD_NOT_LOADED'
   | 'KEYCARD_RESPONSE_SENT'
@@ -27,6 +29,21 @@ export type KeycardErrorCode =
   | 'KEYCARD_SOCKET_NOT_AUTHENTICATED'
   | 'KEYCARD_SESSION_GONE'
   | 'KEYCARD_RESPONSE_SENT';
+
+/**
+ * Codes of refusals: the caller is not allowed (not signed in, missing role,
+ * stale sign-in, CSRF). Not failures of keycard; keycard/nest answers them
+ * with 401/403 over HTTP, GraphQL errors and WebSocket/RPC error bodies.
+ */
+export type RefusalCode =
+  | 'KEYCARD_UNAUTHENTICATED'
+  | 'KEYCARD_FORBIDDEN_ROLE'
+  | 'KEYCARD_REAUTHENTICATE'
+  | 'KEYCARD_CSRF_CROSS_SITE'
+  | 'KEYCARD_CSRF_MISSING'
+  | 'KEYCARD_CSRF_INVALID'
+  | 'KEYCARD_CSRF_CONTENT_TYPE'
+  | 'KEYCARD_CSRF_GET_MUTATION';
 
 export class KeycardError extends Error {
   readonly code: KeycardErrorCode;

@@ -1,20 +1,12 @@
 import { HttpException } from '@nestjs/common';
-import { KeycardError, OverloadedError, SignInThrottledError, type KeycardErrorCode } from '../core/errors.js';
+import { KeycardError, OverloadedError, SignInThrottledError, type KeycardErrorCode, type RefusalCode } from '../core/errors.js';
 import type { Transport } from './context.js';
 
-/** Codes of the HTTP answers the guards give; they are not failures, so they have no core error class. */
-export type SessionAccessCode =
-  | 'KEYCARD_UNAUTHENTICATED'
-  | 'KEYCARD_FORBIDDEN_ROLE'
-  | 'KEYCARD_REAUTHENTICATE'
-  | 'KEYCARD_CSRF_CROSS_SITE'
-  | 'KEYCARD_CSRF_MISSING'
-  | 'KEYCARD_CSRF_INVALID'
-  | 'KEYCARD_CSRF_CONTENT_TYPE'
-  | 'KEYCARD_CSRF_GET_MUTATION';
+/** Codes of the answers the guards give (401/403); they are refusals, not failures. */
+export type SessionAccessCode = RefusalCode;
 
 /** Every `code` a keycard error response body can carry. */
-export type SessionErrorCode = KeycardErrorCode | SessionAccessCode;
+export type SessionErrorCode = KeycardErrorCode;
 
 /** The JSON body of every keycard error response: Nest's usual shape plus a stable `code`. */
 export interface SessionErrorBody {
@@ -90,6 +82,8 @@ export function toHttpException(error: KeycardError | SessionAccessCode): Sessio
         return new SessionHttpException(403, error, 'GraphQL mutations must be sent with POST, not GET.');
     }
   }
+  // A refusal already decided for another transport (a service shared by resolvers and controllers): same status, code and message.
+  if (error instanceof SessionAccessError) return new SessionHttpException(error.status, error.code, error.message, { cause: error });
   const cause = { cause: error };
   switch (error.code) {
     case 'KEYCARD_STORE_UNAVAILABLE':
@@ -161,17 +155,17 @@ export interface SessionErrorExtensions {
  * error's `extensions` into the GraphQL error, so resolvers answer
  * `{ message, extensions: { code: 'UNAUTHENTICATED', keycardCode: 'KEYCARD_UNAUTHENTICATED' } }`
  * on Apollo and Mercurius alike; over RPC and WebSockets the client gets
- * `body`.
+ * `body`. It is a `KeycardError` like every keycard error: an application
+ * may throw one from code shared by resolvers and controllers, and over HTTP
+ * `SessionExceptionFilter` answers it with its own status and code (401,
+ * 403), not as an unknown keycard failure (500).
  */
-export class SessionAccessError extends Error {
+export class SessionAccessError extends KeycardError {
   readonly status: number;
-  readonly code: SessionErrorCode;
   readonly extensions: SessionErrorExtensions;
   constructor(status: number, code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SessionAccessError';
+    super(code, message, options);
     this.status = status;
-    this.code = code;
     this.extensions = { code: GRAPHQL_CODES[status] ?? 'INTERNAL_SERVER_ERROR', keycardCode: code };
   }
 
@@ -183,6 +177,7 @@ export class SessionAccessError extends Error {
 
 /** The same outcome as `toHttpException`, for transports other than HTTP. */
 export function toAccessError(error: KeycardError | SessionAccessCode, message?: string): SessionAccessError {
+  if (error instanceof SessionAccessError && message === undefined) return error;
   const http = toHttpException(error);
   const body = http.getResponse() as SessionErrorBody;
   return new SessionAccessError(http.getStatus(), http.code, message ?? body.message, { cause: http.cause });

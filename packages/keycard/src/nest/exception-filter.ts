@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { throwError } from 'rxjs';
 import { KeycardError } from '../core/errors.js';
 import { responseOf, transportOf } from './context.js';
-import { SessionAccessError, SessionHttpException, toAccessError, toHttpException } from './errors.js';
+import { SessionAccessError, toAccessError, toHttpException } from './errors.js';
 
 /**
  * Answers every `KeycardError` that reaches Nest's exception layer (a store
@@ -20,13 +20,13 @@ import { SessionAccessError, SessionHttpException, toAccessError, toHttpExceptio
  * client gets `{ status: 'error', statusCode, code, message }`. Gateways
  * have no global filters in Nest; keycard's guards answer them themselves.
  */
-@Catch(KeycardError, SessionAccessError)
-export class SessionExceptionFilter implements ExceptionFilter<KeycardError | SessionAccessError> {
+@Catch(KeycardError)
+export class SessionExceptionFilter implements ExceptionFilter<KeycardError> {
   private readonly logger = new Logger('keycard');
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  catch(error: KeycardError | SessionAccessError, host: ArgumentsHost): unknown {
+  catch(error: KeycardError, host: ArgumentsHost): unknown {
     const access = error instanceof SessionAccessError ? error : toAccessError(error);
     if (access.status >= 500 && access.status !== 503) this.logger.error(error.message, error.stack);
     switch (transportOf(host)) {
@@ -45,9 +45,8 @@ export class SessionExceptionFilter implements ExceptionFilter<KeycardError | Se
     }
   }
 
-  private replyHttp(error: KeycardError | SessionAccessError, host: ArgumentsHost): void {
-    const exception =
-      error instanceof SessionAccessError ? new SessionHttpException(error.status, error.code, error.message, { cause: error }) : toHttpException(error);
+  private replyHttp(error: KeycardError, host: ArgumentsHost): void {
+    const exception = toHttpException(error);
     const response: unknown = responseOf(host);
     const adapter = this.adapterHost.httpAdapter;
     if (adapter.isHeadersSent(response)) return;
