@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { resolveSecrets, SECRET_FILE } from '../src/config/secrets.js';
+import { sessionStoreUrl } from '../src/sessions/stores.js';
 
 const SECRET = 's'.repeat(32);
 
@@ -151,6 +152,18 @@ describe('loadConfig', () => {
     });
     assert.equal(config.metrics, true);
     assert.equal(loadConfig({}).metrics, false);
+  });
+
+  it('names the session store for keycard’s CLI (npm run admin -- sessions|revoke): Redis, Cluster, Sentinel, PostgreSQL, PGlite', () => {
+    const url = (env: Record<string, string>) => {
+      const config = loadConfig(env, '/srv/app');
+      return sessionStoreUrl(config.redis, config);
+    };
+    assert.equal(url({ REDIS_URL: 'redis://:pw@cache:6380/2', DATABASE_URL: 'postgres://db/app' }), 'redis://:pw@cache:6380/2');
+    assert.equal(url({ REDIS_CLUSTER_NODES: 'a:7000,b:7001' }), 'redis+cluster://a:7000,b:7001');
+    assert.equal(url({ REDIS_SENTINELS: 's1:26379,s2:26380', REDIS_SENTINEL_NAME: 'keycard' }), 'redis+sentinel://s1:26379,s2:26380/keycard');
+    assert.equal(url({ DATABASE_URL: 'postgres://db/app' }), 'postgres://db/app');
+    assert.equal(url({ DATA_DIR: 'state' }), 'pglite:/srv/app/state/pglite');
   });
 
   it('refuses contradictions', () => {

@@ -6,6 +6,8 @@ import { PASSWORD, registerAccount, signInAgain } from './support/accounts.js';
 import { Client } from './support/http-client.js';
 import { DATABASE_URL, REDIS_URL, serviceSkipReason } from './support/services.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { runAdminCli } from './support/app-process.js';
+import { openSocket } from './support/ws-client.js';
 import { startTestApp, uniqueIp, type TestApp } from './support/test-app.js';
 
 /**
@@ -30,6 +32,7 @@ describe('on PostgreSQL and Redis', { skip }, () => {
   let app: TestApp;
   let proxy: TcpProxy;
   let admin: pg.Client;
+  let databaseUrl: string;
 
   before(async () => {
     admin = new pg.Client({ connectionString: DATABASE_URL });
@@ -40,8 +43,9 @@ describe('on PostgreSQL and Redis', { skip }, () => {
     const database = new URL(DATABASE_URL);
     // Every table of this run (users, keycard's rate limits) goes into a schema of its own.
     database.searchParams.set('options', `-c search_path=${SCHEMA}`);
+    databaseUrl = database.toString();
     app = await startTestApp('fastify', {
-      DATABASE_URL: database.toString(),
+      DATABASE_URL: databaseUrl,
       REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
     });
   });
@@ -63,6 +67,36 @@ describe('on PostgreSQL and Redis', { skip }, () => {
     assert.equal((await second.get('/api/auth/me')).status, 401);
     const health = await new Client(app.url).get('/api/health');
     assert.deepEqual(health.json, { status: 'ok', store: 'up' });
+  });
+
+  // Issue 14 / SPEC "Administrators": sessions and revoke are keycard's CLI commands (keycard/cli) on the app's store.
+  it('npm run admin -- sessions|revoke <email> reach the running app’s Redis store: both devices listed, then signed out, their WebSocket closed within a second', async () => {
+    const account = await registerAccount(app.url);
+    const laptop = await signInAgain(app.url, account, 'operators-laptop');
+    const socket = await openSocket(laptop);
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL, DATA_DIR: app.dataDir };
+
+    const listed = await runAdminCli(['sessions', account.email.toUpperCase()], env);
+    assert.equal(listed.code, 0, listed.output);
+    assert.match(listed.output, new RegExp(`^${account.email}: 2 live sessions\n`));
+    const handles = (await account.client.get('/api/auth/sessions')).json.sessions.map((entry: { id: string }) => entry.id);
+    for (const handle of handles) assert.ok(listed.output.includes(handle), `handle ${handle} listed:\n${listed.output}`);
+    assert.match(listed.output, /operators-laptop/);
+    assert.match(listed.output, /203\.0\.113\.\d+/);
+
+    const revoked = await runAdminCli(['revoke', account.email], env);
+    assert.equal(revoked.code, 0, revoked.output);
+    assert.match(revoked.output, new RegExp(`^${account.email}: 2 sessions signed out\n`));
+    // Within a second of the command's end (it may already have closed while npm was exiting).
+    await socket.closed(1000);
+    assert.equal((await account.client.get('/api/auth/me')).status, 401);
+    assert.equal((await laptop.get('/api/auth/me')).status, 401);
+    const none = await runAdminCli(['sessions', account.email], env);
+    assert.match(none.output, new RegExp(`^${account.email}: 0 live sessions\n`));
+
+    const unknown = await runAdminCli(['revoke', 'nobody@example.test'], env);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.output, /no account with the e-mail nobody@example.test/);
   });
 
   it('answers 503 while Redis is down, never 500, and recovers by itself', async () => {

@@ -8,7 +8,8 @@
  *
  * Reported, not asserted: read p50/p99 and event-loop delay p99 before and
  * during, sign-in latency and rate. Checked: every sign-in answers 200 with a
- * working cookie and every read answers 200. The argon2 computations compete
+ * working cookie and every read answers 200 (the server lifts the hasher's
+ * wait deadline, SIGN_IN_MAX_WAIT_MS: this measures the loop, not shedding). The argon2 computations compete
  * with the event loop for the cores; PasswordHasher runs at most cores − 1
  * at once (its `maxConcurrent`), which on 2 cores leaves one to the loop.
  * Reads can still slow down during sign-ins with a free event loop: the
@@ -75,6 +76,8 @@ interface SignInOutcome {
   readonly cookie: string;
   readonly userId: string | undefined;
   readonly ms: number;
+  /** For a failure report: the error code and Retry-After of a refusal (a 503 says whether it was the hashing queue). */
+  readonly detail: string;
 }
 
 async function signIn(baseUrl: string, user: number): Promise<SignInOutcome> {
@@ -90,16 +93,18 @@ async function signIn(baseUrl: string, user: number): Promise<SignInOutcome> {
     text = await response.text();
   } catch {
     // No answer at all (connection refused or reset): a failed sign-in, status 0.
-    return { status: 0, cookie: '', userId: undefined, ms: performance.now() - start };
+    return { status: 0, cookie: '', userId: undefined, ms: performance.now() - start, detail: 'no answer' };
   }
   const ms = performance.now() - start;
-  let userId: string | undefined;
+  let body: { user?: { id?: string }; code?: string } = {};
   try {
-    userId = (JSON.parse(text) as { user?: { id?: string } }).user?.id;
+    body = JSON.parse(text) as typeof body;
   } catch {
-    userId = undefined;
+    // Not JSON: reported by status alone.
   }
-  return { status: response.status, cookie: cookieHeader(response.headers.getSetCookie()), userId, ms };
+  const retryAfter = response.headers.get('retry-after');
+  const detail = [body.code, retryAfter === null ? undefined : `Retry-After ${retryAfter}`].filter(Boolean).join(', ');
+  return { status: response.status, cookie: cookieHeader(response.headers.getSetCookie()), userId: body.user?.id, ms, detail };
 }
 
 /** `GET /me` with a cookie answers 200 and the user it was issued to. */
@@ -124,7 +129,8 @@ class SignIns {
       this.latencies.record(outcome.ms);
       const expected = `u-${i % SIGN_IN_USERS}`;
       if (outcome.status !== 200 || outcome.cookie === '' || outcome.userId !== expected) {
-        this.failures.push(`sign-in answered ${outcome.status}${outcome.cookie === '' ? ' without a cookie' : ''} for ${expected}`);
+        const detail = outcome.detail === '' ? '' : ` (${outcome.detail})`;
+        this.failures.push(`sign-in answered ${outcome.status}${detail}${outcome.cookie === '' ? ' without a cookie' : ''} for ${expected}`);
       } else {
         this.lastCookies.push({ cookie: outcome.cookie, userId: expected });
       }

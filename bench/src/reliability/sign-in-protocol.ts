@@ -11,6 +11,18 @@ export const ELD_RESOLUTION_MS = 1;
 export const SIGN_IN_USERS = 20;
 export const SIGN_IN_PASSWORD = 'correct horse battery staple';
 
+/**
+ * The server's PasswordHasher `maxWait`, ms. The experiment measures the
+ * event loop while every sign-in is served, not load shedding: with the
+ * default deadline (2 s) a burst of 20 on one hashing slot of a loaded 2-core
+ * machine reached it, and the refused sign-ins (503 KEYCARD_OVERLOADED; a 500
+ * before verify kept OverloadedError as it is) failed the run. The bursts (20)
+ * fit the default queue length (32 per slot), so nothing is refused.
+ * Shedding itself is pinned by keycard's concurrency-limit tests and the
+ * reference app's hardening e2e, with held work instead of timing.
+ */
+export const SIGN_IN_MAX_WAIT_MS = 60_000;
+
 export type ToSignInServer =
   /** Opens a window: resets the histogram and starts sampling. */
   | { readonly type: 'eld-start' }

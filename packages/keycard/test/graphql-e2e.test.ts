@@ -139,7 +139,12 @@ for (const platform of PLATFORMS) {
         if (style !== 'code-first') return t.skip('the field resolver is code-first');
         const client = app.client();
         await signIn(client, 'hana');
-        const store = app.app.get(SessionManager).store;
+        const manager = app.app.get(SessionManager);
+        const store = manager.store;
+        // A lookup is a store find or, with the session cache on (the default for this memory
+        // store), a cache hit: the request's session must be looked up once either way.
+        const hits = (): number => manager.cacheStats()?.hits ?? 0;
+        const hitsBefore = hits();
         let finds = 0;
         const find = store.find.bind(store);
         store.find = (...args: Parameters<typeof find>) => {
@@ -153,7 +158,7 @@ for (const platform of PLATFORMS) {
             b: { id: 'hana', greeting: 'hana seen by hana' },
             c: { greeting: 'hana seen by hana' },
           });
-          assert.equal(finds, 1);
+          assert.equal(finds + hits() - hitsBefore, 1);
         } finally {
           store.find = find;
         }

@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
 import { SessionManager } from 'keycard';
+import { openStoreFromUrl, revokeCommand, sessionsCommand, type OpenedStore } from 'keycard/cli';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config.js';
 import { resolveSecrets } from '../config/secrets.js';
 import { openDatabase } from '../database/database.js';
 import { migrate } from '../database/migrations.js';
-import { openStores } from '../sessions/stores.js';
+import { openStores, sessionStoreUrl } from '../sessions/stores.js';
 import { principalOf } from '../users/user.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { ADMIN_ROLE } from '../users/users.service.js';
@@ -13,11 +14,17 @@ import { ADMIN_ROLE } from '../users/users.service.js';
 /**
  * `npm run admin -- promote|demote|sessions|revoke <email>`: the operator's
  * side of SPEC "Administrators", configured by the same environment as the
- * app (DATABASE_URL or DATA_DIR, REDIS_URL, SESSION_SECRETS...). Role changes
- * reach the user's live sessions at their next request (keycard's
- * refreshPrincipal); `sessions` and `revoke` are keycard's listSessions and
- * revokeAll. With the embedded database (no DATABASE_URL), stop the app
- * first: PGlite is one process's database.
+ * app (DATABASE_URL or DATA_DIR, REDIS_URL, SESSION_SECRETS...).
+ *
+ * `promote` and `demote` are the app's: they change the users table, and the
+ * user's live sessions see the new roles at their next request (keycard's
+ * refreshPrincipal). `sessions` and `revoke` are keycard's operator commands
+ * (`keycard/cli`, as `npx keycard sessions|revoke <user-id>`): the e-mail is
+ * resolved to the user id here, then the library's sessionsCommand and
+ * revokeCommand run on the app's session store, opened from its URL
+ * (sessionStoreUrl). A revocation goes through the store like a sign-out, so
+ * running instances close that user's WebSockets. With the embedded database
+ * (no DATABASE_URL), stop the app first: PGlite is one process's database.
  */
 const USAGE = `usage: npm run admin -- <command> <email>
   promote <email>   give the account the role admin
@@ -41,6 +48,11 @@ export async function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const [command, email, ...rest] = argv;
   if (!COMMANDS.includes(command as Command) || !email || rest.length > 0) throw new UsageError(USAGE);
   const config = loadConfig(env);
+  if (command === 'sessions' || command === 'revoke') {
+    const user = await accountOf(config, email);
+    await STORE_COMMANDS[command](config, user, print);
+    return;
+  }
   const { secrets } = await resolveSecrets(config);
   const database = await openDatabase(config);
   try {
@@ -49,7 +61,7 @@ export async function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv, 
     try {
       const manager = new SessionManager({ secrets, store: stores.sessions });
       const users = new UsersRepository(database.db);
-      await COMMAND_HANDLERS[command as Command]({ config, users, manager, print }, email);
+      await ROLE_COMMANDS[command as 'promote' | 'demote']({ config, users, manager, print }, email);
     } finally {
       await stores.close();
     }
@@ -58,7 +70,7 @@ export async function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv, 
   }
 }
 
-const COMMAND_HANDLERS: Readonly<Record<Command, (context: Context, email: string) => Promise<void>>> = {
+const ROLE_COMMANDS: Readonly<Record<'promote' | 'demote', (context: Context, email: string) => Promise<void>>> = {
   async promote({ users, manager, print }, email) {
     const user = await existing(users, email);
     const changed = await users.grantRoleByEmail(email, ADMIN_ROLE);
@@ -74,21 +86,51 @@ const COMMAND_HANDLERS: Readonly<Record<Command, (context: Context, email: strin
     if (changed) await manager.refreshPrincipal(principalOf(changed));
     print(changed ? `${user.email} is no longer an administrator` : `${user.email} was not an administrator`);
   },
-  async sessions({ users, manager, print }, email) {
-    const user = await existing(users, email);
-    const sessions = await manager.listSessions(user.id);
+};
+
+interface Account {
+  readonly id: string;
+  readonly email: string;
+}
+
+/**
+ * keycard's commands on the app's session store. The database is closed by
+ * then (accountOf): on PGlite the store opens the same directory.
+ */
+const STORE_COMMANDS: Readonly<Record<'sessions' | 'revoke', (config: AppConfig, user: Account, print: (line: string) => void) => Promise<void>>> = {
+  async sessions(config, user, print) {
+    const sessions = await withSessionStore(config, (opened) => sessionsCommand(opened, user.id));
     print(`${user.email}: ${sessions.length} live session${sessions.length === 1 ? '' : 's'}`);
     for (const session of sessions) {
-      const seen = new Date(session.lastSeenAt).toISOString();
-      print(`  ${session.handle}  created ${new Date(session.createdAt).toISOString()}  last seen ${seen}  ${session.ip ?? '-'}  ${session.userAgent ?? '-'}`);
+      print(`  ${session['handle']}  created ${session['createdAt']}  last seen ${session['lastSeenAt']}  ${session['ip'] ?? '-'}  ${session['userAgent'] ?? '-'}`);
     }
   },
-  async revoke({ users, manager, print }, email) {
-    const user = await existing(users, email);
-    const ended = await manager.revokeAll(user.id);
+  async revoke(config, user, print) {
+    const ended = await withSessionStore(config, (opened) => revokeCommand(opened, user.id));
     print(`${user.email}: ${ended.length} session${ended.length === 1 ? '' : 's'} signed out`);
   },
 };
+
+/** The account with that e-mail (any case), read from the app's database, which is closed again. */
+async function accountOf(config: AppConfig, email: string): Promise<Account> {
+  const database = await openDatabase(config);
+  try {
+    await migrate(database.db);
+    const user = await existing(new UsersRepository(database.db), email);
+    return { id: user.id, email: user.email };
+  } finally {
+    await database.close();
+  }
+}
+
+async function withSessionStore<T>(config: AppConfig, run: (opened: OpenedStore) => Promise<T>): Promise<T> {
+  const opened = await openStoreFromUrl(sessionStoreUrl(config.redis, config));
+  try {
+    return await run(opened);
+  } finally {
+    await opened.close();
+  }
+}
 
 async function existing(users: UsersRepository, email: string) {
   const user = await users.findByEmail(email);

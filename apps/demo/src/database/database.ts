@@ -23,6 +23,11 @@ export interface DatabaseSettings {
   readonly dataDir: string;
 }
 
+/** Where the embedded database lives under DATA_DIR. */
+export function pgliteDirectory(dataDir: string): string {
+  return join(dataDir, 'pglite');
+}
+
 export async function openDatabase(settings: DatabaseSettings): Promise<Database> {
   if (settings.databaseUrl) {
     const pool = new pg.Pool({ connectionString: settings.databaseUrl, max: 10 });
@@ -32,7 +37,7 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     await pool.query('SELECT 1');
     return { kind: 'postgres', db: drizzlePg({ client: pool, schema }), client: pool, close: () => pool.end() };
   }
-  const dir = join(settings.dataDir, 'pglite');
+  const dir = pgliteDirectory(settings.dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const client = await PGlite.create({ dataDir: dir });
   return { kind: 'pglite', db: drizzlePglite({ client, schema }), client, close: () => client.close() };

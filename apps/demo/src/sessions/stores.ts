@@ -3,7 +3,7 @@ import type { RateLimitStore, SessionStore } from 'keycard';
 import { PostgresRateLimitStore, PostgresStore, pgliteClient, pgPoolClient } from 'keycard/postgres';
 import { RedisRateLimitStore, RedisStore } from 'keycard/redis';
 import type { RedisTarget } from '../config/config.js';
-import type { Database } from '../database/database.js';
+import { pgliteDirectory, type Database, type DatabaseSettings } from '../database/database.js';
 
 /** Where sessions and sign-in counters live, and how to let go of them. */
 export interface Stores {
@@ -84,6 +84,19 @@ async function openRedisStores(target: RedisTarget): Promise<Stores> {
       await client.quit().catch(() => client.disconnect());
     },
   };
+}
+
+/**
+ * The session store `openStores` opens, as a keycard CLI store URL
+ * (`keycard/cli` openStoreFromUrl): the operator's `npm run admin --
+ * sessions|revoke` reaches the very store the app uses. Both sides keep
+ * keycard's default Redis prefix and SQL table.
+ */
+export function sessionStoreUrl(redis: RedisTarget | undefined, database: DatabaseSettings): string {
+  if (redis?.kind === 'standalone') return redis.url;
+  if (redis?.kind === 'cluster') return `redis+cluster://${redis.nodes.map((node) => `${node.host}:${node.port}`).join(',')}`;
+  if (redis?.kind === 'sentinel') return `redis+sentinel://${redis.sentinels.map((node) => `${node.host}:${node.port}`).join(',')}/${redis.name}`;
+  return database.databaseUrl ?? `pglite:${pgliteDirectory(database.dataDir)}`;
 }
 
 /** Host and port only: a URL may carry a password. */
