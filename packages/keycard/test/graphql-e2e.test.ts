@@ -79,8 +79,7 @@ for (const platform of PLATFORMS) {
       let effects: SideEffects;
 
       before(async () => {
-        // No session cache: the field-resolver test counts store lookups, and a cached read makes none.
-        app = await startApp(platform, graphqlApp(platform, style, { cache: false }));
+        app = await startApp(platform, graphqlApp(platform, style));
         effects = app.app.get(SideEffects);
       });
       after(() => app.close());
