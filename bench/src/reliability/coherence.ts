@@ -27,7 +27,13 @@ import { INCOHERENT_ENV, probeCache, warmUntilCached, type CacheStats } from './
 import { result, type Experiment, type Figure, type Scale } from './experiment.js';
 import { send } from './races/harness.js';
 
-/** Trials of each kind per layout; `RELIABILITY_COHERENCE_TRIALS` overrides the full scale's (say so in the report). */
+/**
+ * Trials of each kind per layout. For a run that cannot take the hours the
+ * full scale takes on a loaded machine, `RELIABILITY_COHERENCE_TRIALS`
+ * overrides the full count and `RELIABILITY_COHERENCE_SECONDS` stops each
+ * layout's new trials after that many seconds; the figures give the count that
+ * actually ran.
+ */
 const TRIALS: Record<Scale, number> = { quick: 8, full: 10_000 };
 /** The negative control needs only to show that it is seen. */
 const CONTROL_TRIALS = 4;
@@ -57,7 +63,9 @@ export interface ReaderCache {
 export interface LayoutCounts {
   readonly instances: string;
   readonly control: boolean;
+  /** Trials of each kind that ran (fewer than `planned` only when RELIABILITY_COHERENCE_SECONDS stopped them). */
   readonly trials: number;
+  readonly planned: number;
   readonly parallel: number;
   /** Reads with a dead (or stale-role) cookie that a reader answered as if nothing had happened, per kind. */
   readonly accepted: Record<Kind, number>;
@@ -174,6 +182,7 @@ async function runLayout(layout: Layout, trials: number, parallel: number, redis
   let done = false;
   let loading: Promise<void> = Promise.resolve();
   const caches: ReaderCache[] = [];
+  let ran = 0;
   try {
     const loaded = readers[0] as ServerProcess;
     // B's event loop under load for the whole run: reads of a session of its own.
@@ -186,8 +195,10 @@ async function runLayout(layout: Layout, trials: number, parallel: number, redis
       if (!done) failures.push(`load generator: ${(error as Error).message}`);
     });
     let next = 0;
+    const budget = Number(process.env.RELIABILITY_COHERENCE_SECONDS);
+    const deadline = !layout.control && Number.isFinite(budget) && budget > 0 ? started + budget * 1000 : Infinity;
     const worker = async (): Promise<void> => {
-      while (next < trials && failures.length <= 20) {
+      while (next < trials && performance.now() < deadline && failures.length <= 20) {
         const n = next++;
         for (const kind of KINDS) {
           try {
@@ -196,6 +207,7 @@ async function runLayout(layout: Layout, trials: number, parallel: number, redis
             failures.push(`${kind} trial ${n}: ${(error as Error).message}`);
           }
         }
+        ran++;
       }
     };
     await Promise.all(Array.from({ length: parallel }, worker));
@@ -211,7 +223,8 @@ async function runLayout(layout: Layout, trials: number, parallel: number, redis
   return {
     instances: layout.platforms.join(' + '),
     control: layout.control,
-    trials,
+    trials: ran,
+    planned: trials,
     parallel,
     accepted: tally.accepted,
     checked: tally.checked,
@@ -256,7 +269,7 @@ function layoutFigures(layout: LayoutCounts): Figure[] {
   const name = layout.control ? `control: ${layout.instances}, incoherent cache` : layout.instances;
   const figures: Figure[] = KINDS.map((kind) => ({
     label: `${name}: ${LABEL[kind]}`,
-    value: `${layout.accepted[kind]} accepted of ${layout.checked[kind]} reads (${layout.trials} trials)`,
+    value: `${layout.accepted[kind]} accepted of ${layout.checked[kind]} reads (${layout.trials} trials${layout.trials < layout.planned ? ` of ${layout.planned} planned: stopped by RELIABILITY_COHERENCE_SECONDS` : ''})`,
   }));
   const perTrial = (1000 * layout.seconds * layout.parallel) / Math.max(1, layout.trials * KINDS.length);
   figures.push({
