@@ -22,12 +22,15 @@ export type CacheStats = NonNullable<ReturnType<SessionManager['cacheStats']>>;
 
 export interface CacheProbeRequest {
   readonly type: 'cache-probe';
+  /** Echoed in the reply: trials run in parallel ask the same server at once. */
+  readonly id: number;
   /** The user whose store finds to count; none for the stats alone. */
   readonly user?: string;
 }
 
 export interface CacheProbeReply {
   readonly type: 'cache-probe';
+  readonly id: number;
   /** Null when the cache is off. */
   readonly stats: CacheStats | null;
   /** Store finds (reads the cache did not answer) that returned a session of `user`, since start. */
@@ -68,9 +71,10 @@ export function countFinds(store: SessionStore, options: { readonly incoherent?:
 /** Server side: answers the harness' `cache-probe` messages. */
 export function answerCacheProbes(manager: SessionManager, counted: CountedStore): void {
   process.on('message', (message: Partial<CacheProbeRequest>) => {
-    if (message.type !== 'cache-probe') return;
+    if (message.type !== 'cache-probe' || typeof message.id !== 'number') return;
     const reply: CacheProbeReply = {
       type: 'cache-probe',
+      id: message.id,
       stats: manager.cacheStats(),
       finds: typeof message.user === 'string' ? counted.findsOf(message.user) : 0,
     };
@@ -78,9 +82,26 @@ export function answerCacheProbes(manager: SessionManager, counted: CountedStore
   });
 }
 
-/** Harness side: the server's cache stats and the store finds of `user`. */
+let nextProbe = 0;
+const PROBE_TIMEOUT_MS = 10_000;
+
+/** Harness side: the server's cache stats and the store finds of `user`; the reply is matched by id. */
 export function probeCache(server: ServerProcess, user?: string): Promise<CacheProbeReply> {
-  return server.ask<CacheProbeReply, 'cache-probe'>({ type: 'cache-probe', ...(user === undefined ? {} : { user }) }, 'cache-probe');
+  const id = nextProbe++;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`${server.name} did not answer cache probe ${id} within ${PROBE_TIMEOUT_MS} ms`));
+    }, PROBE_TIMEOUT_MS);
+    const stop = server.onMessage((message) => {
+      const reply = message as Partial<CacheProbeReply>;
+      if (reply.type !== 'cache-probe' || reply.id !== id) return;
+      clearTimeout(timer);
+      stop();
+      resolve(reply as CacheProbeReply);
+    });
+    server.post({ type: 'cache-probe', id, ...(user === undefined ? {} : { user }) } satisfies CacheProbeRequest);
+  });
 }
 
 /** How long a trial may keep reading to get its session into a reader's cache (a feed late under load bypasses the cache). */
