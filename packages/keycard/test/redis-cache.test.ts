@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
-import { SessionManager, type Principal } from '../src/index.js';
+import { SessionManager, type Principal, type SessionOptions } from '../src/index.js';
 import { RedisStore } from '../src/redis/index.js';
+import { manualClock } from './support/clock.js';
 import { RedisCluster } from './support/redis-cluster.js';
 import { redisServerSkip } from './support/redis-server.js';
 import { REDIS_URL, redisSkip } from './support/services.js';
@@ -53,14 +54,14 @@ interface Instance {
   readonly client: Redis | Cluster;
 }
 
-async function instance(prefix: string, connect: () => Redis | Cluster): Promise<Instance> {
+async function instance(prefix: string, connect: () => Redis | Cluster, options: Partial<SessionOptions> = {}): Promise<Instance> {
   const client = connect();
   opened.push(client);
   if (client instanceof Cluster) await new Promise((resolve) => client.once('ready', resolve));
   const store = new RedisStore(client, { prefix });
   stores.push(store);
   // Asked for explicitly: on a Cluster the cache is opt-in (on by default elsewhere).
-  const manager = new SessionManager({ secrets: SECRET, store, cache: {} });
+  const manager = new SessionManager({ secrets: SECRET, store, cache: {}, ...options });
   // Serving only once the subscription is acknowledged.
   await eventually(() => (manager.store as { serving?: boolean }).serving === true, 'the cache feed is subscribed');
   return { manager, store, client };
@@ -111,6 +112,22 @@ function coherenceSuite(name: string, skipIt: string | false, connect: () => Red
       await read(a.manager, next);
       await b.manager.revokeAll(user.id);
       assert.equal((await read(a.manager, next)).principal, null);
+    });
+
+    it('finding #2 — a cached copy past its idle deadline does not end a session the other instance touched in Redis', async () => {
+      const prefix = `${RUN}${randomBytes(3).toString('hex')}:`;
+      const clock = manualClock();
+      const timing = { clock, idleTimeout: 60, touchInterval: 10 };
+      const a = await instance(prefix, connect, timing);
+      const b = await instance(prefix, connect, timing);
+      const direct = new SessionManager({ secrets: SECRET, store: b.store, cache: false, ...timing });
+      const cookie = await signIn(a.manager); // A holds the record, idle deadline t0 + 60 s
+      clock.advance(11_000);
+      assert.equal((await read(b.manager, cookie)).principal?.id, 'alice', 'B touches Redis: its deadline is now t0 + 71 s');
+      clock.advance(54_000); // t0 + 65 s: past A's cached deadline, not Redis'
+      assert.equal((await read(a.manager, cookie)).principal?.id, 'alice', 'A judged from Redis, not from its stale copy');
+      await new Promise((resolve) => setTimeout(resolve, 50)); // an expiry's destroy runs in the background
+      assert.equal((await read(direct, cookie)).principal?.id, 'alice', "and Redis' record survived");
     });
 
     it('a lost subscription flushes the cache and reads go to Redis until it is back', async () => {

@@ -58,7 +58,7 @@ describe('session cache', () => {
       assert.ok((stats?.bytes ?? 0) > 100);
     });
 
-    it('load — idle expiry is enforced from the cached record, with no store call', async () => {
+    it('load — a cached record that looks expired is a miss: the store’s record decides, and ends it only when it is expired there', async () => {
       const { manager, store, clock } = setup({ touchInterval: 1799 });
       await settled();
       const cookie = await signIn(manager);
@@ -66,9 +66,25 @@ describe('session cache', () => {
       const before = store.finds;
       const session = await read(manager, cookie);
       assert.equal(session.principal, null);
-      assert.equal(store.finds - before, 0);
-      // The expired session was destroyed, as without the cache: it is gone from the store too.
+      assert.equal(store.finds - before, 1, 'asked the store, which judged its own record expired');
+      // Expired in the store too: destroyed, as without the cache.
       assert.equal(await store.find(session.handle ?? 'none', clock.now(), Infinity), null);
+    });
+
+    it('load — finding #2: a cached copy past its idle deadline does not end a session another manager touched in the store', async () => {
+      const clock = manualClock();
+      const store = new MemoryStore({ sweepInterval: 0, clock });
+      const a = new SessionManager({ secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10 });
+      const b = new SessionManager({ secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10 });
+      const direct = new SessionManager({ secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10, cache: false });
+      await settled();
+      const cookie = await signIn(a); // A holds the record, idle deadline t0 + 60 s
+      clock.advance(11 * SECOND);
+      assert.equal((await read(b, cookie)).principal?.id, 'alice', 'B touches the store: its deadline is now t0 + 71 s');
+      clock.advance(54 * SECOND); // t0 + 65 s: past A's cached deadline, not the store's
+      assert.equal((await read(a, cookie)).principal?.id, 'alice', 'A judged from the store, not from its stale copy');
+      await settled();
+      assert.equal((await read(direct, cookie)).principal?.id, 'alice', 'and the store’s record survived');
     });
 
     it('load — the touch still goes to the store once per touch interval', async () => {
@@ -222,6 +238,30 @@ describe('session cache', () => {
   });
 
   describe('when the store is PostgreSQL on embedded PGlite (exclusive: on by default)', () => {
+    it('finding #2 — a cached copy past its idle deadline does not end a session another manager touched', async () => {
+      const db = await PGlite.create();
+      try {
+        const clock = manualClock(Date.now());
+        const store = new PostgresStore({ client: pgliteClient(db), sweepInterval: 0, clock });
+        await store.migrate();
+        const options = { secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10 };
+        const a = new SessionManager(options);
+        const b = new SessionManager(options);
+        const direct = new SessionManager({ ...options, cache: false });
+        await settled();
+        const cookie = await signIn(a);
+        clock.advance(11 * SECOND);
+        assert.equal((await read(b, cookie)).principal?.id, 'alice');
+        clock.advance(54 * SECOND);
+        assert.equal((await read(a, cookie)).principal?.id, 'alice');
+        await settled();
+        assert.equal((await read(direct, cookie)).principal?.id, 'alice', 'the store’s record survived');
+        await store.close();
+      } finally {
+        await db.close();
+      }
+    });
+
     it('load — no query per read, and a sign-out through another manager is seen at once', async () => {
       const db = await PGlite.create();
       try {

@@ -96,12 +96,13 @@ export class SessionCache {
   /**
    * Caches what the store answered for `id`, unless `id` was invalidated, or
    * the cache flushed, after `began` (the record may then be the old one).
-   * A null answer only ends the find.
+   * A null answer drops what is held for `id` (a copy the store did not confirm).
    */
   fill(id: string, record: SessionRecord | null, began: number): void {
     const stale = began < this.barrier || (this.tombstones.get(id) ?? -1) >= began;
     this.endFind();
     if (record !== null && !stale) this.put(record);
+    else this.remove(id);
   }
 
   /** The find failed: nothing to cache. */
