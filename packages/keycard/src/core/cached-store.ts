@@ -121,12 +121,12 @@ export class CachedStore implements SessionStore {
     if (serving) this.cache.countMiss();
     else this.cache.countBypass();
     this.onLookup('miss');
-    const began = this.cache.beginFind();
+    const began = this.cache.beginFind(id);
     let record: SessionRecord | null;
     try {
       record = await this.inner.find(id, now, touchInterval);
     } catch (error) {
-      this.cache.abandon();
+      this.cache.abandon(id);
       throw error;
     }
     // Not filled while the feed is lost: an invalidation could have gone unheard; nor with a record that is not live.
