@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import { SessionManager, type Principal, type SessionOptions } from '../src/index.js';
 import { RedisStore } from '../src/redis/index.js';
@@ -183,3 +184,44 @@ describe('session cache defaults on Redis', { skip: skip || clusterSkip }, () =>
   });
 });
 coherenceSuite('a Redis Cluster of three masters (sharded pub/sub)', clusterSkip, () => new Cluster((cluster as RedisCluster).nodes));
+
+describe('session cache on a Redis Cluster: every master', { skip: clusterSkip }, () => {
+  it('sessions in slots of every master — sign-out, rotation and revokeAll on A are seen by the very next read on B', async () => {
+    const prefix = `${RUN}${randomBytes(3).toString('hex')}:`;
+    const connect = () => new Cluster((cluster as RedisCluster).nodes);
+    const a = await instance(prefix, connect);
+    const b = await instance(prefix, connect);
+    const slots = (a.client as Cluster).slots;
+    // Three sessions (one per kind of change) on each master, found by signing in until every master has them.
+    const byMaster = new Map<string, { cookie: string; user: string }[]>();
+    const full = (): boolean => byMaster.size === 3 && [...byMaster.values()].every((list) => list.length >= 3);
+    for (let i = 0; !full(); i++) {
+      if (i >= 300) throw new Error('no three sessions on every master after 300 sign-ins');
+      const user = `m-${i}-${randomBytes(3).toString('hex')}`;
+      const cookie = await signIn(a.manager, { id: user, roles: ['user'], authVersion: 1 });
+      const id = (await read(a.manager, cookie)).snapshot?.id as string;
+      const master = slots[calculateSlot(a.store.sessionKey(id))]?.[0] as string;
+      const list = byMaster.get(master) ?? [];
+      if (list.length < 3) list.push({ cookie, user });
+      byMaster.set(master, list);
+    }
+    assert.equal(byMaster.size, 3, 'three masters');
+    for (const [master, [signedOut, rotated, revoked]] of byMaster) {
+      for (const { cookie } of [signedOut, rotated, revoked] as { cookie: string }[]) {
+        await read(b.manager, cookie);
+        const hits = b.manager.cacheStats()?.hits ?? 0;
+        assert.ok((await read(b.manager, cookie)).principal, `${master}: live on B`);
+        assert.equal(b.manager.cacheStats()?.hits, hits + 1, `${master}: B answers from its cache`);
+      }
+      await (await read(a.manager, signedOut?.cookie as string)).signOut();
+      const rotating = await read(a.manager, rotated?.cookie as string);
+      await rotating.rotate();
+      await a.manager.commit(rotating);
+      await a.manager.revokeAll(revoked?.user as string);
+      // No wait: each acknowledged change must be seen at once.
+      assert.equal((await read(b.manager, signedOut?.cookie as string)).principal, null, `${master}: sign-out`);
+      assert.equal((await read(b.manager, rotated?.cookie as string)).principal, null, `${master}: rotation`);
+      assert.equal((await read(b.manager, revoked?.cookie as string)).principal, null, `${master}: revokeAll`);
+    }
+  });
+});
