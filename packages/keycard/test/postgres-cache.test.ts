@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { SessionManager, type Principal } from '../src/index.js';
+import { SessionManager, type Principal, type Session } from '../src/index.js';
 import { PostgresStore, pgPoolClient } from '../src/postgres/index.js';
 import { DATABASE_URL, postgresSkip } from './support/services.js';
 
@@ -120,13 +120,15 @@ describe('session cache on PostgreSQL (NOTIFY/LISTEN)', { skip }, () => {
     await cachedOn(b, cookie);
     await cachedOn(a, cookie);
     await a.manager.refreshPrincipal({ ...user, roles: ['admin'] });
-    let refreshed = await read(b.manager, cookie);
+    // The first read that sees the change also rotates the session (its old id then reads as signed out).
+    let refreshed: Session | undefined;
     await eventually(async () => {
-      refreshed = await read(b.manager, cookie);
-      return refreshed.principal?.roles[0] === 'admin';
+      const session = await read(b.manager, cookie);
+      if (session.principal?.roles[0] === 'admin') refreshed = session;
+      return refreshed !== undefined;
     }, 'B sees the new roles');
     // The refreshed session is rotated at its next use (here, on B): the old id is gone on A too.
-    const next = cookieOf(await b.manager.commit(refreshed));
+    const next = cookieOf(await b.manager.commit(refreshed as Session));
     assert.notEqual(next, cookie);
     await cachedOn(a, next);
     await eventually(async () => (await read(a.manager, cookie)).principal === null, 'A refuses the rotated-away id');

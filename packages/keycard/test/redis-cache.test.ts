@@ -142,7 +142,7 @@ function coherenceSuite(name: string, skipIt: string | false, connect: () => Red
       for (const node of nodes) await node.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await eventually(() => (b.manager.cacheStats()?.flushes ?? 0) > 0, 'the loss is noticed');
       assert.equal(b.manager.cacheStats()?.entries, 0);
-      await eventually(() => (b.manager.store as { serving?: boolean }).serving === true, 'the subscription comes back', 10_000);
+      await eventually(() => (b.manager.store as { serving?: boolean }).serving === true, 'the subscription comes back (a Cluster re-subscribes 16 384 channels)', 30_000);
       await read(b.manager, cookie);
       await read(b.manager, cookie);
       assert.equal((b.manager.cacheStats()?.hits ?? 0) - hits, 1, 'one miss after the flush, then hits again');
