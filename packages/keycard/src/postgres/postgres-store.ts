@@ -11,7 +11,7 @@ import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { insertParams, millisParam, statements, toRecord } from './session-sql.js';
-import { RevocationListeners, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
+import { RevocationListeners, refreshedMessage, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
 import { sweepEvery } from '../core/sweep.js';
 import { IDS_PER_NOTIFY, PgInvalidationFeed, invalidationChannel } from './invalidation.js';
 
@@ -216,6 +216,8 @@ export class PostgresStore implements SessionStore {
     ]);
     const ids = rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : []));
     this.changed(ids);
+    // Open sockets of the user re-read their roles now (SocketRegistry), on every instance.
+    if (ids.length > 0) await this.run('refreshPrincipal', 'SELECT pg_notify($1, $2)', [this.names.channel, refreshedMessage(principal.id)]);
     return ids.length;
   }
 
