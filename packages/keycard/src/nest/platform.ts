@@ -417,7 +417,7 @@ interface LinkedResponse extends ServerResponse {
 const REPLACED_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-disposition', 'etag', 'last-modified', 'location', 'transfer-encoding'];
 
 /** Answers a failed commit with `committer.refusal`; a response already on the wire is aborted instead (never a success). */
-function refuse(response: LinkedResponse, error: unknown, end: ServerResponse['end']): void {
+function refuse(response: LinkedResponse, error: unknown, raw: RawMethods): void {
   if (response.headersSent) {
     response.destroy();
     return;
@@ -430,7 +430,9 @@ function refuse(response: LinkedResponse, error: unknown, end: ServerResponse['e
   response.statusCode = refusal.status;
   response.setHeader('content-type', 'application/json; charset=utf-8');
   response.setHeader('content-length', Buffer.byteLength(body));
-  (end as RawCall).call(response, body);
+  // The unhooked methods: the hooks hold this response's calls back, keycard's own answer included.
+  raw.writeHead.call(response, refusal.status);
+  raw.end.call(response, body);
 }
 
 // 1. Nest's own answers: awaited by Nest's router, so a failed commit goes on to the exception filters.
@@ -442,25 +444,25 @@ type AdapterSend = (this: unknown, response: unknown, ...args: never[]) => unkno
  * reaches the exception filters; should nothing await it (an application's
  * filter calling `httpAdapter.reply` while a commit runs), keycard answers.
  */
-function sendAfter(commit: Promise<void>, response: LinkedResponse, send: () => unknown, end: ServerResponse['end']): Promise<unknown> {
+function sendAfter(commit: Promise<void>, response: LinkedResponse, send: () => unknown, raw: RawMethods): Promise<unknown> {
   const sent = commit.then(send);
   sent.catch((error: unknown) =>
     setImmediate(() => {
       const state = (response.req as Carrier)[COMMIT_STATE];
       if (isFailed(state) && state.delivered) return;
-      if (!response.writableEnded) refuse(response, error, end);
+      if (!response.writableEnded) refuse(response, error, raw);
     }),
   );
   return sent;
 }
 
-function hookAdapter(adapter: ExpressAdapterShape, end: ServerResponse['end']): void {
+function hookAdapter(adapter: ExpressAdapterShape, raw: RawMethods): void {
   const hook = <Send extends AdapterSend>(send: Send): Send =>
     function (this: unknown, response: unknown, ...args: never[]): unknown {
       const linked = response as LinkedResponse;
       const commit = linked.req === undefined ? undefined : commitBeforeSend(linked.req, linked);
       if (commit === undefined) return send.call(this, response, ...args);
-      return sendAfter(commit, linked, () => send.call(this, response, ...args), end);
+      return sendAfter(commit, linked, () => send.call(this, response, ...args), raw);
     } as Send;
   adapter.reply = hook(adapter.reply);
   adapter.redirect = hook(adapter.redirect);
@@ -519,7 +521,7 @@ function release(response: LinkedResponse, held: Held): void {
   if (held.owesDrain && !response.writableNeedDrain) response.emit('drain');
 }
 
-function heldFor(response: LinkedResponse, end: ServerResponse['end']): Held | undefined {
+function heldFor(response: LinkedResponse, raw: RawMethods): Held | undefined {
   const current = response[HOLD];
   if (current !== undefined) return current;
   const request = response.req as IncomingMessage | undefined;
@@ -532,7 +534,7 @@ function heldFor(response: LinkedResponse, end: ServerResponse['end']): Held | u
     (error: unknown) => {
       held.refused = true;
       held.calls.length = 0;
-      refuse(response, error, end);
+      refuse(response, error, raw);
     },
   );
   return held;
@@ -540,27 +542,28 @@ function heldFor(response: LinkedResponse, end: ServerResponse['end']): Held | u
 
 type RawCall = (this: ServerResponse, ...args: unknown[]) => unknown;
 
-interface ResponseMethods {
+/** The response methods the hooks hold back; also what keycard answers with, unhooked. */
+interface RawMethods {
   end: RawCall;
   write: RawCall;
   writeHead: RawCall;
   flushHeaders: RawCall;
 }
 
-function holdResponses(prototype: ResponseMethods, end: ServerResponse['end']): void {
-  const { write, writeHead, flushHeaders } = prototype;
+function holdResponses(prototype: RawMethods, raw: RawMethods): void {
+  const { end, write, writeHead, flushHeaders } = raw;
   const hold = (call: RawCall, waiting: (response: ServerResponse) => unknown): RawCall =>
     function (this: ServerResponse, ...args: unknown[]): unknown {
-      const held = heldFor(this as LinkedResponse, end);
+      const held = heldFor(this as LinkedResponse, raw);
       if (held === undefined) return call.apply(this, args);
       if (!held.refused) held.calls.push(() => call.apply(this, args));
       return waiting(this);
     };
-  prototype.end = hold(end as RawCall, (response) => response);
+  prototype.end = hold(end, (response) => response);
   prototype.writeHead = hold(writeHead, (response) => response);
   prototype.flushHeaders = hold(flushHeaders, () => undefined);
   prototype.write = function (this: ServerResponse, ...args: unknown[]): unknown {
-    const held = heldFor(this as LinkedResponse, end);
+    const held = heldFor(this as LinkedResponse, raw);
     if (held === undefined) return write.apply(this, args);
     if (!held.refused) held.calls.push(() => write.apply(this, args));
     held.owesDrain = true;
@@ -585,9 +588,9 @@ function holdResponses(prototype: ResponseMethods, end: ServerResponse['end']): 
  *    whose headers are out, and never lets a success through.
  */
 export function installExpressCommitHooks(adapter: ExpressAdapterShape): void {
-  const prototype = adapter.getInstance().response as ResponseMethods;
-  const end = prototype.end as ServerResponse['end'];
-  hookAdapter(adapter, end);
+  const prototype = adapter.getInstance().response as RawMethods;
+  const raw: RawMethods = { end: prototype.end, write: prototype.write, writeHead: prototype.writeHead, flushHeaders: prototype.flushHeaders };
+  hookAdapter(adapter, raw);
   hookExceptionLayer();
-  holdResponses(prototype, end);
+  holdResponses(prototype, raw);
 }
