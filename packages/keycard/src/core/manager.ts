@@ -6,7 +6,7 @@ import { traced } from './tracing.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { CachedStore } from './cached-store.js';
 import { SessionCache, type CacheStats } from './session-cache.js';
-import type { SessionStore } from './store.js';
+import type { RevocationListener, SessionStore } from './store.js';
 import { expiresAt, isLive, touchDue, touched, type Principal, type SessionRecord } from './record.js';
 import { readCookie } from './cookie.js';
 import { withDeadline } from './deadline.js';
@@ -231,8 +231,8 @@ export class SessionManager {
     return this.records.refreshPrincipal(principal);
   }
 
-  /** Subscribes to revocations from every process sharing the store (WebSocket disconnects). */
-  onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
+  /** Subscribes to revocations and principal refreshes from every process sharing the store (WebSocket disconnects and role changes). */
+  onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
     return this.store.onRevoked(listener);
   }
 

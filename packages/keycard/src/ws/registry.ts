@@ -123,6 +123,9 @@ class Entry<S extends ClosableSocket> implements SocketSession {
  *   traffic extended it meanwhile the timer moves; if it is gone the sockets
  *   close with 4401 "session expired". A timer per session rather than a
  *   polling loop costs nothing between events and is exact.
+ * - **Role changes** (push): `refreshPrincipal` on any instance publishes
+ *   the user on the same channel; each of their sessions is re-read at once,
+ *   so a demoted user's socket loses the role within a store round trip.
  * - **Lost messages** (safety net): the same re-check also runs every
  *   `revalidateInterval`, so a revocation published while a subscriber was
  *   reconnecting still closes the socket, only later.
@@ -175,7 +178,10 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
   start(): Promise<void> {
     if (this.closed) return Promise.reject(new Error('keycard: the socket registry is closed'));
     if (this.subscription) return this.subscription;
-    const subscription = this.manager.onRevoked((handles) => this.revoked(handles)).then(
+    const subscription = this.manager.onRevoked((handles, refreshedUserId) => {
+      if (refreshedUserId === undefined) this.revoked(handles);
+      else this.refreshed(refreshedUserId);
+    }).then(
       (unsubscribe) => {
         if (this.closed) {
           void unsubscribe().catch(() => undefined);
@@ -284,6 +290,17 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     }
   }
 
+  /**
+   * The user's roles changed (`refreshPrincipal`, on any instance): each of
+   * their sessions re-reads its principal now. One that cannot be re-read
+   * (store down) is closed rather than left with roles it may have lost.
+   */
+  private refreshed(userId: string): void {
+    for (const entry of this.entries.values()) {
+      if (entry.userId === userId) void this.check(entry, true);
+    }
+  }
+
   private forgetOldRevocations(): void {
     const cutoff = performance.now() - REMEMBER_REVOKED_MS;
     for (const [handle, heard] of this.recentlyRevoked) {
@@ -301,7 +318,8 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     entry.timer.unref();
   }
 
-  private async check(entry: Entry<S>): Promise<void> {
+  /** Re-reads the session; `mustAnswer`: a store failure closes the sockets (1013) even before expiry. */
+  private async check(entry: Entry<S>, mustAnswer = false): Promise<void> {
     if (entry.ended) return;
     const manager = this.manager;
     let records: SessionRecord[];
@@ -310,7 +328,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     } catch (error) {
       if (entry.ended || this.entries.get(entry.handle) !== entry) return;
       this.onError(error);
-      if (manager.now() >= entry.expiresAt) {
+      if (mustAnswer || manager.now() >= entry.expiresAt) {
         this.end(entry, WS_CLOSE_TRY_AGAIN_LATER, WS_CLOSE_REASONS.storeUnavailable);
       } else {
         this.schedule(entry);
