@@ -300,8 +300,8 @@ for (const platform of PLATFORMS) {
         it('sign-out ends every copy of that session; the user’s other sessions go on', async () => {
           const laptop = revoking.client();
           const phone = revoking.client();
-          await signIn(laptop, `ida-${backend.name}`);
-          await signIn(phone, `ida-${backend.name}`);
+          await signIn(laptop, `ida-${platform}-${backend.name}`);
+          await signIn(phone, `ida-${platform}-${backend.name}`);
           const stolen = laptop.fork();
           expectStatus(await laptop.post('/logout'), 204);
           expectStatus(await stolen.get('/me'), 401);
@@ -309,7 +309,7 @@ for (const platform of PLATFORMS) {
         });
 
         it('"sign out everywhere else" (and a password change) ends every other session and every old copy of this one; this browser goes on', async () => {
-          const user = `joe-${backend.name}`;
+          const user = `joe-${platform}-${backend.name}`;
           const laptop = revoking.client();
           const phone = revoking.client();
           await signIn(laptop, user);
