@@ -15,6 +15,7 @@ import { PrivateRedis } from './harness/redis-server.js';
 import { packageVersions } from './harness/versions.js';
 import { countVariantCommands, measureVariant, namespaceOf, type Backends } from './measure.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
+import { renderChart } from './report/chart.js';
 import { renderResults, renderVersions } from './report/markdown.js';
 import type { Failure, ResultsFile, Sample } from './report/results.js';
 import { parseExperimentNames } from './reliability/experiments.js';
@@ -118,6 +119,7 @@ function writeResults(results: ResultsFile, options: BenchOptions, startedAt: Da
   // One file per run, named by its start time, so a short check never overwrites a real run.
   const file = join(outDir, `${startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(file.replace(/\.json$/, '.svg'), renderChart(results));
   return file;
 }
 
@@ -189,7 +191,7 @@ async function main(options: BenchOptions): Promise<void> {
   log(renderResults(results));
   const file = writeResults(results, options, startedAt);
   log('');
-  log(`results written to ${relative(process.cwd(), file)} (render again with: node bench/dist/src/render.js ${relative(process.cwd(), file)})`);
+  log(`results written to ${relative(process.cwd(), file)} and its chart beside it as .svg (render again with: node bench/dist/src/render.js ${relative(process.cwd(), file)}, node bench/dist/src/chart.js)`);
   if (failures.length > 0) process.exitCode = 1;
 
   if (experimentNames?.length !== 0) await runExperiments(options, experimentNames);

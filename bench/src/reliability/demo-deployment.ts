@@ -26,6 +26,12 @@ export interface DemoInstance {
   output(): string;
 }
 
+/** Session cache lookups an instance counted (keycard_session_cache_lookups_total), since it started. */
+export interface CacheLookups {
+  readonly hit: number;
+  readonly miss: number;
+}
+
 export interface DeploymentOptions {
   readonly redisUrl: string;
   readonly databaseUrl?: string;
@@ -77,6 +83,19 @@ export class DemoDeployment {
       const exit = instance.exited();
       return exit === undefined ? [] : [`instance ${index} (${instance.platform}) exited: ${exit}\n${instance.output().slice(-2000)}`];
     });
+  }
+
+  /** Each instance's session cache lookups, from its GET /metrics (the instances need METRICS=1). */
+  async cacheLookups(): Promise<CacheLookups[]> {
+    return Promise.all(
+      this.instances.map(async (instance) => {
+        const response = await fetch(`${instance.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+        if (response.status !== 200) throw new Error(`${instance.url}/metrics answered ${response.status} (is METRICS=1 set?)`);
+        const text = await response.text();
+        const count = (result: string): number => Number(new RegExp(`^\\w*session_cache_lookups_total\\{result="${result}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+        return { hit: count('hit'), miss: count('miss') };
+      }),
+    );
   }
 
   /** A query on the deployment's users database, for state snapshots. */

@@ -1,4 +1,5 @@
 import type { Experiment } from './experiment.js';
+import { cacheFootprint } from './cache-footprint.js';
 import { coherence } from './coherence.js';
 import { footprint } from './footprint.js';
 import { fuzz } from './fuzz.js';
@@ -9,7 +10,7 @@ import { signInLoad } from './sign-in-load.js';
 import { workload } from './workload.js';
 
 /** The cost and reliability experiments, in the order they run. */
-export const EXPERIMENTS: readonly Experiment[] = [footprint, indexScale, pgRead, signInLoad, workload, races, coherence, fuzz];
+export const EXPERIMENTS: readonly Experiment[] = [footprint, cacheFootprint, indexScale, pgRead, signInLoad, workload, races, coherence, fuzz];
 
 /** `--only a,b` → ["a", "b"]; undefined for all; throws on a name that is not an experiment. */
 export function parseExperimentNames(list: string | undefined): string[] | undefined {

@@ -6,7 +6,7 @@ export type { ClientInfo } from './core/records.js';
 export type { RequestInfo, ResponseHeaders, Transport, CookieAction } from './core/session-cookie.js';
 export { resolveOptions } from './default-store.js';
 export type { SessionOptions, CookieOptions, ResolvedOptions, ResolvedCookie } from './core/options.js';
-export type { SessionStore, StoreSettings } from './core/store.js';
+export type { SessionStore, StoreSettings, RevocationListener } from './core/store.js';
 export type { JsonValue, SessionData, Principal, SessionRecord, SessionPatch } from './core/record.js';
 export { expiresAt, isLive, touched, touchDue } from './core/record.js';
 export { TokenSigner, sessionIdOf } from './core/token.js';

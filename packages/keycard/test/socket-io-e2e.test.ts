@@ -173,6 +173,20 @@ for (const platform of PLATFORMS) {
           admin.close();
         });
 
+        it('review #3: @Roles("admin") refuses a socket within a second of its user being demoted (refreshPrincipal), the socket staying open', async () => {
+          const id = `demoted-${transport}`;
+          const socket = await connected(app.url, { cookie: await signIn(app.client(), id, ['admin']), transport });
+          assert.deepEqual(await ask(socket, 'admin', { x: 1 }), { ack: { ok: true, body: { x: 1 } } });
+          expectStatus(await app.client().post('/refresh-principal', { id, roles: ['user'] }), 201);
+          await within(1000, async () => {
+            const answer = await ask(socket, 'admin', { x: 2 });
+            return 'exception' in answer && answer.exception.code === 'KEYCARD_FORBIDDEN_ROLE';
+          }, 'the admin message refused after the demotion');
+          assert.deepEqual(await ask(socket, 'whoami'), { ack: { id, roles: ['user'] } });
+          assert.equal(socket.connected, true);
+          socket.close();
+        });
+
         it('is disconnected within a second of signing out, told why (4401 "session ended"), counted as session-ended', async () => {
           const client = app.client();
           const socket = await connected(app.url, { cookie: await signIn(client, `lee-${transport}`), transport });
@@ -278,6 +292,19 @@ for (const platform of PLATFORMS) {
         if (keys.length > 0) await redis.unlink(...keys);
         redis.disconnect();
       }
+    });
+
+    it('review #3: a socket on instance A loses @Roles("admin") within 1 s of a demotion on instance B', async (t) => {
+      const socket = await connected(a.url, { cookie: await signIn(a.client(), 'olga', ['admin']) });
+      assert.deepEqual(await ask(socket, 'admin', { x: 1 }), { ack: { ok: true, body: { x: 1 } } });
+      const started = performance.now();
+      expectStatus(await new Client(b.url).post('/refresh-principal', { id: 'olga', roles: ['user'] }), 201);
+      const took = await within(1000, async () => {
+        const answer = await ask(socket, 'admin', { x: 2 });
+        return 'exception' in answer && answer.exception.code === 'KEYCARD_FORBIDDEN_ROLE';
+      }, 'the admin message refused on A after the demotion on B');
+      t.diagnostic(`refused ${(performance.now() - started).toFixed(1)} ms after the demotion request started (${took.toFixed(1)} ms after it answered)`);
+      socket.close();
     });
 
     it('a socket on instance A is disconnected within 1 s of signing out on instance B', async (t) => {

@@ -10,6 +10,7 @@ import { spawnInstance, type Instance } from './support/instance.js';
 import { REDIS_URL, redisSkip } from './support/services.js';
 import { useKeycardWs, wsApp } from './support/ws-app.js';
 import { connect, type TestSocket } from './support/ws-client.js';
+import { within } from './support/poll.js';
 
 // Two application instances in two processes share one Redis under a prefix of their own:
 // a sign-out on one must close the other's sockets (Redis pub/sub), within a second.
@@ -71,6 +72,19 @@ for (const platform of PLATFORMS) {
       const started = performance.now();
       expectStatus(await sameBrowser(onA, b.url).post('/logout'), 204);
       t.diagnostic(`closed ${(await closedWithin(socket, started)).toFixed(1)} ms after the sign-out request to the other process started`);
+    });
+
+    it('review #3: a socket on instance B sees the new roles within 1 s of a role change on instance A', async (t) => {
+      const laptop = a.client();
+      expectStatus(await laptop.post('/login', { id: 'dora', roles: ['admin'] }), 201);
+      const onB = await connect(b.url, '/ws', { cookie: laptop.cookieHeader() });
+      const roles = async (): Promise<string[]> => ((await onB.ask({ type: 'whoami' })) as { user: { roles: string[] } }).user.roles;
+      assert.deepEqual(await roles(), ['admin']);
+      expectStatus(await a.client().post('/refresh-principal', { id: 'dora', roles: ['user'] }), 201);
+      const took = await within(1000, async () => (await roles()).join() === 'user', 'the demotion on the socket of the other instance');
+      t.diagnostic(`new roles seen ${took.toFixed(1)} ms after the role change answered`);
+      assert.equal(onB.isOpen, true);
+      await onB.close();
     });
 
     it('closes a socket on instance B within 1 s when A signs the user out everywhere, and leaves other users alone', async (t) => {

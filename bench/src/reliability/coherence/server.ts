@@ -4,15 +4,17 @@
  * another instance must see at once: sign-out, "sign out everywhere"
  * (revoke), a password change (every other session revoked, the current one
  * rotated, as the reference app does it) and a role change (refreshPrincipal).
- * CSRF is off only because the harness is not a browser.
+ * CSRF is off only because the harness is not a browser. The store is the
+ * real RedisStore, its finds counted for the harness (cache-probe.ts).
  */
 import 'reflect-metadata';
 import { Controller, Get, HttpCode, Module, Post, Put, Query } from '@nestjs/common';
-import type { Principal, Session as KeycardSession, SessionStore } from 'keycard';
+import { SessionManager, type Principal, type Session as KeycardSession, type SessionStore } from 'keycard';
 import { CurrentUser, Public, Session, SessionModule, SessionService } from 'keycard/nest';
 import { createApp, runServer, serve } from '../../servers/control.js';
 import { openStore } from '../../servers/keycard-stores.js';
 import { BENCH_SECRET } from '../../servers/user.js';
+import { answerCacheProbes, countFinds, INCOHERENT_ENV } from '../cache-probe.js';
 
 @Controller()
 class CoherenceController {
@@ -66,6 +68,8 @@ function coherenceModule(store: SessionStore): object {
 
 runServer(async (config) => {
   const opened = await openStore(config);
-  const app = await createApp(coherenceModule(opened.store), config.platform);
+  const counted = countFinds(opened.store, { incoherent: process.env[INCOHERENT_ENV] === '1' });
+  const app = await createApp(coherenceModule(counted.store), config.platform);
+  answerCacheProbes(app.get(SessionManager), counted);
   await serve(app, () => opened.close());
 });

@@ -1,5 +1,5 @@
 /**
- * Drives two instances of one stack through gated races. A trial's
+ * Drives two or three instances of one stack through gated races. A trial's
  * interleaving is fixed by the gate (gate.ts): the harness waits until the
  * write request reports that its session is loaded, runs the competing
  * request to completion, then releases the write.
@@ -66,73 +66,96 @@ export async function send(base: string, method: string, path: string, cookie?: 
   return { status: response.status, body, cookie: pairs.length > 0 ? pairs.join('; ') : undefined };
 }
 
-/** A fresh signed-in session on `base`; its cookie. */
-export async function signIn(base: string): Promise<string> {
-  const reply = await send(base, 'POST', `/login?user=${randomUUID()}`);
+/** A fresh signed-in session on `base` for a new user: its cookie and the user's id. */
+export async function signIn(base: string): Promise<{ cookie: string; user: string }> {
+  const user = randomUUID();
+  const reply = await send(base, 'POST', `/login?user=${user}`);
   if (reply.status !== 200 || reply.cookie === undefined) {
     throw new Error(`sign-in answered ${reply.status} ${reply.body} without a cookie`);
   }
-  return reply.cookie;
+  return { cookie: reply.cookie, user };
 }
 
-export interface Pair {
+/**
+ * The instances of one trial: `a` and `b` write and sign out (gated), and the
+ * optional `c` only reads, holding the session in its cache from before the
+ * race (proven by `cached`), so that a cache that missed the race's outcome
+ * would answer with the old state.
+ */
+export interface Group {
   readonly a: ServerProcess;
   readonly b: ServerProcess;
+  readonly c?: ServerProcess;
   readonly gateA: GateWatcher;
   readonly gateB: GateWatcher;
+  /** Gets the session into C's cache; false when no read of it was a cache hit. Absent: no C, or a stack without a cache. */
+  readonly cached?: (user: string, cookie: string) => Promise<boolean>;
 }
+
+const instances = (group: Group): ServerProcess[] => (group.c === undefined ? [group.a, group.b] : [group.a, group.b, group.c]);
 
 export interface ResurrectionTrial {
   readonly resurrected: boolean;
   readonly writeStatus: number;
   readonly logoutStatus: number;
+  /** C held the session in its cache before the race; undefined without C's cache. */
+  readonly cachedOnC: boolean | undefined;
 }
 
 /**
  * A session-modifying request in flight on A while the session is signed out
  * on B. Resurrected when, afterwards, the old cookie still opens a session on
- * either instance.
+ * any instance.
  */
-export async function resurrectionTrial(pair: Pair): Promise<ResurrectionTrial> {
-  const cookie = await signIn(pair.a.baseUrl);
+export async function resurrectionTrial(group: Group): Promise<ResurrectionTrial> {
+  const { cookie, user } = await signIn(group.a.baseUrl);
+  const cachedOnC = await group.cached?.(user, cookie);
   const id = randomUUID();
-  const parked = pair.gateA.held(id);
-  const write = send(pair.a.baseUrl, 'POST', `/write?key=written&hold=${id}`, cookie);
+  const parked = group.gateA.held(id);
+  const write = send(group.a.baseUrl, 'POST', `/write?key=written&hold=${id}`, cookie);
   await parked;
-  const logout = await send(pair.b.baseUrl, 'POST', '/logout', cookie);
-  pair.gateA.release(id);
+  const logout = await send(group.b.baseUrl, 'POST', '/logout', cookie);
+  group.gateA.release(id);
   const written = await write;
-  const onA = await send(pair.a.baseUrl, 'GET', '/state', cookie);
-  const onB = await send(pair.b.baseUrl, 'GET', '/state', cookie);
-  return { resurrected: onA.status === 200 || onB.status === 200, writeStatus: written.status, logoutStatus: logout.status };
+  let resurrected = false;
+  for (const server of instances(group)) {
+    if ((await send(server.baseUrl, 'GET', '/state', cookie)).status === 200) resurrected = true;
+  }
+  return { resurrected, writeStatus: written.status, logoutStatus: logout.status, cachedOnC };
 }
 
 export interface LostUpdateTrial {
+  /** Keys missing from the session afterwards, on the instance that missed most. */
   readonly lost: number;
   readonly writeStatuses: readonly [number, number];
+  readonly cachedOnC: boolean | undefined;
 }
 
 /**
  * Two requests, one per instance, each holding the same loaded session and
  * each writing a different key; both released together. Lost: keys missing
- * from the session afterwards.
+ * from the session afterwards, read on every instance.
  */
-export async function lostUpdateTrial(pair: Pair): Promise<LostUpdateTrial> {
-  const cookie = await signIn(pair.a.baseUrl);
+export async function lostUpdateTrial(group: Group): Promise<LostUpdateTrial> {
+  const { cookie, user } = await signIn(group.a.baseUrl);
+  const cachedOnC = await group.cached?.(user, cookie);
   const first = randomUUID();
   const second = randomUUID();
-  const parked = Promise.all([pair.gateA.held(first), pair.gateB.held(second)]);
+  const parked = Promise.all([group.gateA.held(first), group.gateB.held(second)]);
   const writes = Promise.all([
-    send(pair.a.baseUrl, 'POST', `/write?key=first&hold=${first}`, cookie),
-    send(pair.b.baseUrl, 'POST', `/write?key=second&hold=${second}`, cookie),
+    send(group.a.baseUrl, 'POST', `/write?key=first&hold=${first}`, cookie),
+    send(group.b.baseUrl, 'POST', `/write?key=second&hold=${second}`, cookie),
   ]);
   await parked;
-  pair.gateA.release(first);
-  pair.gateB.release(second);
+  group.gateA.release(first);
+  group.gateB.release(second);
   const [a, b] = await writes;
-  const state = await send(pair.a.baseUrl, 'GET', '/state', cookie);
-  if (state.status !== 200) throw new Error(`reading the session after two writes answered ${state.status} ${state.body}`);
-  const keys = (JSON.parse(state.body) as { keys: string[] }).keys;
-  const lost = ['first', 'second'].filter((key) => !keys.includes(key)).length;
-  return { lost, writeStatuses: [a.status, b.status] };
+  let lost = 0;
+  for (const server of instances(group)) {
+    const state = await send(server.baseUrl, 'GET', '/state', cookie);
+    if (state.status !== 200) throw new Error(`reading the session on ${server.name} after two writes answered ${state.status} ${state.body}`);
+    const keys = (JSON.parse(state.body) as { keys: string[] }).keys;
+    lost = Math.max(lost, ['first', 'second'].filter((key) => !keys.includes(key)).length);
+  }
+  return { lost, writeStatuses: [a.status, b.status], cachedOnC };
 }

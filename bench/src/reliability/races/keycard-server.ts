@@ -2,15 +2,18 @@
  * keycard's side of the race harness: sign in, a session-modifying request
  * that waits at the gate with its session loaded, sign out, and a read of
  * the session's keys. keycard's defaults otherwise (global guard, lazy
- * sessions); CSRF is off only because the harness is not a browser.
+ * sessions, the session cache on); CSRF is off only because the harness is
+ * not a browser. The store is the real RedisStore, its finds counted for the
+ * harness (cache-probe.ts).
  */
 import 'reflect-metadata';
 import { Controller, Get, HttpCode, Module, Post, Query } from '@nestjs/common';
-import type { Session as KeycardSession, SessionStore } from 'keycard';
+import { SessionManager, type Session as KeycardSession, type SessionStore } from 'keycard';
 import { Public, Session, SessionModule } from 'keycard/nest';
 import { createApp, runServer, serve } from '../../servers/control.js';
 import { openStore } from '../../servers/keycard-stores.js';
 import { BENCH_SECRET } from '../../servers/user.js';
+import { answerCacheProbes, countFinds, INCOHERENT_ENV } from '../cache-probe.js';
 import { hold } from './gate.js';
 
 @Controller()
@@ -51,6 +54,8 @@ function raceModule(store: SessionStore): object {
 
 runServer(async (config) => {
   const opened = await openStore(config);
-  const app = await createApp(raceModule(opened.store), config.platform);
+  const counted = countFinds(opened.store, { incoherent: process.env[INCOHERENT_ENV] === '1' });
+  const app = await createApp(raceModule(counted.store), config.platform);
+  answerCacheProbes(app.get(SessionManager), counted);
   await serve(app, () => opened.close());
 });

@@ -3,7 +3,7 @@ import type { CacheLookup } from './observe.js';
 import type { Principal, SessionPatch, SessionRecord } from './record.js';
 import { touchDue } from './record.js';
 import type { SessionCache } from './session-cache.js';
-import type { SessionStore, StoreSettings } from './store.js';
+import type { RevocationListener, SessionStore, StoreSettings } from './store.js';
 
 /** Whether the invalidation feed lets the cache answer: `lost` also forbids filling it. */
 type FeedState = 'live' | 'lost';
@@ -155,7 +155,7 @@ export class CachedStore implements SessionStore {
     return this.droppingUser(principal.id, () => this.inner.refreshPrincipal(principal));
   }
 
-  onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
+  onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
     return this.inner.onRevoked(listener);
   }
 

@@ -6,7 +6,7 @@ import { traced } from './tracing.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { CachedStore } from './cached-store.js';
 import { SessionCache, type CacheStats } from './session-cache.js';
-import type { SessionStore } from './store.js';
+import type { RevocationListener, SessionStore } from './store.js';
 import { expiresAt, isLive, touchDue, touched, type Principal, type SessionRecord } from './record.js';
 import { readCookie } from './cookie.js';
 import { withDeadline } from './deadline.js';
@@ -231,8 +231,21 @@ export class SessionManager {
     return this.records.refreshPrincipal(principal);
   }
 
-  /** Subscribes to revocations from every process sharing the store (WebSocket disconnects). */
-  onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
+  /**
+   * Sealed-cookie sessions: whether the sealed session `id` of `userId`,
+   * signed in at `authenticatedAt`, was signed out or ended by the user's
+   * revocation epoch (one revocation-store round trip, under `storeTimeout`).
+   * False without a revocation store: nothing can end a copy of the cookie then.
+   */
+  async sealedSessionEnded(userId: string, id: string, authenticatedAt: number | null): Promise<boolean> {
+    const revocation = this.options.sealed?.revocation;
+    if (!revocation) return false;
+    const state = await withDeadline(revocation.check(userId, id), this.options.storeTimeoutMs, 'check', 'revocation store');
+    return state.revoked || (authenticatedAt ?? 0) < state.epoch;
+  }
+
+  /** Subscribes to revocations and principal refreshes from every process sharing the store (WebSocket disconnects and role changes). */
+  onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
     return this.store.onRevoked(listener);
   }
 

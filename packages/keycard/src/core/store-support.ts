@@ -8,7 +8,14 @@ import { InvalidOptionsError, KeycardError, StoreUnavailableError } from './erro
  * backend's failure becomes a StoreUnavailableError.
  */
 
-export type RevocationListener = (handles: readonly string[]) => void;
+import type { RevocationListener } from './store.js';
+
+export type { RevocationListener };
+
+/** The channel message of a principal refresh of `userId` (an object: subscribers that only know handle arrays ignore it). */
+export function refreshedMessage(userId: string): string {
+  return JSON.stringify({ refreshed: userId });
+}
 
 /**
  * The `onRevoked` subscribers of one store. `publish` calls each with the
@@ -34,10 +41,12 @@ export class RevocationListeners {
     this.listeners.clear();
   }
 
-  publish(handles: readonly string[]): void {
+  /** Ended sessions by `handles`; or, with no handles, a principal refresh of `refreshedUserId`. */
+  publish(handles: readonly string[], refreshedUserId?: string): void {
     for (const listener of this.listeners) {
       try {
-        listener(handles);
+        if (refreshedUserId === undefined) listener(handles);
+        else listener([], refreshedUserId);
       } catch {
         // A subscriber's failure must not undo the revocation or stop the others from hearing of it.
       }
@@ -46,7 +55,8 @@ export class RevocationListeners {
 
   /**
    * Handles a message from a revocation channel (Redis pub/sub, PostgreSQL
-   * NOTIFY): a JSON array of handles is published; a `{ "probe": nonce }`
+   * NOTIFY): a JSON array of handles is published; `{ "refreshed": userId }`
+   * (`refreshedMessage`) is a principal refresh; a `{ "probe": nonce }`
    * answers this process's own `probe`; anything else is someone else's
    * message on the channel and is ignored.
    */
@@ -59,6 +69,11 @@ export class RevocationListeners {
     }
     if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { probe?: unknown }).probe === 'string') {
       this.probes.get((parsed as { probe: string }).probe)?.();
+      return;
+    }
+    const refreshed = (parsed as { refreshed?: unknown } | null)?.refreshed;
+    if (typeof refreshed === 'string' && refreshed.length > 0) {
+      this.publish([], refreshed);
       return;
     }
     if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((handle) => typeof handle === 'string')) return;

@@ -2,6 +2,13 @@ import type { StoreCoherence } from './coherence.js';
 import type { Principal, SessionPatch, SessionRecord } from './record.js';
 
 /**
+ * Hears the revocation channel: `handles` of sessions that ended, or (no
+ * handles) `refreshedUserId`, a user whose principal was refreshed: their
+ * sessions live on, with new roles.
+ */
+export type RevocationListener = (handles: readonly string[], refreshedUserId?: string) => void;
+
+/**
  * The contract every session store implements. A store saves and finds
  * records; policy (expiry, touch, rotation, limits) lives in the session
  * manager. Times are milliseconds since the epoch unless stated otherwise.
@@ -83,16 +90,19 @@ export interface SessionStore {
   /**
    * Replaces the principal of every live session of `principal.id` and sets
    * `rotationDue`, so each picks up new roles at its next request and gets a
-   * new id then. Returns how many sessions were changed.
+   * new id then. Returns how many sessions were changed. When any was,
+   * publishes the user to `onRevoked` subscribers (`refreshedUserId`), so
+   * that open sockets pick up the new roles at once, not at their next re-check.
    */
   refreshPrincipal(principal: Principal): Promise<number>;
 
   /**
    * Calls `listener` with the handles of sessions destroyed by any process
    * sharing this store (pub/sub on Redis, LISTEN/NOTIFY on PostgreSQL,
-   * in-process for memory). Resolves to an unsubscribe function.
+   * in-process for memory), and with no handle and a user id after a
+   * `refreshPrincipal` of that user. Resolves to an unsubscribe function.
    */
-  onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>>;
+  onRevoked(listener: RevocationListener): Promise<() => Promise<void>>;
 
   /**
    * Optional. Called by each SessionManager given this store, once, with its

@@ -4,7 +4,7 @@ import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
 import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { RevocationListeners, positiveIntegerOption, sweepIntervalOption } from '../core/store-support.js';
+import { RevocationListeners, positiveIntegerOption, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
 import { sweepEvery, sweepExpired } from '../core/sweep.js';
 
 export interface MemoryStoreOptions {
@@ -145,10 +145,11 @@ export class MemoryStore implements SessionStore {
       this.put({ ...record, principal, rotationDue: true });
       changed++;
     }
+    if (changed > 0) this.listeners.publish([], principal.id);
     return changed;
   }
 
-  async onRevoked(listener: (handles: readonly string[]) => void): Promise<() => Promise<void>> {
+  async onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
     const remove = this.listeners.add(listener);
     return async () => {
       remove();

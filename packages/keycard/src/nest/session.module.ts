@@ -1,4 +1,4 @@
-import { Inject, Logger, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Logger, Module, type DynamicModule, type NestModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModuleRef, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
@@ -12,6 +12,7 @@ import { SessionCommitInterceptor } from './commit.interceptor.js';
 import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
 import { GraphqlCommitPlugin } from './graphql-commit.js';
+import { refuseUnguardedFieldResolvers } from './graphql-fields.js';
 import { GraphqlSubscriptionAuth } from './graphql-subscriptions.js';
 import { createSocketRegistry } from './sockets.js';
 import { SocketRegistry } from '../ws/registry.js';
@@ -151,12 +152,14 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
   ],
   exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS, CsrfModule, GraphqlSubscriptionAuth, SocketRegistry],
 })
-export class SessionModule extends ConfigurableSessionModule implements NestModule, OnModuleDestroy {
+export class SessionModule extends ConfigurableSessionModule implements NestModule, OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly binding: SessionBinding,
     @Inject(RESOLVED_MODULE_OPTIONS) private readonly resolved: ResolvedModuleOptions,
     private readonly sockets: SocketRegistry,
+    private readonly modules: ModulesContainer,
+    private readonly moduleRef: ModuleRef,
   ) {
     super();
   }
@@ -183,6 +186,11 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
     if (type === 'express') this.binding.bindExpress(adapter.getInstance());
     else if (type === 'fastify') this.binding.bindFastify(adapter.getInstance());
     else throw new InvalidOptionsError(`keycard: SessionModule supports Express and Fastify, not "${type}"`);
+  }
+
+  /** Every provider exists by now, GraphQLModule's options included. */
+  onApplicationBootstrap(): void {
+    refuseUnguardedFieldResolvers(this.modules, this.moduleRef);
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -11,7 +11,7 @@ import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { insertParams, millisParam, statements, toRecord } from './session-sql.js';
-import { RevocationListeners, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
+import { RevocationListeners, refreshedMessage, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
 import { sweepEvery } from '../core/sweep.js';
 
 export interface PostgresStoreOptions {
@@ -197,6 +197,8 @@ export class PostgresStore implements SessionStore {
       millisParam(this.clock.now()),
     ]);
     this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
+    // Open sockets of the user re-read their roles now (SocketRegistry), on every instance.
+    if (rows.length > 0) await this.run('refreshPrincipal', 'SELECT pg_notify($1, $2)', [this.names.channel, refreshedMessage(principal.id)]);
     return rows.length;
   }
 

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidOptionsError, SessionExistsError, StoreUnavailableError } from '../core/errors.js';
 import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
-import { RevocationListeners, storeFailure, type RevocationListener } from '../core/store-support.js';
+import { RevocationListeners, refreshedMessage, storeFailure, type RevocationListener } from '../core/store-support.js';
 import { Durability, type DurabilityOptions } from './durability.js';
 import { InvalidationChannels, InvalidationFeed } from './invalidation.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
@@ -265,7 +265,9 @@ export class RedisStore implements SessionStore {
     await this.delivered(changed);
     const gone = ids.filter((_, i) => results[i] === -1);
     if (gone.length > 0) await this.index(principal.id, gone, [], now);
-    return results.filter((result) => result === 1).length;
+    // Open sockets of the user re-read their roles now (SocketRegistry), on every instance.
+    if (changed.length > 0) await this.call('publish', () => this.client.publish(this.channel, refreshedMessage(principal.id)));
+    return changed.length;
   }
 
   /**

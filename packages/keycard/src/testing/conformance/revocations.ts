@@ -28,4 +28,27 @@ export function describeRevocations({ fresh, indexed }: SuiteContext): void {
     else await store.destroy(revoked.id);
     assert.deepEqual(await published, [revoked.handle]);
   });
+
+  if (indexed) {
+    it('onRevoked — publishes a principal refresh as the user, with no handle (open sockets re-read their roles)', async () => {
+      const store = await fresh();
+      const alice = samplePrincipal();
+      await store.create(sampleRecord({ principal: alice }));
+      let settle: (heard: { handles: readonly string[]; user?: string }) => void = () => {};
+      const heard = new Promise<{ handles: readonly string[]; user?: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no principal refresh published within 2000 ms')), 2000);
+        settle = (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        };
+      });
+      const unsubscribe = await store.onRevoked((handles, user) => settle(user === undefined ? { handles } : { handles, user }));
+      try {
+        assert.equal(await store.refreshPrincipal({ ...alice, roles: ['admin'] }), 1);
+        assert.deepEqual(await heard, { handles: [], user: alice.id });
+      } finally {
+        await unsubscribe();
+      }
+    });
+  }
 }
