@@ -250,6 +250,9 @@ class ExpressRequestInfo implements RequestInfo {
   get ip(): string | undefined {
     return this.req.ip;
   }
+  get fetchSite(): string | undefined {
+    return headerValue(this.req.headers['sec-fetch-site']);
+  }
 }
 
 /** The same for Fastify, whose `request.ip` also applies its trust-proxy setting. */
@@ -270,6 +273,14 @@ class FastifyRequestInfo implements RequestInfo {
   get ip(): string | undefined {
     return this.request.ip;
   }
+  get fetchSite(): string | undefined {
+    return headerValue(this.request.raw.headers['sec-fetch-site']);
+  }
+}
+
+/** A header Node may give as a list: the first value. */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** What the core's `SessionManager.load` reads off a request. */
