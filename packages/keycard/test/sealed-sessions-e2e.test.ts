@@ -339,7 +339,7 @@ for (const platform of PLATFORMS) {
 
             it('a socket opened with the sealed cookie is closed (4401) within a second of signing out', async () => {
               const browser = sockets.client();
-              await signIn(browser, `kai-${adapter}-${backend.name}`);
+              await signIn(browser, `kai-${platform}-${adapter}-${backend.name}`);
               const socket = await openSocket(sockets.url, browser.cookieHeader() as string, adapter);
               const started = performance.now();
               expectStatus(await browser.post('/logout'), 204);
@@ -349,7 +349,7 @@ for (const platform of PLATFORMS) {
             });
 
             it('"sign out everywhere else" closes the sockets of the other sessions within a second, not this one\'s', async () => {
-              const user = `lia-${adapter}-${backend.name}`;
+              const user = `lia-${platform}-${adapter}-${backend.name}`;
               const laptop = sockets.client();
               const phone = sockets.client();
               await signIn(phone, user);
