@@ -92,11 +92,13 @@ function problemsOf(reply: FootprintReply, plan: FootprintPlan): string[] {
 
 function figuresOf(reply: FootprintReply): Figure[] {
   const { memory } = reply;
+  const first = memory.points[0];
   const last = memory.points[memory.points.length - 1];
+  const mib = (bytes = 0) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   const figures: Figure[] = [
     {
       label: 'heap per cached session (slope after GC, default bounds)',
-      value: `${memory.heapBytesPerEntry.toFixed(0)} B per entry (the cache's own estimate, JSON length: ${memory.estimatedBytesPerEntry.toFixed(0)} B); ${last?.entries ?? 0} entries: heap ${((last?.heapBytes ?? 0) / 1024 / 1024).toFixed(1)} MiB`,
+      value: `${memory.heapBytesPerEntry.toFixed(0)} B per entry (the cache's own estimate, JSON length: ${memory.estimatedBytesPerEntry.toFixed(0)} B); the worker's whole heap ${mib(first?.heapBytes)} with ${first?.entries ?? 0} entry, ${mib(last?.heapBytes)} with ${last?.entries ?? 0}`,
     },
     {
       label: 'at the default bounds (10 000 entries, 32 MiB)',
