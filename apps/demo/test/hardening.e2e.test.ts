@@ -91,6 +91,64 @@ async function freshRedisDatabase(index: number): Promise<void> {
   }
 }
 
+/**
+ * The commands Redis runs on database `index` (MONITOR on a raw connection to the real server),
+ * lower-cased, leaving out those of subscribed connections (the session cache's heartbeat pings).
+ * `settled()` sends a marker on that database and resolves once MONITOR has shown it: everything sent
+ * before is in.
+ */
+async function watchRedisCommands(index: number): Promise<{ commands: string[]; settled(): Promise<void>; close(): void }> {
+  const redis = new URL(REDIS_URL);
+  const monitor = connect(Number(redis.port || 6379), redis.hostname);
+  await new Promise<void>((resolve, reject) => {
+    monitor.once('error', reject);
+    monitor.write('MONITOR\r\n');
+    monitor.once('data', () => resolve());
+  });
+  const marker = new Redis(`${REDIS_URL.replace(/\/\d*$/, '')}/${index}`, { maxRetriesPerRequest: 1 });
+  const seen: { name: string; source: string }[] = [];
+  const commands: string[] = [];
+  const markers = new Map<string, () => void>();
+  let pending = '';
+  monitor.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('latin1');
+    const lines = pending.split('\r\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      // +1700000000.123456 [11 127.0.0.1:5555] "ping" ...
+      const match = /^\+\d+\.\d+ \[(\d+) (\S+)\] "([^"]*)"(?: "([^"]*)")?/.exec(line);
+      if (!match || Number(match[1]) !== index) continue;
+      const name = (match[3] as string).toLowerCase();
+      if (name === 'echo' && markers.has(match[4] ?? '')) markers.get(match[4] ?? '')?.();
+      else seen.push({ name, source: match[2] as string });
+    }
+  });
+  let next = 0;
+  return {
+    commands,
+    async settled() {
+      const token = `settled-${process.pid}-${next++}`;
+      const shown = new Promise<void>((resolve) => markers.set(token, resolve));
+      await marker.echo(token);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([shown, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('MONITOR did not show the marker within 5 s')), 5000)))]);
+      clearTimeout(timer);
+      const list = String(await marker.client('LIST'));
+      const subscribed = new Set(
+        list
+          .split('\n')
+          .filter((line) => /\b(sub|psub|ssub)=[1-9]/.test(line))
+          .map((line) => /\baddr=(\S+)/.exec(line)?.[1]),
+      );
+      commands.push(...seen.splice(0).filter((entry) => !subscribed.has(entry.source)).map((entry) => entry.name));
+    },
+    close() {
+      monitor.destroy();
+      marker.disconnect();
+    },
+  };
+}
+
 /** A raw HTTP/1.1 exchange: writes `request`, resolves with what the server sent until it closed, and when. */
 function rawExchange(port: number, request: string): Promise<{ response: string; closedAfterMs: number }> {
   return new Promise((resolve, reject) => {
@@ -114,11 +172,11 @@ for (const [index, platform] of PLATFORMS.entries()) {
     let base: string;
     let port: number;
     const logger = new CapturingLogger();
+    const database = 11 + index;
 
     before(async () => {
       const redis = new URL(REDIS_URL);
       proxy = await new TcpProxy(redis.hostname, Number(redis.port || 6379)).start();
-      const database = 11 + index;
       await freshRedisDatabase(database);
       app = await startTestApp(platform, { REDIS_URL: `redis://127.0.0.1:${proxy.port}/${database}` }, { serverLimits: LIMITS, hasher: HASHER, logger });
       base = app.url;
@@ -433,6 +491,54 @@ for (const [index, platform] of PLATFORMS.entries()) {
         }
       });
     });
+    // Review of the issue-13 fixes, finding 10: every unauthenticated GET /api/health/details made the store
+    // answer a ping and a revocation-channel publish (which reaches every instance), and every GET /api/health
+    // a ping, however many were already waiting on a frozen store: an amplifier.
+    describe('review finding 10: health probes are shared by all requests', () => {
+      it('20 concurrent GET /api/health/details cost the store at most one ping and one revocation publish', async () => {
+        const seen = await watchRedisCommands(database);
+        try {
+          await seen.settled();
+          const from = seen.commands.length;
+          const replies = await Promise.all(Array.from({ length: 20 }, () => new Client(base, 'prober', uniqueIp()).get('/api/health/details')));
+          for (const reply of replies) expectStatus(reply, 200);
+          assert.equal(replies[0]?.json.details.revocations.status, 'up');
+          await seen.settled();
+          const commands = seen.commands.slice(from);
+          const count = (name: string) => commands.filter((command) => command === name).length;
+          assert.ok(count('ping') <= 1, `pings: ${count('ping')} (${commands.join(' ')})`);
+          assert.ok(count('publish') <= 1, `publishes: ${count('publish')} (${commands.join(' ')})`);
+        } finally {
+          seen.close();
+        }
+      });
+
+      it('20 concurrent GET /api/health on a frozen Redis: all 503 within the store timeout, one ping reaches the store', async () => {
+        const seen = await watchRedisCommands(database);
+        try {
+          await seen.settled();
+          const from = seen.commands.length;
+          proxy.freeze();
+          let replies: Reply[];
+          const started = performance.now();
+          try {
+            replies = await Promise.all(Array.from({ length: 20 }, () => new Client(base, 'prober', uniqueIp()).get('/api/health')));
+          } finally {
+            proxy.thaw();
+          }
+          const elapsed = performance.now() - started;
+          for (const reply of replies) expectStatus(reply, 503);
+          assert.ok(elapsed < STORE_TIMEOUT_MS * 1.6, `answered after ${elapsed.toFixed(0)} ms`);
+          await seen.settled();
+          const pings = seen.commands.slice(from).filter((command) => command === 'ping').length;
+          assert.ok(pings <= 1, `pings that reached the store: ${pings}`);
+        } finally {
+          seen.close();
+        }
+        await healthy(base);
+      });
+    });
+
     describe('finding 14: health answers within the store timeout', () => {
       it('on a frozen Redis, GET /api/health is 503 within the store timeout, with or without a session cookie; back to 200 after', async () => {
         const account = await registerAccount(base);

@@ -85,6 +85,77 @@ describe('the app as a process (npm start)', () => {
     }
   });
 
+  // Review of the issue-13 fixes, finding 1: start-up promoted whatever account held ADMIN_EMAIL, so whoever
+  // registered that e-mail while the app ran without it became admin when the operator set it.
+  it('does not promote an account registered with ADMIN_EMAIL before it was set, unless ADMIN_PASSWORD is its password; refuses to start and says what to do', async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'keycard-demo-claim-'));
+    const attackerPassword = 'mallory was here first';
+    try {
+      const before = await start({ DATA_DIR: fresh });
+      try {
+        const claim = await new Client(before.url).post('/api/auth/register', { json: { email: 'Boss@Example.test', password: attackerPassword, name: 'Mallory' } });
+        assert.equal(claim.status, 201, claim.text);
+      } finally {
+        assert.equal(await stop(before), 0);
+      }
+      const advice = /Check that account, then promote it deliberately with `npm run admin -- promote boss@example.test`/;
+      for (const [env, reason] of [
+        [{}, /already exists without the role admin, and ADMIN_PASSWORD is not set: it is not promoted/],
+        [{ ADMIN_PASSWORD: 'the operator passphrase' }, /already exists without the role admin, but ADMIN_PASSWORD is not its password: it is not promoted/],
+        [{ NODE_ENV: 'production', SESSION_SECRETS: 's'.repeat(40) }, /already exists without the role admin, and ADMIN_PASSWORD is not set/],
+      ] as const) {
+        const refused = await runToExit({ DATA_DIR: fresh, ADMIN_EMAIL: 'boss@example.test', ...env });
+        assert.equal(refused.code, 1, refused.output);
+        assert.match(refused.output, reason);
+        assert.match(refused.output, advice);
+      }
+      // Nothing was promoted by those attempts.
+      const plain = await start({ DATA_DIR: fresh });
+      try {
+        const login = await new Client(plain.url).post('/api/auth/login', { json: { email: 'boss@example.test', password: attackerPassword } });
+        assert.equal(login.status, 200, login.text);
+        assert.deepEqual(login.json.user.roles, ['user'], 'the pre-registered account is still a plain user');
+      } finally {
+        assert.equal(await stop(plain), 0);
+      }
+      // The operator's own account: ADMIN_PASSWORD proves it, and start-up promotes it.
+      const proven = await start({ DATA_DIR: fresh, ADMIN_EMAIL: 'boss@example.test', ADMIN_PASSWORD: attackerPassword });
+      try {
+        const login = await new Client(proven.url).post('/api/auth/login', { json: { email: 'boss@example.test', password: attackerPassword } });
+        assert.equal(login.status, 200, login.text);
+        assert.deepEqual([...login.json.user.roles].sort(), ['admin', 'user']);
+      } finally {
+        assert.equal(await stop(proven), 0);
+      }
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+
+  it('after a refused start, `npm run admin -- promote` is the deliberate way: the app then starts with ADMIN_EMAIL alone', async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'keycard-demo-claim-'));
+    try {
+      const before = await start({ DATA_DIR: fresh });
+      try {
+        assert.equal((await new Client(before.url).post('/api/auth/register', { json: { email: 'ops@example.test', password: PASSWORD, name: 'Ops' } })).status, 201);
+      } finally {
+        assert.equal(await stop(before), 0);
+      }
+      assert.equal((await runToExit({ DATA_DIR: fresh, ADMIN_EMAIL: 'ops@example.test' })).code, 1);
+      const promote = await runAdminCli(['promote', 'ops@example.test'], { DATA_DIR: fresh });
+      assert.equal(promote.code, 0, promote.output);
+      const started = await start({ DATA_DIR: fresh, ADMIN_EMAIL: 'ops@example.test' });
+      try {
+        const login = await new Client(started.url).post('/api/auth/login', { json: { email: 'ops@example.test', password: PASSWORD } });
+        assert.deepEqual([...login.json.user.roles].sort(), ['admin', 'user']);
+      } finally {
+        assert.equal(await stop(started), 0);
+      }
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+
   it('npm run admin -- promote|demote|sessions|revoke <email>, from the repository root', async () => {
     const fresh = await mkdtemp(join(tmpdir(), 'keycard-demo-cli-'));
     try {
@@ -178,17 +249,6 @@ describe('the app as a process (npm start)', () => {
         assert.match(second.output(), /keycard demo stopped/);
       }
 
-      // ADMIN_EMAIL set later: that existing account becomes admin at the next start.
-      const third = await start({ DATA_DIR: dataDir, ADMIN_EMAIL: 'SECOND@example.test' });
-      try {
-        const login = await new Client(third.url).post('/api/auth/login', {
-          json: { email: 'second@example.test', password: PASSWORD },
-        });
-        assert.equal(login.status, 200, login.text);
-        assert.deepEqual([...login.json.user.roles].sort(), ['admin', 'user']);
-      } finally {
-        assert.equal(await stop(third), 0);
-      }
     } finally {
       if (!stopped) first.child.kill('SIGKILL');
     }

@@ -46,6 +46,29 @@ function moved(before: Series, after: Series): Record<string, number> {
   return out;
 }
 
+const HIT = key('keycard_session_cache_lookups_total', { result: 'hit' });
+const MISS = key('keycard_session_cache_lookups_total', { result: 'miss' });
+const FIND = key('keycard_store_call_duration_seconds_count', { operation: 'find', outcome: 'ok' });
+
+/**
+ * A read that finds the session cache bypassed — its Redis feed's heartbeat
+ * late, as happens on a loaded machine (docs/session-cache.md: no cached
+ * answer then) — is a miss and a store find instead of a hit. Both are right;
+ * each such miss is folded back into the hit it replaced, so that a step still
+ * counts every lookup exactly and any other difference still fails it.
+ */
+function foldBypassedHits(what: Record<string, number>, expected: Record<string, number>): Record<string, number> {
+  const bypassed = Math.min(
+    (what[MISS] ?? 0) - (expected[MISS] ?? 0),
+    (what[FIND] ?? 0) - (expected[FIND] ?? 0),
+    (expected[HIT] ?? 0) - (what[HIT] ?? 0),
+  );
+  if (bypassed <= 0) return what;
+  const out: Record<string, number> = { ...what, [HIT]: (what[HIT] ?? 0) + bypassed, [MISS]: (what[MISS] ?? 0) - bypassed, [FIND]: (what[FIND] ?? 0) - bypassed };
+  for (const series of [MISS, FIND]) if (out[series] === 0) delete out[series];
+  return out;
+}
+
 describe('GET /metrics after a scripted sequence', { skip }, () => {
   let app: TestApp;
   let proxy: TcpProxy;
@@ -73,9 +96,12 @@ describe('GET /metrics after a scripted sequence', { skip }, () => {
     const device = new Client(app.url, 'metrics-test-device', ip);
     const secrets: string[] = [account.email, account.id, ip];
     let last = (await scrape()).series;
+    let realHits = 0; // the fold must not let a cache that never answers pass
     const step = async (what: string, expected: Record<string, number>): Promise<void> => {
       const { series, text } = await scrape();
-      assert.deepEqual(moved(last, series), expected, `${what}: what moved`);
+      const raw = moved(last, series);
+      realHits += raw[HIT] ?? 0;
+      assert.deepEqual(foldBypassedHits(raw, expected), expected, `${what}: what moved`);
       for (const value of text.matchAll(/="([^"]*)"/g)) {
         for (const secret of [...secrets, ...device.cookies.values()]) {
           assert.ok(!value[1]?.includes(secret), `${what}: a label holds ${value[1]}`);
@@ -142,6 +168,7 @@ describe('GET /metrics after a scripted sequence', { skip }, () => {
     } finally {
       await proxy.restore();
     }
+    assert.ok(realHits > 0, 'the session cache answered none of the reads');
     const deadline = Date.now() + 10_000;
     while ((await scrape()).series.get(key('keycard_store_up')) !== 1) {
       assert.ok(Date.now() < deadline, 'store_up back to 1 after the store returned');

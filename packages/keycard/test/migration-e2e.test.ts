@@ -169,6 +169,20 @@ for (const backend of backends) {
         expectStatus(await old.get('/me'), 401);
       });
 
+      it('review #8: a cross-site request (Sec-Fetch-Site: cross-site) migrates nothing, on any method; a same-site visit then does', async () => {
+        const browser = await signedInBefore('vic');
+        const oldCookie = browser.cookie('connect.sid') as string;
+        for (const method of ['GET', 'POST'] as const) {
+          const crossSite = await browser.fetch('/me', { method, headers: { 'sec-fetch-site': 'cross-site' } });
+          if (method === 'GET') assert.equal(crossSite.status, 401);
+          assert.equal(crossSite.setCookies.filter((cookie) => cookie.name === 'sid').length, 0, 'no keycard session adopted');
+          assert.ok(await backend.has(sidOf(oldCookie)), 'the old session is untouched');
+        }
+        const sameSite = await browser.fetch('/me', { method: 'GET', headers: { 'sec-fetch-site': 'same-origin' } });
+        assert.deepEqual(sameSite.body, { user: 'user:vic' });
+        assert.equal(await backend.has(sidOf(oldCookie)), false);
+      });
+
       it('an old cookie signed with an older express-session secret still migrates', async () => {
         const browser = await signedInBefore('bob', legacy);
         const viaRotated = await signedInBefore('cid', rotatedLegacy);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
-import { SessionManager, type Principal } from '../src/index.js';
+import { SessionManager, type Principal, type SessionOptions } from '../src/index.js';
 import { RedisStore } from '../src/redis/index.js';
+import { manualClock } from './support/clock.js';
 import { RedisCluster } from './support/redis-cluster.js';
 import { redisServerSkip } from './support/redis-server.js';
 import { REDIS_URL, redisSkip } from './support/services.js';
@@ -53,14 +55,14 @@ interface Instance {
   readonly client: Redis | Cluster;
 }
 
-async function instance(prefix: string, connect: () => Redis | Cluster): Promise<Instance> {
+async function instance(prefix: string, connect: () => Redis | Cluster, options: Partial<SessionOptions> = {}): Promise<Instance> {
   const client = connect();
   opened.push(client);
   if (client instanceof Cluster) await new Promise((resolve) => client.once('ready', resolve));
   const store = new RedisStore(client, { prefix });
   stores.push(store);
   // Asked for explicitly: on a Cluster the cache is opt-in (on by default elsewhere).
-  const manager = new SessionManager({ secrets: SECRET, store, cache: {} });
+  const manager = new SessionManager({ secrets: SECRET, store, cache: {}, ...options });
   // Serving only once the subscription is acknowledged.
   await eventually(() => (manager.store as { serving?: boolean }).serving === true, 'the cache feed is subscribed');
   return { manager, store, client };
@@ -113,6 +115,22 @@ function coherenceSuite(name: string, skipIt: string | false, connect: () => Red
       assert.equal((await read(a.manager, next)).principal, null);
     });
 
+    it('finding #2 — a cached copy past its idle deadline does not end a session the other instance touched in Redis', async () => {
+      const prefix = `${RUN}${randomBytes(3).toString('hex')}:`;
+      const clock = manualClock();
+      const timing = { clock, idleTimeout: 60, touchInterval: 10 };
+      const a = await instance(prefix, connect, timing);
+      const b = await instance(prefix, connect, timing);
+      const direct = new SessionManager({ secrets: SECRET, store: b.store, cache: false, ...timing });
+      const cookie = await signIn(a.manager); // A holds the record, idle deadline t0 + 60 s
+      clock.advance(11_000);
+      assert.equal((await read(b.manager, cookie)).principal?.id, 'alice', 'B touches Redis: its deadline is now t0 + 71 s');
+      clock.advance(54_000); // t0 + 65 s: past A's cached deadline, not Redis'
+      assert.equal((await read(a.manager, cookie)).principal?.id, 'alice', 'A judged from Redis, not from its stale copy');
+      await new Promise((resolve) => setTimeout(resolve, 50)); // an expiry's destroy runs in the background
+      assert.equal((await read(direct, cookie)).principal?.id, 'alice', "and Redis' record survived");
+    });
+
     it('a lost subscription flushes the cache and reads go to Redis until it is back', async () => {
       const [a, b] = await pair();
       const cookie = await signIn(a.manager);
@@ -124,7 +142,7 @@ function coherenceSuite(name: string, skipIt: string | false, connect: () => Red
       for (const node of nodes) await node.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await eventually(() => (b.manager.cacheStats()?.flushes ?? 0) > 0, 'the loss is noticed');
       assert.equal(b.manager.cacheStats()?.entries, 0);
-      await eventually(() => (b.manager.store as { serving?: boolean }).serving === true, 'the subscription comes back', 10_000);
+      await eventually(() => (b.manager.store as { serving?: boolean }).serving === true, 'the subscription comes back (a Cluster re-subscribes 16 384 channels)', 30_000);
       await read(b.manager, cookie);
       await read(b.manager, cookie);
       assert.equal((b.manager.cacheStats()?.hits ?? 0) - hits, 1, 'one miss after the flush, then hits again');
@@ -166,3 +184,44 @@ describe('session cache defaults on Redis', { skip: skip || clusterSkip }, () =>
   });
 });
 coherenceSuite('a Redis Cluster of three masters (sharded pub/sub)', clusterSkip, () => new Cluster((cluster as RedisCluster).nodes));
+
+describe('session cache on a Redis Cluster: every master', { skip: clusterSkip }, () => {
+  it('sessions in slots of every master — sign-out, rotation and revokeAll on A are seen by the very next read on B', async () => {
+    const prefix = `${RUN}${randomBytes(3).toString('hex')}:`;
+    const connect = () => new Cluster((cluster as RedisCluster).nodes);
+    const a = await instance(prefix, connect);
+    const b = await instance(prefix, connect);
+    const slots = (a.client as Cluster).slots;
+    // Three sessions (one per kind of change) on each master, found by signing in until every master has them.
+    const byMaster = new Map<string, { cookie: string; user: string }[]>();
+    const full = (): boolean => byMaster.size === 3 && [...byMaster.values()].every((list) => list.length >= 3);
+    for (let i = 0; !full(); i++) {
+      if (i >= 300) throw new Error('no three sessions on every master after 300 sign-ins');
+      const user = `m-${i}-${randomBytes(3).toString('hex')}`;
+      const cookie = await signIn(a.manager, { id: user, roles: ['user'], authVersion: 1 });
+      const id = (await read(a.manager, cookie)).snapshot?.id as string;
+      const master = slots[calculateSlot(a.store.sessionKey(id))]?.[0] as string;
+      const list = byMaster.get(master) ?? [];
+      if (list.length < 3) list.push({ cookie, user });
+      byMaster.set(master, list);
+    }
+    assert.equal(byMaster.size, 3, 'three masters');
+    for (const [master, [signedOut, rotated, revoked]] of byMaster) {
+      for (const { cookie } of [signedOut, rotated, revoked] as { cookie: string }[]) {
+        await read(b.manager, cookie);
+        const hits = b.manager.cacheStats()?.hits ?? 0;
+        assert.ok((await read(b.manager, cookie)).principal, `${master}: live on B`);
+        assert.equal(b.manager.cacheStats()?.hits, hits + 1, `${master}: B answers from its cache`);
+      }
+      await (await read(a.manager, signedOut?.cookie as string)).signOut();
+      const rotating = await read(a.manager, rotated?.cookie as string);
+      await rotating.rotate();
+      await a.manager.commit(rotating);
+      await a.manager.revokeAll(revoked?.user as string);
+      // No wait: each acknowledged change must be seen at once.
+      assert.equal((await read(b.manager, signedOut?.cookie as string)).principal, null, `${master}: sign-out`);
+      assert.equal((await read(b.manager, rotated?.cookie as string)).principal, null, `${master}: rotation`);
+      assert.equal((await read(b.manager, revoked?.cookie as string)).principal, null, `${master}: revokeAll`);
+    }
+  });
+});

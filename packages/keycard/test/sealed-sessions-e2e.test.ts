@@ -11,6 +11,54 @@ import { manualClock, type ManualClock } from './support/clock.js';
 import { PLATFORMS, expectCookie, expectKeycardError, expectStatus, startApp, type Client, type RunningApp } from './support/http.js';
 import { SECRET } from './support/session-app.js';
 import { REDIS_URL, redisSkip } from './support/services.js';
+import { io } from 'socket.io-client';
+import { ChatGateway, useKeycardIo } from './support/io-app.js';
+import { ConnectionLog, WhoamiGateway, useKeycardWs } from './support/ws-app.js';
+import { connect } from './support/ws-client.js';
+import { WS_CLOSE_SESSION_ENDED } from '../src/nest/ws/index.js';
+import { IO_CLOSE_EVENT, type IoCloseNotice } from '../src/nest/socket.io/index.js';
+import type { INestApplication } from '@nestjs/common';
+
+type SocketAdapter = 'ws' | 'socket.io';
+
+/** The app with a /ws gateway (KeycardWsAdapter) or a socket.io one (KeycardIoAdapter). */
+function socketApp(clock: ManualClock, revocation: RevocationStore, adapter: SocketAdapter) {
+  const base = app(clock, revocation);
+  const providers = adapter === 'ws' ? [ConnectionLog, WhoamiGateway] : [ChatGateway];
+  return { ...base, providers };
+}
+
+function configureFor(adapter: SocketAdapter): (app: INestApplication) => void {
+  return adapter === 'ws' ? useKeycardWs() : useKeycardIo();
+}
+
+/** Opens a signed-in socket with `cookie`; resolves with a promise of its close by keycard (code and ms after `since()`). */
+async function openSocket(url: string, cookie: string, adapter: SocketAdapter): Promise<{ closed: (since: number, deadlineMs?: number) => Promise<{ code: number; afterMs: number }> }> {
+  if (adapter === 'ws') {
+    const socket = await connect(url, '/ws', { cookie });
+    assert.equal(((await socket.ask({ type: 'whoami' })) as { user: { id: string } }).user.id.length > 0, true);
+    return {
+      closed: async (since, deadlineMs = 3000) => {
+        const closed = await socket.waitForClose(deadlineMs, since);
+        return { code: closed.code, afterMs: closed.afterMs };
+      },
+    };
+  }
+  const socket = io(url, { transports: ['websocket'], upgrade: false, reconnection: false, extraHeaders: { cookie } });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  let notice: IoCloseNotice | undefined;
+  socket.once(IO_CLOSE_EVENT, (received: IoCloseNotice) => (notice = received));
+  const gone = new Promise<number>((resolve) => socket.once('disconnect', () => resolve(performance.now())));
+  return {
+    closed: async (since, deadlineMs = 3000) => {
+      const at = await Promise.race([gone, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('still connected')), deadlineMs))]);
+      return { code: notice?.code ?? 0, afterMs: at - since };
+    },
+  };
+}
 
 const IDLE = 600;
 const ABSOLUTE = 3600;
@@ -252,8 +300,8 @@ for (const platform of PLATFORMS) {
         it('sign-out ends every copy of that session; the user’s other sessions go on', async () => {
           const laptop = revoking.client();
           const phone = revoking.client();
-          await signIn(laptop, `ida-${backend.name}`);
-          await signIn(phone, `ida-${backend.name}`);
+          await signIn(laptop, `ida-${platform}-${backend.name}`);
+          await signIn(phone, `ida-${platform}-${backend.name}`);
           const stolen = laptop.fork();
           expectStatus(await laptop.post('/logout'), 204);
           expectStatus(await stolen.get('/me'), 401);
@@ -261,7 +309,7 @@ for (const platform of PLATFORMS) {
         });
 
         it('"sign out everywhere else" (and a password change) ends every other session and every old copy of this one; this browser goes on', async () => {
-          const user = `joe-${backend.name}`;
+          const user = `joe-${platform}-${backend.name}`;
           const laptop = revoking.client();
           const phone = revoking.client();
           await signIn(laptop, user);
@@ -279,6 +327,47 @@ for (const platform of PLATFORMS) {
           await signIn(again, user);
           expectStatus(await again.get('/me'), 200);
         });
+
+        for (const adapter of ['ws', 'socket.io'] as const) {
+          describe(`review #4: ${adapter} sockets`, () => {
+            let sockets: RunningApp;
+            const socketClock = manualClock();
+            before(async () => {
+              sockets = await startApp(platform, socketApp(socketClock, backend.make(socketClock), adapter), { configure: configureFor(adapter) });
+            });
+            after(() => sockets.close());
+
+            it('a socket opened with the sealed cookie is closed (4401) within a second of signing out', async () => {
+              const browser = sockets.client();
+              await signIn(browser, `kai-${platform}-${adapter}-${backend.name}`);
+              const socket = await openSocket(sockets.url, browser.cookieHeader() as string, adapter);
+              const started = performance.now();
+              expectStatus(await browser.post('/logout'), 204);
+              const closed = await socket.closed(started);
+              assert.equal(closed.code, WS_CLOSE_SESSION_ENDED);
+              assert.ok(closed.afterMs < 1000, `closed ${closed.afterMs.toFixed(0)} ms after the sign-out`);
+            });
+
+            it('"sign out everywhere else" closes the sockets of the other sessions within a second, not this one\'s', async () => {
+              const user = `lia-${platform}-${adapter}-${backend.name}`;
+              const laptop = sockets.client();
+              const phone = sockets.client();
+              await signIn(phone, user);
+              socketClock.advance(1);
+              await signIn(laptop, user);
+              const onPhone = await openSocket(sockets.url, phone.cookieHeader() as string, adapter);
+              socketClock.advance(1);
+              const started = performance.now();
+              expectStatus(await laptop.post('/logout-others'), 204);
+              const closed = await onPhone.closed(started);
+              assert.equal(closed.code, WS_CLOSE_SESSION_ENDED);
+              assert.ok(closed.afterMs < 1000, `closed ${closed.afterMs.toFixed(0)} ms after the revocation`);
+              const onLaptop = await openSocket(sockets.url, laptop.cookieHeader() as string, adapter);
+              // Three re-checks later, the kept session's socket is still open.
+              await assert.rejects(onLaptop.closed(performance.now(), 1600));
+            });
+          });
+        }
       });
     }
   });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import { InvalidOptionsError, MemoryStore, SessionManager, type Principal, type SessionOptions, type SessionRecord, type SessionStore } from '../src/index.js';
 import { PostgresStore, pgliteClient } from '../src/postgres/index.js';
+import { SessionCache } from '../src/core/session-cache.js';
 
 const SECRET = 'c'.repeat(32);
 const SECOND = 1000;
@@ -58,7 +59,7 @@ describe('session cache', () => {
       assert.ok((stats?.bytes ?? 0) > 100);
     });
 
-    it('load — idle expiry is enforced from the cached record, with no store call', async () => {
+    it('load — a cached record that looks expired is a miss: the store’s record decides, and ends it only when it is expired there', async () => {
       const { manager, store, clock } = setup({ touchInterval: 1799 });
       await settled();
       const cookie = await signIn(manager);
@@ -66,9 +67,25 @@ describe('session cache', () => {
       const before = store.finds;
       const session = await read(manager, cookie);
       assert.equal(session.principal, null);
-      assert.equal(store.finds - before, 0);
-      // The expired session was destroyed, as without the cache: it is gone from the store too.
+      assert.equal(store.finds - before, 1, 'asked the store, which judged its own record expired');
+      // Expired in the store too: destroyed, as without the cache.
       assert.equal(await store.find(session.handle ?? 'none', clock.now(), Infinity), null);
+    });
+
+    it('load — finding #2: a cached copy past its idle deadline does not end a session another manager touched in the store', async () => {
+      const clock = manualClock();
+      const store = new MemoryStore({ sweepInterval: 0, clock });
+      const a = new SessionManager({ secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10 });
+      const b = new SessionManager({ secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10 });
+      const direct = new SessionManager({ secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10, cache: false });
+      await settled();
+      const cookie = await signIn(a); // A holds the record, idle deadline t0 + 60 s
+      clock.advance(11 * SECOND);
+      assert.equal((await read(b, cookie)).principal?.id, 'alice', 'B touches the store: its deadline is now t0 + 71 s');
+      clock.advance(54 * SECOND); // t0 + 65 s: past A's cached deadline, not the store's
+      assert.equal((await read(a, cookie)).principal?.id, 'alice', 'A judged from the store, not from its stale copy');
+      await settled();
+      assert.equal((await read(direct, cookie)).principal?.id, 'alice', 'and the store’s record survived');
     });
 
     it('load — the touch still goes to the store once per touch interval', async () => {
@@ -171,6 +188,78 @@ describe('session cache', () => {
       assert.equal((await read(cached, cookie)).principal, null, 'after the sign-out resolved, the old record is not served');
     });
 
+    it('finding #11 — a flood of invalidations of distinct ids leaves tombstones only for ids being read, and a late fill is still refused', () => {
+      const cache = new SessionCache({ maxEntries: 100, maxBytes: 1 << 20 });
+      const record = (id: string): SessionRecord => ({
+        id,
+        handle: `h-${id}`,
+        principal: alice,
+        data: {},
+        createdAt: 0,
+        lastSeenAt: 0,
+        authenticatedAt: 0,
+        idleTimeout: 1800 * SECOND,
+        idleExpiresAt: 1800 * SECOND,
+        absoluteExpiresAt: 86_400 * SECOND,
+        remember: false,
+        rotationDue: false,
+        userAgent: null,
+        ip: null,
+      });
+      const began = cache.beginFind('x'); // a read of x is in flight, with the record as it was
+      cache.invalidate(['x']); // x is signed out meanwhile
+      for (let i = 0; i < 100_000; i++) cache.invalidate([`flood-${i}`]);
+      assert.equal(cache.stats().tombstones, 1, 'only the id being read keeps one');
+      // Reads of other ids begin and end all along, each raced by its own invalidation.
+      for (let i = 0; i < 10_000; i++) {
+        const id = `read-${i}`;
+        const start = cache.beginFind(id);
+        cache.invalidate([id]);
+        cache.fill(id, record(id), start);
+        assert.equal(cache.peek(id), undefined, 'a raced fill is refused');
+      }
+      assert.equal(cache.stats().tombstones, 1, 'theirs went with their reads; x is still remembered');
+      cache.fill('x', record('x'), began);
+      assert.equal(cache.peek('x'), undefined, 'the late fill of x does not put the signed-out record back');
+      assert.equal(cache.stats().tombstones, 0);
+      const fresh = cache.beginFind('x');
+      cache.fill('x', record('x'), fresh);
+      assert.ok(cache.peek('x'), 'a read that began after the invalidation fills again');
+    });
+
+    it('finding #11 — sign-outs of many sessions on another manager, with a read parked, keep the tombstones bounded', async () => {
+      const clock = manualClock();
+      let release: (() => void) | undefined;
+      class GatedStore extends MemoryStore {
+        gate = false;
+        override async find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
+          const record = await super.find(id, now, touchInterval);
+          if (this.gate) await new Promise<void>((resolve) => (release = resolve));
+          return record;
+        }
+      }
+      const store = new GatedStore({ sweepInterval: 0, clock });
+      const cached = new SessionManager({ secrets: SECRET, store, clock, maxSessionsPerUser: Infinity });
+      const other = new SessionManager({ secrets: SECRET, store, clock, maxSessionsPerUser: Infinity });
+      await settled();
+      const cookie = await signIn(other);
+      store.gate = true;
+      const racing = read(cached, cookie);
+      await settled();
+      assert.ok(release, 'the read is parked with the record it read');
+      store.gate = false;
+      for (let i = 0; i < 2000; i++) {
+        const session = await read(other, await signIn(other, { id: `user-${i}`, roles: [], authVersion: 1 }));
+        await session.signOut(); // each one invalidates its id in `cached` too
+      }
+      assert.ok((cached.cacheStats()?.tombstones ?? Infinity) <= 1, JSON.stringify(cached.cacheStats()));
+      await (await read(other, cookie)).signOut();
+      release?.();
+      await racing;
+      assert.equal(cached.cacheStats()?.tombstones, 0);
+      assert.equal((await read(cached, cookie)).principal, null, 'the parked read did not put the signed-out record back');
+    });
+
     it('maxEntries — the least recently used record is evicted, and then read from the store', async () => {
       const { manager, store } = setup({ cache: { maxEntries: 2 } });
       await settled();
@@ -222,6 +311,30 @@ describe('session cache', () => {
   });
 
   describe('when the store is PostgreSQL on embedded PGlite (exclusive: on by default)', () => {
+    it('finding #2 — a cached copy past its idle deadline does not end a session another manager touched', async () => {
+      const db = await PGlite.create();
+      try {
+        const clock = manualClock(Date.now());
+        const store = new PostgresStore({ client: pgliteClient(db), sweepInterval: 0, clock });
+        await store.migrate();
+        const options = { secrets: SECRET, store, clock, idleTimeout: 60, touchInterval: 10 };
+        const a = new SessionManager(options);
+        const b = new SessionManager(options);
+        const direct = new SessionManager({ ...options, cache: false });
+        await settled();
+        const cookie = await signIn(a);
+        clock.advance(11 * SECOND);
+        assert.equal((await read(b, cookie)).principal?.id, 'alice');
+        clock.advance(54 * SECOND);
+        assert.equal((await read(a, cookie)).principal?.id, 'alice');
+        await settled();
+        assert.equal((await read(direct, cookie)).principal?.id, 'alice', 'the store’s record survived');
+        await store.close();
+      } finally {
+        await db.close();
+      }
+    });
+
     it('load — no query per read, and a sign-out through another manager is seen at once', async () => {
       const db = await PGlite.create();
       try {

@@ -11,6 +11,7 @@ import { APP_CONFIG } from '../config/tokens.js';
 import type { AppDatabase } from '../database/database.js';
 import { DATABASE } from '../database/tokens.js';
 import { HealthController } from '../health/health.controller.js';
+import { HealthProbes } from '../health/health-probes.js';
 import { AppExceptionFilter } from '../http/exception.filter.js';
 import { NoStoreInterceptor } from '../http/no-store.interceptor.js';
 import { schemaValidationPipe } from '../http/validation.js';
@@ -114,6 +115,7 @@ export class AppModule {
         SignInService,
         AccountService,
         RegistrationService,
+        HealthProbes,
         ...(config.metrics ? metricsProviders : []),
         ...(config.oidc ? oidcProviders(config.oidc) : []),
       ],

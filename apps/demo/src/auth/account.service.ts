@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ConfigError, type AppConfig } from '../config/config.js';
-import { generatedAdminPassword } from '../config/admin-password.js';
+import { existingGeneratedAdminPassword, generatedAdminPassword } from '../config/admin-password.js';
 import { APP_CONFIG } from '../config/tokens.js';
 import type { AnyRequest } from '../http/platform-request.js';
 import { SignInService } from './sign-in.service.js';
@@ -189,6 +189,11 @@ export class AccountService {
    * the role admin. Created with ADMIN_PASSWORD when missing; without it, in
    * production the app refuses to start, in development a password is
    * generated into DATA_DIR (0600) and the returned warning says where.
+   * An existing account without the role is promoted only if ADMIN_PASSWORD
+   * (in development without it: the generated one, if any) is its password;
+   * otherwise whoever registered that e-mail may not be the operator, and
+   * the app refuses to start until the operator has looked at the account
+   * and promoted it on purpose (`npm run admin -- promote`).
    */
   async provisionAdmin(): Promise<{ warning: string | undefined }> {
     const email = this.config.adminEmail;
@@ -206,8 +211,10 @@ export class AccountService {
       warning = `ADMIN_PASSWORD is not set: created the admin account ${email} with the generated password in ${generated.path} (mode 0600). Set ADMIN_PASSWORD in production.`;
       return generated.password;
     };
-    const { user, changed } = await this.users.provisionAdmin(email, password);
-    if (changed) await this.manager.refreshPrincipal(principalOf(user));
+    const proof = this.config.adminPassword ?? (this.config.production ? undefined : await existingGeneratedAdminPassword(this.config.dataDir));
+    const result = await this.users.provisionAdmin(email, password, proof);
+    if (result.outcome === 'unproven') throw new ConfigError([unprovenAdminMessage(email, result.proofGiven)]);
+    if (result.changed) await this.manager.refreshPrincipal(principalOf(result.user));
     return { warning };
   }
 
@@ -227,4 +234,15 @@ export class AccountService {
     if (user) await this.manager.refreshPrincipal(principalOf(user));
     return user;
   }
+}
+
+/** Why start-up refuses an existing ADMIN_EMAIL account it cannot tell is the operator's, and what to do. */
+function unprovenAdminMessage(email: string, proofGiven: boolean): string {
+  return (
+    `ADMIN_EMAIL is ${email}, and an account with that e-mail already exists without the role admin, ` +
+    (proofGiven ? 'but ADMIN_PASSWORD is not its password' : 'and ADMIN_PASSWORD is not set') +
+    ': it is not promoted, because whoever registered that e-mail may not be you. ' +
+    `Check that account, then promote it deliberately with \`npm run admin -- promote ${email}\` ` +
+    '(or set ADMIN_PASSWORD to its password), and start the app again'
+  );
 }

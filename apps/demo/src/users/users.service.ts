@@ -9,6 +9,15 @@ import { UsersRepository } from './users.repository.js';
 export const ADMIN_ROLE = 'admin';
 export const USER_ROLE = 'user';
 
+/**
+ * What start-up found for ADMIN_EMAIL: `ready` (it is admin now; `changed`
+ * when it was promoted and its sessions need refreshing), or `unproven` (an
+ * account without the role whose password the operator did not prove).
+ */
+export type AdminProvisioning =
+  | { readonly outcome: 'ready'; readonly user: UserRow; readonly changed: boolean }
+  | { readonly outcome: 'unproven'; readonly user: UserRow; readonly proofGiven: boolean };
+
 export interface Registration {
   readonly email: string;
   readonly name: string;
@@ -116,22 +125,29 @@ export class UsersService {
 
   /**
    * At start-up (SPEC "Administrators"): makes sure the ADMIN_EMAIL account
-   * exists with the role admin. An existing account gets the role (changed
-   * tells the caller to refresh its sessions); a missing one is created with
-   * `password` (ADMIN_PASSWORD, or a generated one in development).
+   * exists with the role admin. A missing one is created with `password()`
+   * (ADMIN_PASSWORD, or a generated one in development). An existing one
+   * without the role is promoted only when `proof` (the operator's
+   * ADMIN_PASSWORD) verifies against its password: anyone could have
+   * registered that e-mail while the app ran without ADMIN_EMAIL, and
+   * promoting their account would hand them the admin API. Otherwise the
+   * answer is `unproven`, and the caller refuses to start.
    */
-  async provisionAdmin(email: string, password: () => Promise<string>): Promise<{ user: UserRow; changed: boolean; created: boolean }> {
+  async provisionAdmin(email: string, password: () => Promise<string>, proof: string | undefined): Promise<AdminProvisioning> {
     const existing = await this.users.findByEmail(email);
     if (existing) {
-      if (existing.roles.includes(ADMIN_ROLE)) return { user: existing, changed: false, created: false };
+      if (existing.roles.includes(ADMIN_ROLE)) return { outcome: 'ready', user: existing, changed: false };
+      if (proof === undefined || !(await this.hasher.verify(existing.passwordHash, proof)).ok) {
+        return { outcome: 'unproven', user: existing, proofGiven: proof !== undefined };
+      }
       const promoted = await this.users.grantRoleByEmail(email, ADMIN_ROLE);
-      return { user: promoted ?? existing, changed: promoted !== null, created: false };
+      return { outcome: 'ready', user: promoted ?? existing, changed: promoted !== null };
     }
     const passwordHash = await this.hasher.hash(await password());
     const created = await this.users.create({ email, name: 'Administrator', passwordHash, roles: [USER_ROLE, ADMIN_ROLE] });
     // Another instance created it at the same moment: take that one (and its role) instead.
-    if (!created) return this.provisionAdmin(email, password);
-    return { user: created, changed: false, created: true };
+    if (!created) return this.provisionAdmin(email, password, proof);
+    return { outcome: 'ready', user: created, changed: false };
   }
 
   /** `npm run admin -- promote|demote`: the changed user, or null when it already was (or was not) admin. */

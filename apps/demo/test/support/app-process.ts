@@ -43,13 +43,25 @@ export function start(env: Record<string, string>): Promise<Running> {
   });
 }
 
-/** Runs main.js to completion and returns its exit code and output (for refusals to start). */
+/**
+ * Runs main.js to completion and returns its exit code and output (for refusals to start). One that
+ * starts instead is killed after START_DEADLINE_MS: code null, and the output says so.
+ */
 export function runToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', PORT: '0', HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolvePromise) => child.once('exit', (code) => resolvePromise({ code, output })));
+  const timer = setTimeout(() => {
+    output += `\n(still running after ${START_DEADLINE_MS} ms: killed)`;
+    child.kill('SIGKILL');
+  }, START_DEADLINE_MS);
+  return new Promise((resolvePromise) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, output });
+    }),
+  );
 }
 
 export function stop(running: Running): Promise<number | null> {

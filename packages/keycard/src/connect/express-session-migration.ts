@@ -51,6 +51,8 @@ export type MigrationOutcome =
   | 'cleared'
   /** The request already had a keycard sign-in; the old session is destroyed, the cookie cleared. */
   | 'superseded'
+  /** A cross-site request (`Sec-Fetch-Site: cross-site`): nothing read or changed; a same-site visit migrates. */
+  | 'refused-cross-site'
   /** The old store did not answer: nothing changed, the next request tries again. */
   | 'store-unavailable';
 
@@ -126,6 +128,10 @@ export class ExpressSessionMigration {
     const sid = this.unsign(raw);
     const clear = this.clearHeaders(request.secure);
     if (sid === null) return { outcome: 'cleared', headers: clear };
+    // Another site must not make the browser adopt an old session (one an
+    // attacker planted by cookie tossing: login CSRF). The old cookie stays
+    // for a same-site visit, which migrates it.
+    if (request.fetchSite?.toLowerCase() === 'cross-site') return { outcome: 'refused-cross-site', headers: [] };
     try {
       if (!session.available) return { outcome: 'store-unavailable', headers: [] };
       if (session.isAuthenticated) {

@@ -1,7 +1,7 @@
 import type { InvalidationSink } from './coherence.js';
 import type { CacheLookup } from './observe.js';
 import type { Principal, SessionPatch, SessionRecord } from './record.js';
-import { touchDue } from './record.js';
+import { isLive, touchDue } from './record.js';
 import type { SessionCache } from './session-cache.js';
 import type { RevocationListener, SessionStore, StoreSettings } from './store.js';
 
@@ -26,6 +26,17 @@ function nextTurn(): Promise<void> {
     });
   });
   return turn;
+}
+
+/**
+ * Whether a cached copy may answer a read at `now`: live by its own deadlines
+ * and no touch due. A copy that does not look live is a miss, never an end:
+ * another process may have touched the store's record since this copy was
+ * filled (a touch publishes nothing), so only the store's own record may
+ * decide that a session expired (security review finding #2).
+ */
+function servable(record: SessionRecord, now: number, touchInterval: number): boolean {
+  return isLive(record, now) && !touchDue(record, now, touchInterval);
 }
 
 /**
@@ -85,7 +96,7 @@ export class CachedStore implements SessionStore {
    */
   findCached(id: string, now: number, touchInterval: number): Promise<SessionRecord | undefined> | undefined {
     const held = this.serving ? this.cache.peek(id) : undefined;
-    if (held === undefined || touchDue(held, now, touchInterval)) return undefined;
+    if (held === undefined || !servable(held, now, touchInterval)) return undefined;
     if (!this.deferHits) return Promise.resolve(this.hit(id, now, touchInterval));
     return nextTurn().then(() => this.hit(id, now, touchInterval));
   }
@@ -99,7 +110,7 @@ export class CachedStore implements SessionStore {
   /** After the turn: invalidations that were readable when this request was are applied by now. */
   private hit(id: string, now: number, touchInterval: number): SessionRecord | undefined {
     const record = this.serving ? this.cache.get(id) : undefined;
-    if (record === undefined || touchDue(record, now, touchInterval)) return undefined;
+    if (record === undefined || !servable(record, now, touchInterval)) return undefined;
     this.cache.countHit();
     this.onLookup('hit');
     return record;
@@ -110,16 +121,17 @@ export class CachedStore implements SessionStore {
     if (serving) this.cache.countMiss();
     else this.cache.countBypass();
     this.onLookup('miss');
-    const began = this.cache.beginFind();
+    const began = this.cache.beginFind(id);
     let record: SessionRecord | null;
     try {
       record = await this.inner.find(id, now, touchInterval);
     } catch (error) {
-      this.cache.abandon();
+      this.cache.abandon(id);
       throw error;
     }
-    // Not filled while the feed is lost: an invalidation could have gone unheard.
-    this.cache.fill(id, serving && this.feed !== 'lost' ? record : null, began);
+    // Not filled while the feed is lost: an invalidation could have gone unheard; nor with a record that is not live.
+    const keep = serving && this.feed !== 'lost' && record !== null && isLive(record, now);
+    this.cache.fill(id, keep ? record : null, began);
     return record;
   }
 

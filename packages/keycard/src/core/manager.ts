@@ -231,6 +231,19 @@ export class SessionManager {
     return this.records.refreshPrincipal(principal);
   }
 
+  /**
+   * Sealed-cookie sessions: whether the sealed session `id` of `userId`,
+   * signed in at `authenticatedAt`, was signed out or ended by the user's
+   * revocation epoch (one revocation-store round trip, under `storeTimeout`).
+   * False without a revocation store: nothing can end a copy of the cookie then.
+   */
+  async sealedSessionEnded(userId: string, id: string, authenticatedAt: number | null): Promise<boolean> {
+    const revocation = this.options.sealed?.revocation;
+    if (!revocation) return false;
+    const state = await withDeadline(revocation.check(userId, id), this.options.storeTimeoutMs, 'check', 'revocation store');
+    return state.revoked || (authenticatedAt ?? 0) < state.epoch;
+  }
+
   /** Subscribes to revocations and principal refreshes from every process sharing the store (WebSocket disconnects and role changes). */
   onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
     return this.store.onRevoked(listener);

@@ -16,6 +16,8 @@ export interface CacheStats {
   readonly flushes: number;
   /** Records dropped to stay within `maxEntries` / `maxBytes`. */
   readonly evictions: number;
+  /** Invalidations remembered against reads in flight (at most one per id being read now). */
+  readonly tombstones: number;
 }
 
 export interface CacheLimits {
@@ -45,9 +47,15 @@ const EMPTY_DATA = Object.freeze({}) as Record<string, JsonValue>;
 export class SessionCache {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  /** Ids invalidated while a find of them was in flight, with the epoch of that invalidation. */
+  /**
+   * Ids invalidated while a find of them was in flight, with the epoch of
+   * that invalidation. Only ids in `reading` get one, and it goes with the
+   * last find of its id: bounded by the reads in flight, whatever the number
+   * of distinct ids invalidated (security review finding #11).
+   */
   private readonly tombstones = new Map<string, number>();
-  private inFlight = 0;
+  /** Finds in flight, per id. */
+  private readonly reading = new Map<string, number>();
   /** Moves on every invalidation and flush; a fill is refused when something moved under its id. */
   private epoch = 0;
   /** Epoch of the last flush or feed problem: no fill that started before it may land. */
@@ -58,7 +66,7 @@ export class SessionCache {
   constructor(private readonly limits: CacheLimits) {}
 
   stats(): CacheStats {
-    return { entries: this.entries.size, bytes: this.size, ...this.counters };
+    return { entries: this.entries.size, bytes: this.size, ...this.counters, tombstones: this.tombstones.size };
   }
 
   /** The cached record without its data and without marking it used; for checks before a hit. */
@@ -87,26 +95,27 @@ export class SessionCache {
     this.counters.bypassed++;
   }
 
-  /** Call before asking the store; pass the result to `fill` (or `abandon`) when it answers. */
-  beginFind(): number {
-    this.inFlight++;
+  /** Call before asking the store for `id`; pass the result to `fill` (or `abandon`) when it answers. */
+  beginFind(id: string): number {
+    this.reading.set(id, (this.reading.get(id) ?? 0) + 1);
     return this.epoch;
   }
 
   /**
    * Caches what the store answered for `id`, unless `id` was invalidated, or
    * the cache flushed, after `began` (the record may then be the old one).
-   * A null answer only ends the find.
+   * A null answer drops what is held for `id` (a copy the store did not confirm).
    */
   fill(id: string, record: SessionRecord | null, began: number): void {
     const stale = began < this.barrier || (this.tombstones.get(id) ?? -1) >= began;
-    this.endFind();
+    this.endFind(id);
     if (record !== null && !stale) this.put(record);
+    else this.remove(id);
   }
 
-  /** The find failed: nothing to cache. */
-  abandon(): void {
-    this.endFind();
+  /** The find of `id` failed: nothing to cache. */
+  abandon(id: string): void {
+    this.endFind(id);
   }
 
   /** Write-through of a record this process just stored (create, rotate): it is the newest state by construction. */
@@ -133,7 +142,7 @@ export class SessionCache {
     this.epoch++;
     for (const id of ids) {
       this.remove(id);
-      if (this.inFlight > 0) this.tombstones.set(id, this.epoch);
+      if (this.reading.has(id)) this.tombstones.set(id, this.epoch);
     }
   }
 
@@ -142,7 +151,7 @@ export class SessionCache {
     const ids = this.byUser.get(userId);
     // Records of this user being read right now are not indexed yet: refuse every fill in flight.
     this.epoch++;
-    if (this.inFlight > 0) this.barrier = this.epoch;
+    if (this.reading.size > 0) this.barrier = this.epoch;
     if (ids !== undefined) this.invalidate([...ids]);
   }
 
@@ -156,9 +165,15 @@ export class SessionCache {
     if (countIt) this.counters.flushes++;
   }
 
-  private endFind(): void {
-    this.inFlight--;
-    if (this.inFlight === 0) this.tombstones.clear();
+  private endFind(id: string): void {
+    const left = (this.reading.get(id) ?? 1) - 1;
+    if (left > 0) {
+      this.reading.set(id, left);
+      return;
+    }
+    // No find of `id` is in flight any more: nothing its tombstone could refuse.
+    this.reading.delete(id);
+    this.tombstones.delete(id);
   }
 
   private evictOldest(): void {

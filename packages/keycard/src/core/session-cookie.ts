@@ -17,6 +17,8 @@ export interface RequestInfo {
   readonly secure: boolean;
   readonly userAgent?: string | undefined;
   readonly ip?: string | undefined;
+  /** The browser's `Sec-Fetch-Site` header, when sent (what the express-session migration refuses cross-site). */
+  readonly fetchSite?: string | undefined;
 }
 
 /** Headers a binding copies onto the response, in order. */

@@ -15,9 +15,14 @@ import {
   attachRequestState,
   findSession,
   headersSent,
+  installExpressCommitHooks,
   putSetCookie,
+  rawRequestOf,
+  rawResponseOf,
   requestInfoOf,
-  type ExpressAppShape,
+  sharedCommit,
+  type ExpressAdapterShape,
+  type ExpressCommitter,
   type ExpressRequestShape,
   type FastifyReplyShape,
   type FastifyShape,
@@ -32,7 +37,7 @@ import {
 export class SessionBinding {
   private readonly logger = new Logger('keycard');
   private warnedLateSend = false;
-  /** Which platform's hooks are installed; the commit interceptor only acts for Express. */
+  /** Which platform's hooks are installed. */
   platform: 'express' | 'fastify' | null = null;
 
   constructor(
@@ -50,18 +55,31 @@ export class SessionBinding {
     for (const [, value] of result.headers) putSetCookie(response, value);
   }
 
+  /** What the Express commit hooks call: one object for every request. */
+  private readonly committer: ExpressCommitter = {
+    store: (request, response) => this.store(request, response),
+    refusal: (error) => {
+      if (!(error instanceof KeycardError)) return { status: 500, headers: {}, body: { statusCode: 500, message: 'Internal Server Error' } };
+      const exception = toHttpException(error);
+      return { status: exception.getStatus(), headers: exception.headers, body: exception.getResponse() };
+    },
+  };
+
   /**
    * Express: one middleware, mounted before every Nest middleware and route,
-   * loads the session. The commit happens in `SessionCommitInterceptor`.
+   * loads the session; the hooks of `installExpressCommitHooks` commit it
+   * before the response is sent.
    */
-  bindExpress(app: ExpressAppShape): void {
+  bindExpress(adapter: ExpressAdapterShape): void {
+    const app = adapter.getInstance();
     const manager = this.manager;
     const appCookies = this.appCookies;
+    const committer = this.committer;
     const migrate = (info: RequestInfo, session: Session, response: ResponseLike): Promise<void> => this.migrate(info, session, response);
     async function load(req: ExpressRequestShape, res: ServerResponse): Promise<void> {
       const info = requestInfoOf(req);
       const session = await manager.load(info);
-      attachRequestState(req, { session, appCookies });
+      attachRequestState(req, { session, appCookies, committer });
       session.useFlashCookie(new JarFlashCookie(() => cookiesOf(req)));
       await migrate(info, session, res);
       // Loading may already have rotated the id (roles refreshed elsewhere) or re-signed
@@ -72,6 +90,7 @@ export class SessionBinding {
     app.use(function keycardSession(req, res, next) {
       load(req, res).then(next, next);
     });
+    installExpressCommitHooks(adapter);
     this.platform = 'express';
   }
 
@@ -120,10 +139,17 @@ export class SessionBinding {
 
   /**
    * Stores the request's session and copies the commit's headers onto the
-   * response. The Express interceptor calls it; handlers that send the
-   * response themselves (`@Res()`) call it through `SessionService.commit`.
+   * response, now. Handlers that send the response themselves (`@Res()`)
+   * call it through `SessionService.commit`, the GraphQL plugin before
+   * Apollo answers. On Express it is the request's one commit, which the
+   * hooks wait for instead of starting another.
    */
-  async commit(request: RequestLike, response: ResponseLike): Promise<void> {
+  commit(request: RequestLike, response: ResponseLike): Promise<void> {
+    if (this.platform !== 'express') return this.store(request, response);
+    return sharedCommit(rawRequestOf(request), rawResponseOf(response)) ?? Promise.resolve();
+  }
+
+  private async store(request: RequestLike, response: ResponseLike): Promise<void> {
     const session = findSession(request);
     if (session === undefined || !session.needsCommit()) return;
     const headers = await this.manager.commit(session);

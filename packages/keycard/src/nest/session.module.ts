@@ -1,5 +1,5 @@
-import { Inject, Logger, Module, type DynamicModule, type NestModule, type OnModuleDestroy } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost, ModuleRef, ModulesContainer, Reflector } from '@nestjs/core';
+import { Inject, Logger, Module, type DynamicModule, type NestModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, HttpAdapterHost, ModuleRef, ModulesContainer, Reflector } from '@nestjs/core';
 import { InvalidOptionsError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import { SecurityLog } from '../core/security-log.js';
@@ -8,10 +8,11 @@ import { AppCookies, resolveAppCookieOptions } from '../core/cookie-jar.js';
 import { CookieService } from './cookies.js';
 import { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { SessionBinding } from './binding.js';
-import { SessionCommitInterceptor } from './commit.interceptor.js';
+import type { ExpressAdapterShape } from './platform.js';
 import { SessionExceptionFilter } from './exception-filter.js';
 import { SessionGuard } from './guards.js';
 import { GraphqlCommitPlugin } from './graphql-commit.js';
+import { refuseUnguardedFieldResolvers } from './graphql-fields.js';
 import { GraphqlSubscriptionAuth } from './graphql-subscriptions.js';
 import { createSocketRegistry } from './sockets.js';
 import { SocketRegistry } from '../ws/registry.js';
@@ -61,12 +62,15 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
  * Per request, the session is loaded before any guard runs (Express: a
  * middleware mounted before every Nest middleware and route; Fastify: an
  * `onRequest` hook, which runs after Nest middleware there) and stored before
- * the response is sent (Express: an interceptor around every handler, plus
- * the headers of a rotation done while loading, so that a refused request
- * still delivers them; Fastify: an `onSend` hook). That covers returned
- * values, thrown exceptions, `@Redirect()` and `@Render()`. A handler that
- * sends the response itself (`@Res()` without passthrough, `res.redirect()`)
- * must `await sessionService.commit(req, res)` first.
+ * the response is sent (Express: hooks on Nest's replies, its exception
+ * layer and the response's first byte, see `installExpressCommitHooks`,
+ * plus the headers of a rotation done while loading, so that a refused
+ * request still delivers them; Fastify: an `onSend` hook). That covers
+ * returned values, thrown exceptions, `@Redirect()`, `@Render()`,
+ * `StreamableFile` and SSE. A handler that sends the response itself
+ * (`@Res()` without passthrough) should `await sessionService.commit(req, res)`
+ * first to see a failure itself; otherwise its answer waits for the commit,
+ * and a failed one is answered with 503 by keycard.
  *
  * Options are validated when the application is created, so bad options fail
  * the bootstrap with an `InvalidOptionsError` that says what to change.
@@ -138,25 +142,18 @@ function reservedCookieNames(manager: SessionManager, csrf: CsrfModuleOptions | 
       },
       inject: [RESOLVED_MODULE_OPTIONS, Reflector, ModulesContainer, HttpAdapterHost],
     },
-    {
-      provide: APP_INTERCEPTOR,
-      // Fastify commits in its onSend hook: when the platform is already known (NestFactory.create),
-      // register no interceptor there, so that Nest does not build an rxjs pipeline per request for
-      // nothing. Under @nestjs/testing the platform is not known yet; the interceptor then passes through.
-      useFactory: (binding: SessionBinding, host: HttpAdapterHost) =>
-        host.httpAdapter?.getType() === 'fastify' ? null : new SessionCommitInterceptor(binding),
-      inject: [SessionBinding, HttpAdapterHost],
-    },
     { provide: APP_FILTER, useClass: SessionExceptionFilter },
   ],
   exports: [SessionManager, SessionService, CookieService, SESSION_MODULE_OPTIONS, CsrfModule, GraphqlSubscriptionAuth, SocketRegistry],
 })
-export class SessionModule extends ConfigurableSessionModule implements NestModule, OnModuleDestroy {
+export class SessionModule extends ConfigurableSessionModule implements NestModule, OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly binding: SessionBinding,
     @Inject(RESOLVED_MODULE_OPTIONS) private readonly resolved: ResolvedModuleOptions,
     private readonly sockets: SocketRegistry,
+    private readonly modules: ModulesContainer,
+    private readonly moduleRef: ModuleRef,
   ) {
     super();
   }
@@ -180,9 +177,14 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
     const adapter = this.adapterHost.httpAdapter;
     if (!adapter) return; // an application context without HTTP
     const type = adapter.getType();
-    if (type === 'express') this.binding.bindExpress(adapter.getInstance());
+    if (type === 'express') this.binding.bindExpress(adapter as unknown as ExpressAdapterShape);
     else if (type === 'fastify') this.binding.bindFastify(adapter.getInstance());
     else throw new InvalidOptionsError(`keycard: SessionModule supports Express and Fastify, not "${type}"`);
+  }
+
+  /** Every provider exists by now, GraphQLModule's options included. */
+  onApplicationBootstrap(): void {
+    refuseUnguardedFieldResolvers(this.modules, this.moduleRef);
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -188,7 +188,7 @@ export class PassportSessionMiddleware implements NestMiddleware {
  * without waiting (`req.session.destroy()` with no callback, as tutorials
  * write it), so that they are done before keycard stores the session and
  * sends its cookie; fails the request with their error if one failed.
- * Registered after SessionModule's commit interceptor, so it runs inside it.
+ * keycard's Express commit hooks run when Nest sends the answer, after every interceptor.
  */
 @Injectable()
 export class PassportQueueInterceptor implements NestInterceptor {

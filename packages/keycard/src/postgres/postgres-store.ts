@@ -13,6 +13,7 @@ import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { insertParams, millisParam, statements, toRecord } from './session-sql.js';
 import { RevocationListeners, refreshedMessage, storeFailure, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
 import { sweepEvery } from '../core/sweep.js';
+import { IDS_PER_NOTIFY, PgInvalidationFeed, invalidationChannel } from './invalidation.js';
 
 export interface PostgresStoreOptions {
   /** How to reach the database: `pgPoolClient(pool)` or `pgliteClient(db)`. The store never closes it. */
@@ -28,7 +29,10 @@ export interface PostgresStoreOptions {
    * Default false: run `migrate()` from a deploy step instead.
    */
   readonly migrate?: boolean;
-  /** NOTIFY channel for revocations. Default `<table>_revoked` (`<schema>_<table>_revoked` with a schema). */
+  /**
+   * NOTIFY channel for revocations. Default `<table>_revoked` (`<schema>_<table>_revoked` with a schema).
+   * The session cache's invalidations go on `<channel>_inv` (the channel cut to 59 characters).
+   */
   readonly channel?: string;
   /** Seconds between sweeps of expired rows (one unref'd timer). Default 60; 0 disables the timer. */
   readonly sweepInterval?: number;
@@ -83,11 +87,14 @@ export class PostgresStore implements SessionStore {
   /**
    * On embedded PGlite this process owns the database, and every change goes
    * through this object: exact (`exclusive`), reported before each changing
-   * call resolves. On a PostgreSQL server other processes write too, and
-   * nothing tells this one in time: no coherence, so no cache (see
-   * docs/session-cache.md).
+   * call resolves. On a PostgreSQL server other processes write too: their
+   * changes arrive by NOTIFY some time after they commit (`after-commit`,
+   * so the cache is off unless `acceptDelayedInvalidation`; see
+   * docs/session-cache.md). A client without LISTEN: no coherence, no cache.
    */
   readonly coherence: StoreCoherence | undefined;
+  private readonly feed: PgInvalidationFeed | null;
+  private readonly invalidations: string;
   /** Probes in flight (`probeRevocations`): nonce → what to call when it comes back. */
   private subscription: Subscription | null = null;
   private migrated = false;
@@ -106,6 +113,10 @@ export class PostgresStore implements SessionStore {
     this.onSwept = options.onSwept;
     this.autoMigrate = options.migrate ?? false;
     this.sql = statements(this.names);
+    this.invalidations = invalidationChannel(this.names.channel);
+    const shared = options.client.exclusive !== true && typeof options.client.listen === 'function';
+    const feed = shared ? new PgInvalidationFeed(options.client, this.invalidations) : null;
+    this.feed = feed;
     this.coherence =
       options.client.exclusive === true
         ? {
@@ -117,7 +128,9 @@ export class PostgresStore implements SessionStore {
               };
             },
           }
-        : undefined;
+        : feed === null
+          ? undefined
+          : { mode: 'after-commit', subscribe: (sink) => feed.subscribe(sink), current: () => feed.current() };
     this.timer = sweepEvery(sweepIntervalOption('PostgresStore', options.sweepInterval, 60), () => this.backgroundSweep());
   }
 
@@ -160,17 +173,18 @@ export class PostgresStore implements SessionStore {
       JSON.stringify(patch.set ?? {}),
       [...(patch.unset ?? [])],
       patch.rotationDue ?? null,
+      this.invalidations,
     ]);
     return rows.length > 0;
   }
 
   async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
-    const rows = await this.changing(oldId, 'rotate', this.sql.rotate, [...insertParams(next), oldId]);
+    const rows = await this.changing(oldId, 'rotate', this.sql.rotate, [...insertParams(next), oldId, this.invalidations]);
     return rows.length > 0;
   }
 
   async destroy(id: string): Promise<boolean> {
-    const rows = await this.changing(id, 'destroy', this.sql.destroy, [id, this.names.channel]);
+    const rows = await this.changing(id, 'destroy', this.sql.destroy, [id, this.names.channel, this.invalidations]);
     return rows.length > 0;
   }
 
@@ -185,6 +199,8 @@ export class PostgresStore implements SessionStore {
       exceptId ?? null,
       this.names.channel,
       NOTIFY_CHUNK,
+      this.invalidations,
+      IDS_PER_NOTIFY,
     ]);
     this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
     return rows.flatMap((row) => (typeof row['handle'] === 'string' ? [row['handle']] : []));
@@ -195,11 +211,14 @@ export class PostgresStore implements SessionStore {
       principal.id,
       JSON.stringify(principal),
       millisParam(this.clock.now()),
+      this.invalidations,
+      IDS_PER_NOTIFY,
     ]);
-    this.changed(rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : [])));
+    const ids = rows.flatMap((row) => (typeof row['id'] === 'string' ? [row['id']] : []));
+    this.changed(ids);
     // Open sockets of the user re-read their roles now (SocketRegistry), on every instance.
-    if (rows.length > 0) await this.run('refreshPrincipal', 'SELECT pg_notify($1, $2)', [this.names.channel, refreshedMessage(principal.id)]);
-    return rows.length;
+    if (ids.length > 0) await this.run('refreshPrincipal', 'SELECT pg_notify($1, $2)', [this.names.channel, refreshedMessage(principal.id)]);
+    return ids.length;
   }
 
   async onRevoked(listener: RevocationListener): Promise<() => Promise<void>> {
@@ -239,7 +258,7 @@ export class PostgresStore implements SessionStore {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.listeners.clear();
-    await Promise.all([this.unsubscribe(), this.sweeping?.catch(() => undefined)]);
+    await Promise.all([this.unsubscribe(), this.feed?.close().catch(this.onError), this.sweeping?.catch(() => undefined)]);
   }
 
   private subscribe(): Subscription {

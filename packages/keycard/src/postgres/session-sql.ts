@@ -39,27 +39,54 @@ export function statements(names: TableNames) {
       UNION ALL
       SELECT ${COLUMNS} FROM ${t} WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM touched)`,
     create: `INSERT INTO ${t} (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})`,
-    update: `UPDATE ${t} SET data = (data || $2::jsonb) - $3::text[], rotation_due = COALESCE($4::boolean, rotation_due)
-      WHERE id = $1 RETURNING 1 AS ok`,
-    rotate: `WITH gone AS (DELETE FROM ${t} WHERE id = $16 RETURNING 1)
-      INSERT INTO ${t} (${INSERT_COLUMNS}) SELECT ${INSERT_VALUES} WHERE EXISTS (SELECT 1 FROM gone)
-      RETURNING 1 AS ok`,
-    destroy: `WITH gone AS (DELETE FROM ${t} WHERE id = $1 RETURNING handle)
-      SELECT handle, pg_notify($2, json_build_array(handle)::text)::text AS notified FROM gone`,
+    // Every statement that changes or deletes existing rows pg_notifies their ids on the
+    // invalidation channel (the session cache's feed, postgres/invalidation.ts), inside the
+    // statement: the notification commits with the change, or not at all. The touch in
+    // findAndTouch does not: it only moves deadlines later, so a cached copy without it is
+    // never more live than the row (it goes to the store when its own touch is due or its
+    // own deadline passed). Neither does the sweep: a copy of an expired row is not live.
+    update: `WITH changed AS (
+        UPDATE ${t} SET data = (data || $2::jsonb) - $3::text[], rotation_due = COALESCE($4::boolean, rotation_due)
+        WHERE id = $1 RETURNING id
+      )
+      SELECT 1 AS ok, pg_notify($5, json_build_array(id)::text)::text AS notified FROM changed`,
+    rotate: `WITH gone AS (DELETE FROM ${t} WHERE id = $16 RETURNING id), added AS (
+        INSERT INTO ${t} (${INSERT_COLUMNS}) SELECT ${INSERT_VALUES} WHERE EXISTS (SELECT 1 FROM gone)
+        RETURNING 1
+      )
+      SELECT 1 AS ok, pg_notify($17, json_build_array(id)::text)::text AS notified FROM gone WHERE EXISTS (SELECT 1 FROM added)`,
+    destroy: `WITH gone AS (DELETE FROM ${t} WHERE id = $1 RETURNING id, handle)
+      SELECT handle, pg_notify($2, json_build_array(handle)::text)::text AS notified,
+        pg_notify($3, json_build_array(id)::text)::text AS invalidated FROM gone`,
     listByUser: `SELECT ${COLUMNS} FROM ${t} WHERE user_id = $1 AND expires_at > $2::bigint ORDER BY created_at, id`,
-    // One NOTIFY per chunk of handles, from inside the deleting statement.
+    // One NOTIFY per chunk of handles (revocations) and per chunk of ids (invalidations), from inside the deleting statement.
     revokeAll: `WITH gone AS (
         DELETE FROM ${t} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING id, handle
       ), chunks AS (
         SELECT json_agg(handle)::text AS payload
         FROM (SELECT handle, (row_number() OVER () - 1) / $4::int AS chunk FROM gone) numbered
         GROUP BY chunk
+      ), id_chunks AS (
+        SELECT json_agg(id)::text AS payload
+        FROM (SELECT id, (row_number() OVER () - 1) / $6::int AS chunk FROM gone) numbered
+        GROUP BY chunk
       )
       SELECT id, handle, NULL::text AS notified FROM gone
       UNION ALL
-      SELECT NULL, NULL, pg_notify($3, payload)::text FROM chunks`,
-    refreshPrincipal: `UPDATE ${t} SET principal = $2::jsonb, rotation_due = true
-      WHERE user_id = $1 AND expires_at > $3::bigint RETURNING id`,
+      SELECT NULL, NULL, pg_notify($3, payload)::text FROM chunks
+      UNION ALL
+      SELECT NULL, NULL, pg_notify($5, payload)::text FROM id_chunks`,
+    refreshPrincipal: `WITH changed AS (
+        UPDATE ${t} SET principal = $2::jsonb, rotation_due = true
+        WHERE user_id = $1 AND expires_at > $3::bigint RETURNING id
+      ), id_chunks AS (
+        SELECT json_agg(id)::text AS payload
+        FROM (SELECT id, (row_number() OVER () - 1) / $5::int AS chunk FROM changed) numbered
+        GROUP BY chunk
+      )
+      SELECT id, NULL::text AS notified FROM changed
+      UNION ALL
+      SELECT NULL, pg_notify($4, payload)::text FROM id_chunks`,
     sweep: `WITH gone AS (
         DELETE FROM ${t} WHERE id IN (
           SELECT id FROM ${t} WHERE expires_at <= $1::bigint ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED

@@ -4,6 +4,7 @@
  * module never imports `pg` or `@electric-sql/pglite`, not even as types, so
  * `keycard/postgres` loads (and type-checks) with only one of them installed.
  */
+import { createHash } from 'node:crypto';
 
 /** A bound parameter. Arrays are sent as PostgreSQL arrays (`$n::text[]`). */
 export type SqlValue = string | number | boolean | null | readonly string[];
@@ -27,13 +28,21 @@ export interface SqlClient {
    * listening. Optional: without it the store cannot publish revocations
    * across processes and `onRevoked` rejects.
    */
-  listen?(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  listen?(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<() => Promise<void>>;
   /**
    * True when this process is the only one that can reach the database
    * (embedded PGlite): the store's changes then all go through this process,
    * which makes the session cache exact. Default false.
    */
   readonly exclusive?: boolean;
+}
+
+/** What a listener is told about its LISTEN connection after `listen` resolved. */
+export interface ListenEvents {
+  /** The connection was lost: notifications are being missed until `restored`. */
+  lost(): void;
+  /** LISTEN is in effect again on a new connection. */
+  restored(): void;
 }
 
 // ——— pg ———
@@ -48,9 +57,17 @@ export interface PgListenClientLike {
   release(destroy?: Error | boolean): void;
 }
 
+/** A named statement (pg's `QueryConfig`): parsed and planned once per connection, then only bound and executed. */
+export interface PgNamedQuery {
+  readonly name: string;
+  readonly text: string;
+  readonly values: unknown[];
+}
+
 /** The part of a `pg` (8.x) `Pool` the adapter uses; a real `pg.Pool` fits. */
 export interface PgPoolLike {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  query(config: PgNamedQuery): Promise<{ rows: unknown[] }>;
   connect(): Promise<PgListenClientLike>;
   on(event: 'error', listener: (error: Error) => void): unknown;
   listenerCount?(event: 'error'): number;
@@ -73,6 +90,31 @@ export interface PgPoolClientOptions {
   readonly retryDelay?: number;
   /** Default 5000. */
   readonly maxRetryDelay?: number;
+  /**
+   * Send keycard's statements as named prepared statements (each parsed and
+   * planned once per pooled connection; cheaper per query, see
+   * BENCHMARKS.md "pg-read"). Default true. Turn it off behind a pooler that
+   * cannot keep them (PgBouncer in transaction mode before 1.21, or without
+   * `max_prepared_statements`).
+   */
+  readonly prepare?: boolean;
+}
+
+/** Distinct statement texts that get a name; past it (texts keycard does not send), statements stay unnamed. */
+const MAX_NAMED = 64;
+
+/** Statement names by text: a hash, so that one name never stands for two texts on a connection. */
+function statementNamer(): (text: string) => string | null {
+  const names = new Map<string, string>();
+  return (text) => {
+    let name = names.get(text);
+    if (name === undefined) {
+      if (names.size >= MAX_NAMED) return null;
+      name = `keycard_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+      names.set(text, name);
+    }
+    return name;
+  };
 }
 
 /**
@@ -87,12 +129,15 @@ export interface PgPoolClientOptions {
 export function pgPoolClient(pool: PgPoolLike, options: PgPoolClientOptions = {}): SqlClient {
   const onError = options.onError ?? (() => undefined);
   if (typeof pool.listenerCount === 'function' && pool.listenerCount('error') === 0) pool.on('error', onError);
+  const nameOf = options.prepare === false ? () => null : statementNamer();
   return {
     async query(text, params) {
-      const result = await pool.query(text, [...params]);
+      // Parameterless texts (the migration) run once: not worth a prepared statement per connection.
+      const name = params.length === 0 ? null : nameOf(text);
+      const result = name === null ? await pool.query(text, [...params]) : await pool.query({ name, text, values: [...params] });
       return { rows: result.rows as SqlRow[] };
     },
-    listen: (channel, onPayload) => listenOnPool(pool, assertChannel(channel), onPayload, options),
+    listen: (channel, onPayload, events) => listenOnPool(pool, assertChannel(channel), onPayload, options, events),
   };
 }
 
@@ -106,6 +151,7 @@ async function listenOnPool(
   channel: string,
   onPayload: (payload: string) => void,
   options: PgPoolClientOptions,
+  events: ListenEvents | undefined,
 ): Promise<() => Promise<void>> {
   const onError = options.onError ?? (() => undefined);
   const firstDelay = options.retryDelay ?? 100;
@@ -131,6 +177,7 @@ async function listenOnPool(
     const established = current === connection;
     release(connection, error);
     if (!established || stopped) return;
+    events?.lost();
     onError(error ?? new Error(`LISTEN connection for ${channel} ended`));
     schedule();
   };
@@ -163,7 +210,9 @@ async function listenOnPool(
       connect().then(
         () => {
           delay = firstDelay;
-          if (!stopped) options.onReconnect?.();
+          if (stopped) return;
+          events?.restored();
+          options.onReconnect?.();
         },
         (error: unknown) => {
           onError(error);

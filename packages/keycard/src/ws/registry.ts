@@ -90,6 +90,8 @@ export interface SocketRegistryOptions {
 const MAX_DELAY = 2 ** 31 - 1;
 /** How long a heard revocation is remembered, for sockets whose handshake was in flight when it arrived. */
 const REMEMBER_REVOKED_MS = 10_000;
+/** How often a sealed-cookie session is checked against its revocation store: it has no channel to hear a sign-out on. */
+const SEALED_RECHECK_MS = 500;
 /** Pause before subscribing again after the store refused. */
 const RESUBSCRIBE_MS = 1000;
 
@@ -105,6 +107,8 @@ class Entry<S extends ClosableSocket> implements SocketSession {
     public principal: Principal,
     public expiresAt: number,
     public authenticatedAt: number | null,
+    /** Sealed-cookie sessions: the id their revocation marker is kept under; null for a session in a store. */
+    readonly sealedId: string | null = null,
   ) {}
 }
 
@@ -126,6 +130,10 @@ class Entry<S extends ClosableSocket> implements SocketSession {
  * - **Role changes** (push): `refreshPrincipal` on any instance publishes
  *   the user on the same channel; each of their sessions is re-read at once,
  *   so a demoted user's socket loses the role within a store round trip.
+ * - **Sealed-cookie sessions** (poll): no store to publish on, so each is
+ *   checked against the revocation store every 500 ms (one round trip per
+ *   session, shared by its sockets): a sign-out or "sign out everywhere"
+ *   closes its sockets within a second.
  * - **Lost messages** (safety net): the same re-check also runs every
  *   `revalidateInterval`, so a revocation published while a subscriber was
  *   reconnecting still closes the socket, only later.
@@ -212,7 +220,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
   track(session: AuthenticatedSession, socket: S): SocketSession {
     let entry = this.entries.get(session.handle);
     if (!entry) {
-      entry = new Entry<S>(session.handle, session.principal.id, session.principal, session.expiresAt, session.authenticatedAt);
+      entry = new Entry<S>(session.handle, session.principal.id, session.principal, session.expiresAt, session.authenticatedAt, session.sealedId ?? null);
       if (this.closed) {
         entry.ended = true;
         this.closeSocket(socket, WS_CLOSE_GOING_AWAY, WS_CLOSE_REASONS.shutdown);
@@ -312,7 +320,8 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
   private schedule(entry: Entry<S>): void {
     if (entry.timer) clearTimeout(entry.timer);
     const untilExpiry = entry.expiresAt - this.manager.now();
-    const delay = Math.max(0, Math.min(untilExpiry, this.revalidateMs, MAX_DELAY));
+    const interval = entry.sealedId === null ? this.revalidateMs : Math.min(this.revalidateMs, SEALED_RECHECK_MS);
+    const delay = Math.max(0, Math.min(untilExpiry, interval, MAX_DELAY));
     entry.timer = setTimeout(() => void this.check(entry), delay);
     // A socket keeps the process alive, its session's timer need not.
     entry.timer.unref();
@@ -321,6 +330,7 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
   /** Re-reads the session; `mustAnswer`: a store failure closes the sockets (1013) even before expiry. */
   private async check(entry: Entry<S>, mustAnswer = false): Promise<void> {
     if (entry.ended) return;
+    if (entry.sealedId !== null) return this.checkSealed(entry, entry.sealedId);
     const manager = this.manager;
     let records: SessionRecord[];
     try {
@@ -349,6 +359,29 @@ export class SocketRegistry<S extends ClosableSocket = ClosableSocket> {
     entry.expiresAt = expiresAt(record);
     entry.authenticatedAt = record.authenticatedAt;
     this.schedule(entry);
+  }
+
+  /**
+   * A sealed-cookie session: its record is in the browser's cookie, so only
+   * the revocation store can say it ended (sign-out, the user's epoch). Past
+   * its expiry as of the handshake it ends too: a socket is not activity.
+   */
+  private async checkSealed(entry: Entry<S>, sealedId: string): Promise<void> {
+    const manager = this.manager;
+    let ended: boolean;
+    try {
+      ended = await manager.sealedSessionEnded(entry.userId, sealedId, entry.authenticatedAt);
+    } catch (error) {
+      if (entry.ended || this.entries.get(entry.handle) !== entry) return;
+      this.onError(error);
+      if (manager.now() >= entry.expiresAt) this.end(entry, WS_CLOSE_TRY_AGAIN_LATER, WS_CLOSE_REASONS.storeUnavailable);
+      else this.schedule(entry);
+      return;
+    }
+    if (entry.ended || this.entries.get(entry.handle) !== entry) return;
+    if (ended) this.end(entry, WS_CLOSE_SESSION_ENDED, WS_CLOSE_REASONS.ended);
+    else if (manager.now() >= entry.expiresAt) this.end(entry, WS_CLOSE_SESSION_ENDED, WS_CLOSE_REASONS.expired);
+    else this.schedule(entry);
   }
 
   private end(entry: Entry<S>, code: number, reason: string): void {

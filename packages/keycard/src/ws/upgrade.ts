@@ -33,6 +33,8 @@ export interface AuthenticatedSession {
   readonly expiresAt: number;
   /** Milliseconds since the epoch: the principal's last sign-in or re-authentication (`@RequireFreshAuth`). */
   readonly authenticatedAt: number | null;
+  /** Sealed-cookie sessions only: the sealed session's id, which its revocation marker is kept under (the registry re-checks it). */
+  readonly sealedId?: string;
 }
 
 /** Why a handshake was refused; the codes match the HTTP API's error bodies. */
@@ -118,7 +120,14 @@ export async function authenticateUpgrade(
   // A commit can find the session ended meanwhile (signed out elsewhere during the rotation).
   const current = session.snapshot;
   if (current === null || current.principal === null) return refuse('KEYCARD_UNAUTHENTICATED');
-  return { ok: true, session: { handle: current.handle, principal: current.principal, expiresAt: expiresAt(current), authenticatedAt: current.authenticatedAt }, headers };
+  const authenticated: AuthenticatedSession = {
+    handle: current.handle,
+    principal: current.principal,
+    expiresAt: expiresAt(current),
+    authenticatedAt: current.authenticatedAt,
+    ...(manager.options.sealed ? { sealedId: current.id } : {}),
+  };
+  return { ok: true, session: authenticated, headers };
 }
 
 export interface UpgradeRequestOptions {

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { SessionManager, type Principal, type Session } from '../src/index.js';
+import { PostgresStore, pgPoolClient } from '../src/postgres/index.js';
+import { DATABASE_URL, postgresSkip } from './support/services.js';
+
+/**
+ * The session cache on a PostgreSQL server (`after-commit`: NOTIFY in the
+ * writing statement, LISTEN on a dedicated connection), with two
+ * "instances": two managers, each with its own pg Pool, store and LISTEN
+ * connection, as two processes have. Delivery comes after the commit, so
+ * these tests poll with a deadline for B to learn what A did (the window
+ * itself is measured by bench/src/reliability/pg-notify-window.ts); what they
+ * show is that B's cached copy is invalidated at all, that a lost LISTEN
+ * flushes and bypasses, and that the feed comes back.
+ */
+const skip = await postgresSkip();
+const TABLE = `kc_cache_${process.pid}`;
+const SECRET = 'p'.repeat(32);
+const alice: Principal = { id: 'alice-pgcache', roles: ['user'], authVersion: 1 };
+const pools: pg.Pool[] = [];
+const stores: PostgresStore[] = [];
+let direct: pg.Pool | undefined;
+
+before(async () => {
+  if (skip) return;
+  direct = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+  await direct.query(`DROP TABLE IF EXISTS ${TABLE}`);
+  await new PostgresStore({ client: pgPoolClient(direct), table: TABLE, sweepInterval: 0 }).migrate();
+});
+
+after(async () => {
+  for (const store of stores) await store.close();
+  for (const pool of pools) await pool.end();
+  await direct?.query(`DROP TABLE IF EXISTS ${TABLE}`);
+  await direct?.end();
+});
+
+async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface Instance {
+  readonly manager: SessionManager;
+  readonly store: PostgresStore;
+  readonly name: string;
+}
+
+let instances = 0;
+async function instance(cache: boolean | { acceptDelayedInvalidation: boolean } = { acceptDelayedInvalidation: true }): Promise<Instance> {
+  const name = `kc-cache-${process.pid}-${++instances}`;
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4, application_name: name });
+  pools.push(pool);
+  const store = new PostgresStore({ client: pgPoolClient(pool, { retryDelay: 50 }), table: TABLE, sweepInterval: 0 });
+  stores.push(store);
+  const manager = new SessionManager({ secrets: SECRET, store, ...(cache === true ? {} : { cache }) });
+  if (manager.cacheStats() !== null) await eventually(() => serving(manager), 'the LISTEN feed is in effect');
+  return { manager, store, name };
+}
+
+const serving = (manager: SessionManager): boolean => (manager.store as { serving?: boolean }).serving === true;
+
+async function signIn(manager: SessionManager, principal: Principal = alice): Promise<string> {
+  const session = await manager.load({ secure: false });
+  await session.signIn(principal);
+  return cookieOf(await manager.commit(session));
+}
+
+function cookieOf(headers: readonly (readonly [string, string])[]): string {
+  const setCookie = headers.find(([name]) => name === 'Set-Cookie')?.[1];
+  assert.ok(setCookie, 'a Set-Cookie header');
+  return setCookie.split(';')[0] as string;
+}
+
+const read = (manager: SessionManager, cookie: string) => manager.load({ secure: false, cookieHeader: cookie });
+
+/** B serves `cookie` from its cache (a hit), so that only an invalidation can make it see a change. */
+async function cachedOn(b: Instance, cookie: string): Promise<void> {
+  await read(b.manager, cookie);
+  const hits = b.manager.cacheStats()?.hits ?? 0;
+  assert.equal((await read(b.manager, cookie)).principal?.id !== undefined, true);
+  assert.equal(b.manager.cacheStats()?.hits, hits + 1, 'B answers from its cache');
+}
+
+describe('session cache on PostgreSQL (NOTIFY/LISTEN)', { skip }, () => {
+  it('is off by default, on with acceptDelayedInvalidation', async () => {
+    assert.equal((await instance(true)).manager.cacheStats(), null);
+    assert.equal((await instance({ acceptDelayedInvalidation: false })).manager.cacheStats(), null);
+    assert.notEqual((await instance()).manager.cacheStats(), null);
+  });
+
+  it('sign-out on A — B’s cached copy is invalidated by the NOTIFY of the deleting statement', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const cookie = await signIn(a.manager, { ...alice, id: 'pg-signout' });
+    await cachedOn(b, cookie);
+    await (await read(a.manager, cookie)).signOut();
+    await eventually(async () => (await read(b.manager, cookie)).principal === null, 'B refuses the signed-out cookie');
+  });
+
+  it('revokeAll on A — every cached copy of that user on B is invalidated', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const user: Principal = { id: 'pg-revoke', roles: ['user'], authVersion: 1 };
+    const first = await signIn(a.manager, user);
+    const second = await signIn(a.manager, user);
+    await cachedOn(b, first);
+    await cachedOn(b, second);
+    await a.manager.revokeAll(user.id);
+    await eventually(async () => (await read(b.manager, first)).principal === null && (await read(b.manager, second)).principal === null, 'B refuses both');
+  });
+
+  it('role change (refreshPrincipal) on A — B reads the new roles; the rotation on B kills the old id on A', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const user: Principal = { id: 'pg-roles', roles: ['user'], authVersion: 1 };
+    const cookie = await signIn(a.manager, user);
+    await cachedOn(b, cookie);
+    await cachedOn(a, cookie);
+    await a.manager.refreshPrincipal({ ...user, roles: ['admin'] });
+    // The first read that sees the change also rotates the session (its old id then reads as signed out).
+    let refreshed: Session | undefined;
+    await eventually(async () => {
+      const session = await read(b.manager, cookie);
+      if (session.principal?.roles[0] === 'admin') refreshed = session;
+      return refreshed !== undefined;
+    }, 'B sees the new roles');
+    // The refreshed session is rotated at its next use (here, on B): the old id is gone on A too.
+    const next = cookieOf(await b.manager.commit(refreshed as Session));
+    assert.notEqual(next, cookie);
+    await cachedOn(a, next);
+    await eventually(async () => (await read(a.manager, cookie)).principal === null, 'A refuses the rotated-away id');
+  });
+
+  it('explicit rotation and a data write on A — B drops its copy of each', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const cookie = await signIn(a.manager, { ...alice, id: 'pg-rotate' });
+    await cachedOn(b, cookie);
+    const writer = await read(a.manager, cookie);
+    writer.set('theme', 'dark');
+    await a.manager.commit(writer);
+    await eventually(async () => (await read(b.manager, cookie)).get('theme') === 'dark', 'B sees the data write');
+    await cachedOn(b, cookie);
+    const rotating = await read(a.manager, cookie);
+    await rotating.rotate();
+    const next = cookieOf(await a.manager.commit(rotating));
+    await eventually(async () => (await read(b.manager, cookie)).principal === null, 'B refuses the rotated-away id');
+    assert.equal((await read(b.manager, next)).principal?.id, 'pg-rotate');
+  });
+
+  it('LISTEN connection terminated (pg_terminate_backend) — B flushes, bypasses until LISTEN is back, then serves and invalidates again', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const cookie = await signIn(a.manager, { ...alice, id: 'pg-listen-lost' });
+    await cachedOn(b, cookie);
+    const flushes = b.manager.cacheStats()?.flushes ?? 0;
+    const killed = await (direct as pg.Pool).query(
+      `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %_inv"'`,
+      [b.name],
+    );
+    assert.equal(killed.rows.length, 1, 'B’s cache feed had one LISTEN connection');
+    await eventually(() => (b.manager.cacheStats()?.flushes ?? 0) > flushes, 'B notices the loss and flushes');
+    assert.equal(b.manager.cacheStats()?.entries, 0);
+    const hits = b.manager.cacheStats()?.hits ?? 0;
+    assert.equal((await read(b.manager, cookie)).principal?.id, 'pg-listen-lost', 'asked of PostgreSQL');
+    assert.equal(b.manager.cacheStats()?.hits, hits, 'nothing served from memory after the loss');
+    await eventually(() => serving(b.manager), 'LISTEN is re-established');
+    await cachedOn(b, cookie);
+    await (await read(a.manager, cookie)).signOut();
+    await eventually(async () => (await read(b.manager, cookie)).principal === null, 'the new LISTEN delivers');
+  });
+
+  it('a late feed (the event loop stalled past the lag bound) sends reads to PostgreSQL', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const cookie = await signIn(a.manager, { ...alice, id: 'pg-late' });
+    await cachedOn(b, cookie);
+    const hits = b.manager.cacheStats()?.hits ?? 0;
+    const until = performance.now() + 700;
+    while (performance.now() < until) {
+      // A synchronous stall longer than the 500 ms lag bound: no heartbeat heard meanwhile.
+    }
+    assert.equal((await read(b.manager, cookie)).principal?.id, 'pg-late');
+    assert.equal(b.manager.cacheStats()?.hits, hits, 'not served from the cache');
+    await eventually(() => serving(b.manager), 'current again after a heartbeat');
+  });
+});
