@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { SessionManager, type Principal, type Session } from '../src/index.js';
+import { InvalidOptionsError, SessionManager, type Principal, type Session } from '../src/index.js';
 import { PostgresStore, pgPoolClient } from '../src/postgres/index.js';
 import { DATABASE_URL, postgresSkip } from './support/services.js';
 
@@ -88,9 +88,13 @@ async function cachedOn(b: Instance, cookie: string): Promise<void> {
 }
 
 describe('session cache on PostgreSQL (NOTIFY/LISTEN)', { skip }, () => {
-  it('is off by default, on with acceptDelayedInvalidation', async () => {
+  it('is off by default, on with acceptDelayedInvalidation, refused when asked for without it', async () => {
     assert.equal((await instance(true)).manager.cacheStats(), null);
-    assert.equal((await instance({ acceptDelayedInvalidation: false })).manager.cacheStats(), null);
+    await assert.rejects(
+      instance({ acceptDelayedInvalidation: false }),
+      (error: unknown) => error instanceof InvalidOptionsError && /acceptDelayedInvalidation: true/.test(error.message),
+      'asking for the cache without accepting the delay is refused, not silently ignored',
+    );
     assert.notEqual((await instance()).manager.cacheStats(), null);
   });
 

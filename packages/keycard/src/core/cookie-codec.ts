@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { decodeCanonicalBase64url } from './base64url.js';
 import type { Clock, RandomSource } from './clock.js';
 import type { SameSite } from './cookie.js';
 import type { JsonValue } from './record.js';
@@ -90,9 +91,8 @@ export class CookieCodec {
     const mac = signed.slice(macAt + 1);
     if (!MAC.test(mac)) return null;
     const body = signed.slice(0, macAt);
-    const given = Buffer.from(mac, 'base64url');
-    // Only the canonical spelling: a last character differing in its padding bits is a different value.
-    if (given.toString('base64url') !== mac) return null;
+    const given = decodeCanonicalBase64url(mac);
+    if (given === null) return null;
     const index = this.signingKeys.findIndex((key) => timingSafeEqual(given, Buffer.from(this.mac(key, name, body), 'base64url')));
     if (index < 0) return null;
     const attributes = attributesOf(signed.slice(metaAt + 1, macAt));
@@ -119,8 +119,8 @@ export class CookieCodec {
   /** The value and its attributes, or null for anything not sealed by this server for this name, or expired. */
   unseal<T extends JsonValue = JsonValue>(name: string, sealed: string | null | undefined): CookieEnvelope<T> | null {
     if (typeof sealed !== 'string' || sealed.length < 40 || !BASE64URL.test(sealed)) return null;
-    const bytes = Buffer.from(sealed, 'base64url');
-    if (bytes.length <= IV_BYTES + TAG_BYTES) return null;
+    const bytes = decodeCanonicalBase64url(sealed);
+    if (bytes === null || bytes.length <= IV_BYTES + TAG_BYTES) return null;
     for (let i = 0; i < this.sealingKeys.length; i++) {
       const plaintext = open(this.sealingKeys[i] as Buffer, name, bytes);
       if (plaintext === null) continue;

@@ -20,6 +20,7 @@
  * Tokens go out masked (a fresh random pad XOR the MAC, pad included), so a
  * token embedded in compressed pages differs on every render (BREACH).
  */
+import { decodeCanonicalBase64url } from './base64url.js';
 import type { RandomSource } from './clock.js';
 import type { TokenSigner } from './token.js';
 
@@ -98,8 +99,8 @@ export class CsrfTokens {
   /** The MAC inside a masked token (base64url), or null for anything not shaped like one. */
   private unmask(token: string): string | null {
     if (!MASKED_TOKEN.test(token)) return null;
-    const bytes = Buffer.from(token, 'base64url');
-    if (bytes.length !== 2 * MAC_BYTES) return null;
+    const bytes = decodeCanonicalBase64url(token);
+    if (bytes?.length !== 2 * MAC_BYTES) return null;
     return xor(bytes.subarray(MAC_BYTES), bytes.subarray(0, MAC_BYTES)).toString('base64url');
   }
 }

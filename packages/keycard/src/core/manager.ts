@@ -304,8 +304,9 @@ function toInfo(record: SessionRecord): SessionInfo {
 /**
  * The cache for these options, or null: on when the store's invalidation is
  * exact (`exclusive`, `in-write`); for `after-commit` only when asked to
- * accept the delay; never for a store that does not say how it invalidates
- * (asking for one there is refused: it would serve signed-out sessions), nor
+ * accept the delay (asking for one without accepting it is refused, rather
+ * than silently giving none); never for a store that does not say how it
+ * invalidates (asking for one there is refused: it would serve signed-out sessions), nor
  * for sealed-cookie sessions (the record is in the cookie already).
  */
 function cacheFor(options: ResolvedOptions, explicit: boolean): SessionCache | null {
@@ -321,7 +322,16 @@ function cacheFor(options: ResolvedOptions, explicit: boolean): SessionCache | n
     }
     return null;
   }
-  if (mode === 'after-commit' && !cache.acceptDelayedInvalidation) return null;
+  if (mode === 'after-commit' && !cache.acceptDelayedInvalidation) {
+    if (explicit) {
+      throw new InvalidOptionsError(
+        "keycard: cache is set, but this store's invalidations reach other processes only after the write committed " +
+          '(PostgreSQL NOTIFY), so another instance could accept a signed-out session for that delay (docs/session-cache.md). ' +
+          'Set cache: { acceptDelayedInvalidation: true } to accept it, or remove the cache option.',
+      );
+    }
+    return null;
+  }
   if (options.store.coherence?.optIn === true && !explicit) return null;
   return new SessionCache(cache);
 }

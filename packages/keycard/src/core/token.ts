@@ -1,4 +1,5 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { decodeCanonicalBase64url } from './base64url.js';
 import type { RandomSource } from './clock.js';
 
 /** 256 bits of randomness, base64url: 43 characters. */
@@ -45,10 +46,8 @@ export class TokenSigner {
       return null;
     }
     const token = value.slice(0, TOKEN_LENGTH);
-    const given = Buffer.from(value.slice(TOKEN_LENGTH + 1), 'base64url');
-    // base64url of 43 chars decodes to 32 bytes only when the padding bits are zero;
-    // anything else is a forged or mangled signature.
-    if (given.length !== 32 || given.toString('base64url') !== value.slice(TOKEN_LENGTH + 1)) return null;
+    const given = decodeCanonicalBase64url(value.slice(TOKEN_LENGTH + 1));
+    if (given?.length !== 32) return null;
     for (let i = 0; i < this.keys.length; i++) {
       if (timingSafeEqual(given, this.mac(this.keys[i] as Buffer, token))) {
         return { token, stale: i > 0 };
@@ -64,8 +63,8 @@ export class TokenSigner {
 
   /** Whether `mac` is the MAC of `message` under any key, in constant time. */
   verifyMac(message: string, mac: string): boolean {
-    const given = Buffer.from(mac, 'base64url');
-    if (given.length !== 32) return false;
+    const given = decodeCanonicalBase64url(mac);
+    if (given?.length !== 32) return false;
     return this.keys.some((key) => timingSafeEqual(given, this.mac(key, message)));
   }
 

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { decodeCanonicalBase64url } from '../core/base64url.js';
 import type { RandomSource } from '../core/clock.js';
 import { TokenSigner } from '../core/token.js';
 
@@ -52,8 +53,8 @@ export class DeviceCookies {
     const [, issued = '', nonce = '', mac = ''] = match;
     const issuedAt = Number.parseInt(issued, 36) * 1000;
     if (!(issuedAt <= now + 60_000) || now - issuedAt >= this.lifetime * 1000) return null;
-    const given = Buffer.from(mac, 'base64url');
-    if (given.length !== 32) return null;
+    const given = decodeCanonicalBase64url(mac);
+    if (given?.length !== 32) return null;
     const valid = this.keys.some((key) => timingSafeEqual(given, this.mac(key, accountHash, issued, nonce)));
     return valid ? nonce : null;
   }
