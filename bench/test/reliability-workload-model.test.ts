@@ -30,7 +30,13 @@ describe('the workload model', () => {
     assert.equal(wrong, 0, examples.join('\n'));
   });
 
-  for (const bug of ['sign-out-keeps-session', 'revoke-keeps-session', 'password-keeps-others', 'rotation-keeps-old-id'] as const) {
+  it('sees no wrong answer from a server that refuses password hashing when its queue is full (503 KEYCARD_OVERLOADED + Retry-After) and changes nothing', async () => {
+    const { wrong, examples, operations } = await wrongAnswersAgainst('overloaded');
+    assert.ok(operations >= 4 * 150, `only ${operations} operations ran`);
+    assert.equal(wrong, 0, examples.join('\n'));
+  });
+
+  for (const bug of ['sign-out-keeps-session', 'revoke-keeps-session', 'password-keeps-others', 'rotation-keeps-old-id', 'overloaded-but-changed'] as const) {
     it(`counts wrong answers from a server whose ${bug}`, async () => {
       const { wrong } = await wrongAnswersAgainst(bug);
       assert.ok(wrong > 0, `the model did not notice: ${bug}`);

@@ -171,6 +171,7 @@ async function runLayout(platforms: Platforms, size: Size, seed: number): Promis
       { label: 'requests', value: `${requests} (${(requests / seconds).toFixed(0)}/s) in ${Object.values(journal.operations).reduce((a, b) => a + b, 0)} operations` },
       { label: 'operations', value: Object.entries(journal.operations).map(([name, n]) => `${name} ${n}`).join(', ') },
       { label: 'wrong answers', value: String(journal.wrongCount) },
+      { label: 'refused by the hashing queue (503 KEYCARD_OVERLOADED + Retry-After, nothing changed)', value: String(journal.overloadedAnswers) },
       { label: 'process exits', value: String(deployment.exits().length) },
       {
         label: 'session cache lookups per instance (from /metrics)',

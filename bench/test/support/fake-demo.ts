@@ -7,7 +7,16 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeBug = 'none' | 'sign-out-keeps-session' | 'revoke-keeps-session' | 'password-keeps-others' | 'rotation-keeps-old-id';
+export type FakeBug =
+  | 'none'
+  | 'sign-out-keeps-session'
+  | 'revoke-keeps-session'
+  | 'password-keeps-others'
+  | 'rotation-keeps-old-id'
+  /** Refuses every third password-hashing request with the SPEC's 503 KEYCARD_OVERLOADED + Retry-After, changing nothing: not a bug. */
+  | 'overloaded'
+  /** The same refusals, but the change is made anyway: a lie the model must notice. */
+  | 'overloaded-but-changed';
 
 interface FakeSession {
   readonly handle: string;
@@ -18,6 +27,7 @@ export class FakeDemo {
   private readonly server: Server;
   private readonly users = new Map<string, string>();
   private readonly sessions = new Map<string, FakeSession>();
+  private hashing = 0;
 
   constructor(private readonly bug: FakeBug) {
     this.server = createServer((request, response) => {
@@ -51,18 +61,35 @@ export class FakeDemo {
       this.sessions.set(value, { handle: randomUUID(), email });
       reply(status, { user: { email } }, `sid=${value}; Path=/; HttpOnly`);
     };
+    const overloaded = (): void => {
+      response.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(JSON.stringify({ code: 'KEYCARD_OVERLOADED', message: 'busy' }));
+    };
+    // Whether this hashing request is refused as overloaded, and whether the fake then still makes the change.
+    const refuse = (): { refused: boolean; changes: boolean } => {
+      const refused = (this.bug === 'overloaded' || this.bug === 'overloaded-but-changed') && ++this.hashing % 3 === 0;
+      return { refused, changes: !refused || this.bug === 'overloaded-but-changed' };
+    };
     const path = request.url ?? '/';
     const route = `${request.method} ${path.startsWith('/api/auth/sessions/') ? '/api/auth/sessions/:id' : path}`;
     switch (route) {
       case 'GET /api/auth/csrf':
         return reply(200, { token: 'fake' });
-      case 'POST /api/auth/register':
+      case 'POST /api/auth/register': {
         if (this.users.has(body.email as string)) return reply(409, { message: 'taken' });
-        this.users.set(body.email as string, body.password as string);
-        return startSession(body.email as string, 201);
-      case 'POST /api/auth/login':
-        if (this.users.get(body.email as string) !== body.password) return reply(401, { message: 'no' });
+        const { refused, changes } = refuse();
+        if (changes) this.users.set(body.email as string, body.password as string);
+        return refused ? overloaded() : startSession(body.email as string, 201);
+      }
+      case 'POST /api/auth/login': {
+        const { refused, changes } = refuse();
+        if (refused && !changes) return overloaded();
+        if (this.users.get(body.email as string) !== body.password) return refused ? overloaded() : reply(401, { message: 'no' });
+        if (refused) {
+          this.sessions.set(randomUUID(), { handle: randomUUID(), email: body.email as string }); // a session nobody got
+          return overloaded();
+        }
         return startSession(body.email as string, 200);
+      }
     }
     if (current === undefined || token === undefined) return reply(route === 'POST /api/auth/logout' ? 204 : 401);
     const mine = [...this.sessions].filter(([, session]) => session.email === current.email);
@@ -81,8 +108,11 @@ export class FakeDemo {
         return reply(204);
       }
       case 'POST /api/auth/password': {
+        const { refused, changes } = refuse();
+        if (!changes) return overloaded();
         if (this.users.get(current.email) !== body.currentPassword) return reply(403);
         this.users.set(current.email, body.newPassword as string);
+        if (refused) return overloaded(); // the new password is in, the sessions and the answer say nothing happened
         if (this.bug !== 'password-keeps-others') for (const [value] of mine) if (value !== token) this.sessions.delete(value);
         if (this.bug !== 'rotation-keeps-old-id') this.sessions.delete(token);
         const value = randomUUID();

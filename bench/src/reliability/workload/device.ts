@@ -16,6 +16,8 @@ export interface Answer {
   /** When the request was sent and how long it took, in ms of performance.now(). */
   readonly at: number;
   readonly ms: number;
+  /** The Retry-After header, when the answer had one. */
+  readonly retryAfter?: string;
   /** 'csrf' when the token fetch before an unsafe request failed, so the request itself was never sent. */
   readonly stage: 'csrf' | 'request';
 }
@@ -70,7 +72,8 @@ export class Device {
     } catch {
       body = text;
     }
-    return { status: response.status, body, at, ms, stage: 'request' };
+    const retryAfter = response.headers.get('retry-after') ?? undefined;
+    return { status: response.status, body, at, ms, stage: 'request', ...(retryAfter === undefined ? {} : { retryAfter }) };
   }
 
   private cookieHeader(): string {

@@ -22,6 +22,8 @@ export class Journal {
   readonly wrong: string[] = [];
   wrongCount = 0;
   outageAnswers = 0;
+  /** 503 KEYCARD_OVERLOADED + Retry-After: the password hasher's queue was full (SPEC), nothing changed. */
+  overloadedAnswers = 0;
   /** Latency of every 503 to a request that needs a session (reads and lists), ms. */
   readonly read503Ms: number[] = [];
   /** Every request that needed the session (reads and lists): when it was sent and how long it took. */
@@ -35,13 +37,22 @@ export class Journal {
 
   /**
    * 'ok' when the status is one of `expected`; 'outage' for a 503 inside the
-   * fault window (the caller then treats the outcome as unknown); otherwise
+   * fault window (the caller then treats the outcome as unknown); for an
+   * operation that hashes a password, 'overloaded' for the SPEC's 503 +
+   * Retry-After with KEYCARD_OVERLOADED at any time (the hasher's queue was
+   * full, so the request was refused before anything changed: the caller
+   * changes nothing in the model, and later answers check that); otherwise
    * the answer is recorded as wrong and 'wrong' returned.
    */
-  check(what: string, answer: Answer, expected: readonly number[], sessionRead = false): 'ok' | 'outage' | 'wrong' {
+  check(what: string, answer: Answer, expected: readonly number[], kind: 'session-read' | 'hashes' | 'other' = 'other'): 'ok' | 'outage' | 'overloaded' | 'wrong' {
     this.statuses[answer.status] = (this.statuses[answer.status] ?? 0) + 1;
+    const sessionRead = kind === 'session-read';
     if (sessionRead && answer.stage === 'request') this.sessionReads.push({ at: answer.at, ms: answer.ms });
     if (expected.includes(answer.status)) return 'ok';
+    if (kind === 'hashes' && isOverloaded(answer)) {
+      this.overloadedAnswers++;
+      return 'overloaded';
+    }
     if (answer.status === 503 && this.faults.allows503(answer.at, answer.at + answer.ms)) {
       this.outageAnswers++;
       if (sessionRead && answer.stage === 'request') this.read503Ms.push(answer.ms);
@@ -56,4 +67,10 @@ export class Journal {
     this.wrongCount++;
     if (this.wrong.length < KEEP_EXAMPLES) this.wrong.push(message);
   }
+}
+
+/** The hashing queue's refusal as the SPEC gives it: 503, Retry-After, keycard's code. */
+function isOverloaded(answer: Answer): boolean {
+  const code = (answer.body as { code?: unknown } | undefined)?.code;
+  return answer.stage === 'request' && answer.status === 503 && code === 'KEYCARD_OVERLOADED' && answer.retryAfter !== undefined && /^\d+$/.test(answer.retryAfter);
 }

@@ -69,10 +69,12 @@ export class SimulatedUser {
   /**
    * Checks an answer (journal.check). Callers treat anything but 'ok' on a
    * state-changing request as "outcome unknown", so that one wrong answer is
-   * counted once, not again by every later answer that follows from it.
+   * counted once, not again by every later answer that follows from it —
+   * except 'overloaded' (the hashing queue refused it before anything
+   * changed), after which the model keeps its state, for later answers to check.
    */
-  private check(what: string, seat: Seat | undefined, answer: Answer, expected: readonly number[], sessionRead = false) {
-    return this.context.journal.check(`${this.email} ${what}${seat ? ` (${seat.name}, ${seat.status})` : ''}`, answer, expected, sessionRead);
+  private check(what: string, seat: Seat | undefined, answer: Answer, expected: readonly number[], kind: 'session-read' | 'hashes' | 'other' = 'other') {
+    return this.context.journal.check(`${this.email} ${what}${seat ? ` (${seat.name}, ${seat.status})` : ''}`, answer, expected, kind);
   }
 
   private async register(): Promise<void> {
@@ -81,7 +83,8 @@ export class SimulatedUser {
     for (;;) {
       this.context.journal.count('register');
       const answer = await seat.device.send(this.instance(), 'POST', '/api/auth/register', { email: this.email, password, name: 'Reliability' });
-      const outcome = this.check('register', undefined, answer, [201, 409]);
+      const outcome = this.check('register', undefined, answer, [201, 409], 'hashes');
+      if (outcome === 'overloaded') continue; // refused before hashing: nobody registered
       if (outcome === 'ok') {
         if (answer.status === 201) seat.status = 'live';
         else await this.signIn(seat);
@@ -127,7 +130,7 @@ export class SimulatedUser {
   private async read(seat: Seat): Promise<void> {
     const answer = await seat.device.send(this.instance(), 'GET', '/api/auth/me');
     const expected = seat.status === 'live' ? [200] : seat.status === 'dead' ? [401] : [200, 401];
-    if (this.check('read', seat, answer, expected, true) !== 'ok') return;
+    if (this.check('read', seat, answer, expected, 'session-read') !== 'ok') return;
     if (answer.status === 200) {
       const email = (answer.body as { user?: { email?: string } }).user?.email;
       if (email !== this.email) this.context.journal.fail(`${this.email} read (${seat.name}): answered as ${String(email)}`);
@@ -137,7 +140,7 @@ export class SimulatedUser {
 
   private async list(seat: Seat): Promise<void> {
     const answer = await seat.device.send(this.instance(), 'GET', '/api/auth/sessions');
-    if (this.check('list', seat, answer, [200], true) !== 'ok') return;
+    if (this.check('list', seat, answer, [200], 'session-read') !== 'ok') return;
     const sessions = (answer.body as { sessions: { id: string; current: boolean }[] }).sessions;
     const ids = new Set(sessions.map((session) => session.id));
     const current = sessions.filter((session) => session.current);
@@ -164,7 +167,8 @@ export class SimulatedUser {
     for (const password of this.passwords) {
       const answer = await seat.device.send(this.instance(), 'POST', '/api/auth/login', { email: this.email, password });
       const certain = this.passwords.length === 1;
-      const outcome = this.check('sign-in', seat, answer, certain ? [200] : [200, 401]);
+      const outcome = this.check('sign-in', seat, answer, certain ? [200] : [200, 401], 'hashes');
+      if (outcome === 'overloaded') return; // refused before the password was checked: no session
       if (outcome !== 'ok') {
         // A failed sign-in may still have stored a session that nobody holds a cookie for.
         if (answer.stage === 'request') this.orphans++;
@@ -203,7 +207,8 @@ export class SimulatedUser {
     const newPassword = `pw-${randomUUID()}`;
     const cookieBefore = seat.device.session;
     const answer = await seat.device.send(this.instance(), 'POST', '/api/auth/password', { currentPassword, newPassword });
-    const outcome = this.check('password change', seat, answer, [204]);
+    const outcome = this.check('password change', seat, answer, [204], 'hashes');
+    if (outcome === 'overloaded') return; // refused before either hash: the old password and every session stand
     if (outcome === 'ok') {
       for (const other of this.seats) if (other !== seat) other.status = 'dead';
       // Rotated: same device, a new session id; the cookie it had before must be dead at once.
