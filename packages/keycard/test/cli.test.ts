@@ -49,6 +49,43 @@ describe('keycard CLI: usage', () => {
   });
 });
 
+describe('review #9: the CLI as a process, against ports nothing listens on', () => {
+  const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  /** Runs bin/keycard in a child process with a 20 s guard; resolves to exit code, stderr, stdout and the time it took. */
+  async function spawned(...argv: string[]): Promise<{ code: number | null; err: string; out: string; ms: number }> {
+    const started = performance.now();
+    const result = await run(process.execPath, [main, ...argv], { timeout: 20_000 }).then(
+      ({ stdout, stderr }) => ({ code: 0, out: stdout, err: stderr }),
+      (error: { code: number | null; stdout: string; stderr: string }) => ({ code: error.code, out: error.stdout, err: error.stderr }),
+    );
+    return { ...result, ms: performance.now() - started };
+  }
+
+  for (const url of [
+    'redis+sentinel://:hunter2@127.0.0.1:1/mymaster',
+    'redis+sentinel://127.0.0.1:1,127.0.0.1:2/mymaster',
+    'redis://:hunter2@127.0.0.1:1',
+    'redis+cluster://127.0.0.1:1',
+    'postgres://keycard:hunter2@127.0.0.1:1/db',
+  ]) {
+    it(`${url.replace(/:\/\/.*/, '://…')}: exit code 1 within a few seconds, a clear message, no password`, async () => {
+      const result = await spawned('stats', '--store', url);
+      assert.equal(result.code, EXIT.failed, JSON.stringify(result));
+      assert.ok(result.ms < 10_000, `took ${result.ms.toFixed(0)} ms`);
+      assert.match(result.err, /^keycard: /);
+      assert.doesNotMatch(result.err + result.out, /hunter2/);
+    });
+  }
+
+  it('never prints the password of a URL it refuses', async () => {
+    for (const url of ['mysql://u:hunter2@x', 'redis+sentinel://u:hunter2@x/m', 'redis+sentinel://127.0.0.1:1,u:hunter2@/m']) {
+      const result = await spawned('stats', '--store', url);
+      assert.notEqual(result.code, 0);
+      assert.doesNotMatch(result.err + result.out, /hunter2/, url);
+    }
+  });
+});
+
 describe('keycard CLI on Redis', async () => {
   const skip = await redisSkip();
   const prefix = `cli${randomBytes(3).toString('hex')}:`;

@@ -54,9 +54,30 @@ export async function openStoreFromUrl(url: string, options: StoreUrlOptions = {
       throw new InvalidOptionsError('keycard: a MemoryStore lives inside one process; the CLI cannot reach it from outside');
     default:
       throw new InvalidOptionsError(
-        `keycard: unknown store URL scheme ${JSON.stringify(scheme ?? url.slice(0, 20))}: use redis://, redis+sentinel://, redis+cluster://, postgres:// or pglite:<dir>`,
+        `keycard: unknown store URL scheme ${JSON.stringify(scheme ?? redactCredentials(url).slice(0, 20))}: use redis://, redis+sentinel://, redis+cluster://, postgres:// or pglite:<dir>`,
       );
   }
+}
+
+/** How long opening a store may take, whatever the client library's own retries: then a clear error, not a hang. */
+const OPEN_TIMEOUT_MS = 5000;
+
+/** `text` with every `user:password@` part of a URL replaced: nothing the CLI prints may carry credentials. */
+export function redactCredentials(text: string): string {
+  return text.replace(/([a-z+]+:\/\/)[^/@\s]*@/gi, '$1***@').replace(/^[^/@\s]*:[^/@\s]*@/, '***@');
+}
+
+/** The credentials of a `scheme://[user:password@]hosts/...` URL, and the URL without them. */
+function splitCredentials(url: string, scheme: string): { url: string; username?: string; password?: string } {
+  const rest = url.slice(scheme.length + 3);
+  const at = rest.indexOf('@');
+  const slash = rest.indexOf('/');
+  if (at === -1 || (slash !== -1 && at > slash)) return { url };
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  const username = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(0, colon));
+  const password = colon === -1 ? undefined : decodeURIComponent(userinfo.slice(colon + 1));
+  return { url: `${scheme}://${rest.slice(at + 1)}`, ...(username ? { username } : {}), ...(password ? { password } : {}) };
 }
 
 /** host:port pairs of a `scheme://a:1,b:2/...` URL, which `new URL` cannot parse. */
@@ -68,12 +89,28 @@ function hostList(url: string, scheme: string): { nodes: { host: string; port: n
     const at = entry.lastIndexOf(':');
     const port = Number(entry.slice(at + 1));
     if (at <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new InvalidOptionsError(`keycard: ${scheme} URL entries must be host:port, got ${JSON.stringify(entry)}`);
+      throw new InvalidOptionsError(`keycard: ${scheme} URL entries must be host:port, got ${JSON.stringify(redactCredentials(entry))}`);
     }
     return { host: entry.slice(0, at), port };
   });
   if (nodes.length === 0) throw new InvalidOptionsError(`keycard: ${scheme} URL lists no host:port`);
   return { nodes, path: slash === -1 ? '' : rest.slice(slash + 1) };
+}
+
+/** Connects, or disconnects and throws after OPEN_TIMEOUT_MS; the message names the target without credentials. */
+async function connectWithin(client: { connect(): Promise<void>; disconnect(): void }, description: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from ${description} within ${OPEN_TIMEOUT_MS / 1000} s`)), OPEN_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([client.connect(), timeout]);
+  } catch (error) {
+    client.disconnect();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function openRedis(url: string, scheme: string, options: StoreUrlOptions): Promise<OpenedStore> {
@@ -88,9 +125,20 @@ async function openRedis(url: string, scheme: string, options: StoreUrlOptions):
     client = new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions: fast });
     description = `cluster ${nodes.map((node) => `${node.host}:${node.port}`).join(',')}`;
   } else if (scheme === 'redis+sentinel') {
-    const { nodes, path } = hostList(url, scheme);
+    const { url: bare, ...credentials } = splitCredentials(url, scheme);
+    const { nodes, path } = hostList(bare, scheme);
     if (!path) throw new InvalidOptionsError('keycard: redis+sentinel URL needs the master name: redis+sentinel://host:port/<name>');
-    client = new Redis({ sentinels: nodes, name: path, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null, ...fast });
+    // sentinelRetryStrategy: ioredis' default asks unreachable Sentinels again forever (the CLI hung).
+    client = new Redis({
+      sentinels: nodes,
+      name: path,
+      ...credentials,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+      sentinelRetryStrategy: () => null,
+      ...fast,
+    });
     description = `sentinel ${path} via ${nodes.map((node) => `${node.host}:${node.port}`).join(',')}`;
   } else {
     client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null, ...fast });
@@ -98,7 +146,7 @@ async function openRedis(url: string, scheme: string, options: StoreUrlOptions):
     description = `${parsed.hostname}:${parsed.port || '6379'}`;
   }
   client.on('error', () => undefined);
-  await client.connect();
+  await connectWithin(client, description);
   const prefix = options.prefix ?? 'keycard:';
   const store = new RedisStore(client, { prefix });
   return {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { KeycardError } from '../core/errors.js';
 import { expiresAt, type SessionRecord } from '../core/record.js';
-import { openStoreFromUrl, type OpenedStore, type StoreUrlOptions } from './open-store.js';
+import { openStoreFromUrl, redactCredentials, type OpenedStore, type StoreUrlOptions } from './open-store.js';
 
 /** Where the CLI writes, and what it reads from the environment: injected, so tests run it in-process. */
 export interface CliIo {
@@ -168,5 +168,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 function messageOf(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return message + cause;
+  // A driver's message may quote the URL it was given (credentials included).
+  return redactCredentials(message + cause);
 }
