@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { EXAMPLES, README, exampleText } from './support/readme.js';
 
 /**
  * Every ```ts block of the README is compiled, so none can drift from the
@@ -14,8 +14,6 @@ import { fileURLToPath } from 'node:url';
  * build compiles those files, so a README block that stops compiling fails
  * `npm test` before this file runs.
  */
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const EXAMPLES = `${ROOT}packages/keycard/test/readme/`;
 const COMPILED_ELSEWHERE = new Set(['session-types']);
 
 interface Block {
@@ -40,14 +38,6 @@ export function tsBlocks(markdown: string): Block[] {
     at = end;
   }
   return blocks;
-}
-
-/** What the README must show for an example file: its readme region (or all of it) with keycard's package paths. */
-export function exampleText(source: string): string {
-  const region = /\/\/ #region readme\n([\s\S]*?)\/\/ #endregion readme\n/.exec(source);
-  return (region ? (region[1] as string) : source)
-    .replaceAll("'../../src/index.js'", "'keycard'")
-    .replace(/'\.\.\/\.\.\/src\/([\w./-]+?)\/index\.js'/g, "'keycard/$1'");
 }
 
 /** Every block the README shows that no test compiles, or that differs from the file that is compiled. */
@@ -77,7 +67,7 @@ function readExample(name: string): string | null {
 
 describe('README ts blocks', () => {
   it('every block is a compiled example, shown exactly', () => {
-    assert.deepEqual(uncheckedBlocks(readFileSync(`${ROOT}README.md`, 'utf8'), readExample), []);
+    assert.deepEqual(uncheckedBlocks(README, readExample), []);
   });
 
   it('the check sees an unmarked block, a missing file and a block that drifted', () => {

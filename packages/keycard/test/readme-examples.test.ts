@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { SessionModule } from '../src/nest/index.js';
 import { CookiesController } from './readme/app-cookies.example.js';
 import { PLATFORMS, expectCookie, expectStatus, startApp, type RunningApp } from './support/http.js';
+import { exampleSource, readmeBlock } from './support/readme.js';
 import { SECRET } from './support/session-app.js';
 
 /**
@@ -13,25 +12,6 @@ import { SECRET } from './support/session-app.js';
  * and run here; the README must show each one exactly, with the import paths
  * as a user writes them.
  */
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const README = readFileSync(`${ROOT}README.md`, 'utf8');
-
-function exampleSource(name: string): string {
-  return readFileSync(`${ROOT}packages/keycard/test/readme/${name}.example.ts`, 'utf8')
-    .replaceAll("'../../src/nest/index.js'", "'keycard/nest'")
-    .replaceAll("'../../src/index.js'", "'keycard'");
-}
-
-/** The ```ts block right after `<!-- example: name -->` in the README. */
-function readmeBlock(name: string): string {
-  const marker = `<!-- example: ${name} -->`;
-  const at = README.indexOf(marker);
-  assert.notEqual(at, -1, `README has no ${marker}`);
-  const match = /```ts\n([\s\S]*?)```/.exec(README.slice(at));
-  assert.ok(match, `README has no ts block after ${marker}`);
-  return match[1] as string;
-}
-
 describe('README examples', () => {
   it('sealed-session: the README shows the compiled example exactly', () => {
     assert.equal(readmeBlock('sealed-session'), exampleSource('sealed-session'));

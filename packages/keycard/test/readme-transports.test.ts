@@ -5,10 +5,8 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ClientProxyFactory, Transport } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { io } from 'socket.io-client';
@@ -17,26 +15,8 @@ import { SessionModule } from '../src/nest/index.js';
 import { Gates } from './support/gate.js';
 import { graphqlModule } from './support/graphql-app.js';
 import { PLATFORMS, expectStatus, startApp } from './support/http.js';
+import { exampleSource, readmeBlock } from './support/readme.js';
 import { SECRET, SessionTestController } from './support/session-app.js';
-
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const README = readFileSync(`${ROOT}README.md`, 'utf8');
-
-function exampleSource(name: string): string {
-  return readFileSync(`${ROOT}packages/keycard/test/readme/${name}.example.ts`, 'utf8')
-    .replaceAll("'../../src/nest/socket.io/index.js'", "'keycard/nest/socket.io'")
-    .replaceAll("'../../src/nest/index.js'", "'keycard/nest'")
-    .replaceAll("'../../src/index.js'", "'keycard'");
-}
-
-function readmeBlock(name: string): string {
-  const marker = `<!-- example: ${name} -->`;
-  const at = README.indexOf(marker);
-  assert.notEqual(at, -1, `README has no ${marker}`);
-  const match = /```ts\n([\s\S]*?)```/.exec(README.slice(at));
-  assert.ok(match, `README has no ts block after ${marker}`);
-  return match[1] as string;
-}
 
 process.env['SESSION_SECRET'] ??= SECRET;
 

@@ -48,3 +48,52 @@ export interface StoreCoherence {
    */
   current?(): boolean;
 }
+
+/** Milliseconds between the heartbeats of a store's invalidation feed (Redis, PostgreSQL). */
+export const FEED_HEARTBEAT_MS = 100;
+/** A feed is current while its last answered heartbeat was sent at most this long ago. */
+export const FEED_MAX_LAG_MS = 500;
+
+/**
+ * The caches subscribed to one store's feed (every store that feeds them
+ * keeps one of these), with the feed's start shared by them: `subscribe`
+ * starts it once for every sink, and again after a start that failed.
+ */
+export class InvalidationSinks {
+  private readonly sinks = new Set<InvalidationSink>();
+  private starting: Promise<void> | null = null;
+
+  /** Adds `sink`; with `start`, resolves once the feed it starts is live. Resolves to the function that removes the sink. */
+  async subscribe(sink: InvalidationSink, start?: () => Promise<void>): Promise<() => Promise<void>> {
+    this.sinks.add(sink);
+    if (start) {
+      try {
+        this.starting ??= start();
+        await this.starting;
+      } catch (error) {
+        this.sinks.delete(sink);
+        this.starting = null;
+        throw error;
+      }
+    }
+    return async () => {
+      this.sinks.delete(sink);
+    };
+  }
+
+  invalidate(ids: readonly string[]): void {
+    for (const sink of this.sinks) sink.invalidate(ids);
+  }
+
+  lost(): void {
+    for (const sink of this.sinks) sink.lost();
+  }
+
+  restored(): void {
+    for (const sink of this.sinks) sink.restored();
+  }
+
+  clear(): void {
+    this.sinks.clear();
+  }
+}

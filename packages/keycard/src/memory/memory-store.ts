@@ -2,7 +2,7 @@ import { SessionExistsError } from '../core/errors.js';
 import { expiresAt, isLive, touchDue, touched } from '../core/record.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
-import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
+import { InvalidationSinks, type StoreCoherence } from '../core/coherence.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { RevocationListeners, positiveIntegerOption, sweepIntervalOption, type RevocationListener } from '../core/store-support.js';
 import { sweepEvery, sweepExpired } from '../core/sweep.js';
@@ -33,7 +33,7 @@ export class MemoryStore implements SessionStore {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
   private readonly listeners = new RevocationListeners();
-  private readonly sinks = new Set<InvalidationSink>();
+  private readonly sinks = new InvalidationSinks();
 
   /**
    * Exclusive: the data lives in this object, so every change goes through
@@ -43,12 +43,7 @@ export class MemoryStore implements SessionStore {
    */
   readonly coherence: StoreCoherence = {
     mode: 'exclusive',
-    subscribe: async (sink) => {
-      this.sinks.add(sink);
-      return async () => {
-        this.sinks.delete(sink);
-      };
-    },
+    subscribe: (sink) => this.sinks.subscribe(sink),
   };
   private readonly maxEntries: number;
   private readonly clock: Clock;
@@ -206,6 +201,6 @@ export class MemoryStore implements SessionStore {
   }
 
   private changed(id: string): void {
-    for (const sink of this.sinks) sink.invalidate([id]);
+    this.sinks.invalidate([id]);
   }
 }

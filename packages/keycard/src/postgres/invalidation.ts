@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { InvalidationSink } from '../core/coherence.js';
+import { FEED_HEARTBEAT_MS, FEED_MAX_LAG_MS, InvalidationSinks, type InvalidationSink } from '../core/coherence.js';
 import type { SqlClient } from './sql-client.js';
 
 /**
@@ -11,10 +11,6 @@ import type { SqlClient } from './sql-client.js';
  * (flush) and its lag (bypass), and hands the ids to the caches.
  */
 
-/** Milliseconds between heartbeats. */
-export const HEARTBEAT_MS = 100;
-/** The feed is current while its last answered heartbeat was sent at most this long ago. */
-export const MAX_LAG_MS = 500;
 /** Ids per NOTIFY: a payload stays under 8000 bytes, and an id takes 46 in a JSON array. */
 export const IDS_PER_NOTIFY = 150;
 
@@ -46,10 +42,9 @@ export function idsOf(payload: string): string[] | null {
  * heard, every notification committed before it was sent has been delivered.
  */
 export class PgInvalidationFeed {
-  private readonly sinks = new Set<InvalidationSink>();
+  private readonly sinks = new InvalidationSinks();
   /** Heartbeats of other processes on the same channel carry their own nonce. */
   private readonly nonce = `~${randomBytes(6).toString('base64url')}:`;
-  private starting: Promise<void> | null = null;
   private stopListening: (() => Promise<void>) | null = null;
   private timer: NodeJS.Timeout | undefined;
   private live = false;
@@ -65,24 +60,13 @@ export class PgInvalidationFeed {
   ) {}
 
   /** Adds a sink; resolves once LISTEN is in effect. */
-  async subscribe(sink: InvalidationSink): Promise<() => Promise<void>> {
-    this.sinks.add(sink);
-    try {
-      this.starting ??= this.start();
-      await this.starting;
-    } catch (error) {
-      this.sinks.delete(sink);
-      this.starting = null;
-      throw error;
-    }
-    return async () => {
-      this.sinks.delete(sink);
-    };
+  subscribe(sink: InvalidationSink): Promise<() => Promise<void>> {
+    return this.sinks.subscribe(sink, () => this.start());
   }
 
   /** Whether LISTEN is in effect and a heartbeat was heard recently. */
   current(): boolean {
-    return this.live && performance.now() - this.confirmedAt <= MAX_LAG_MS;
+    return this.live && performance.now() - this.confirmedAt <= FEED_MAX_LAG_MS;
   }
 
   async close(): Promise<void> {
@@ -109,7 +93,7 @@ export class PgInvalidationFeed {
     this.stopListening = stop;
     this.confirmedAt = performance.now();
     this.live = true;
-    this.timer = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.timer = setInterval(() => this.beat(), FEED_HEARTBEAT_MS);
     this.timer.unref();
   }
 
@@ -121,11 +105,11 @@ export class PgInvalidationFeed {
     const ids = idsOf(payload);
     if (ids === null) {
       // Unknown writes on our channel: whatever they meant, nothing cached can be trusted.
-      for (const sink of this.sinks) sink.lost();
-      for (const sink of this.sinks) sink.restored();
+      this.sinks.lost();
+      this.sinks.restored();
       return;
     }
-    for (const sink of this.sinks) sink.invalidate(ids);
+    this.sinks.invalidate(ids);
   }
 
   private heard(payload: string): void {
@@ -138,7 +122,7 @@ export class PgInvalidationFeed {
   private lose(): void {
     this.live = false;
     this.pending = null;
-    for (const sink of this.sinks) sink.lost();
+    this.sinks.lost();
   }
 
   private restore(): void {
@@ -146,13 +130,13 @@ export class PgInvalidationFeed {
     // LISTEN is in effect again: what commits from now on is delivered.
     this.confirmedAt = performance.now();
     this.live = true;
-    for (const sink of this.sinks) sink.restored();
+    this.sinks.restored();
   }
 
   private beat(): void {
     const now = performance.now();
     // A heartbeat unheard for longer than the lag bound is given up and sent again (the feed is late meanwhile).
-    if (!this.live || (this.pending !== null && now - this.pending.sentAt <= MAX_LAG_MS)) return;
+    if (!this.live || (this.pending !== null && now - this.pending.sentAt <= FEED_MAX_LAG_MS)) return;
     const pending = { seq: ++this.seq, sentAt: now };
     this.pending = pending;
     this.client.query('SELECT pg_notify($1, $2)', [this.channel, `${this.nonce}${pending.seq}`]).catch(() => {

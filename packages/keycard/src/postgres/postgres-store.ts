@@ -7,7 +7,7 @@ import {
 } from '../core/errors.js';
 import type { Principal, SessionPatch, SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
-import type { InvalidationSink, StoreCoherence } from '../core/coherence.js';
+import { InvalidationSinks, type StoreCoherence } from '../core/coherence.js';
 import { buildMigration, tableNames, type TableNames } from './schema.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { insertParams, millisParam, statements, toRecord } from './session-sql.js';
@@ -83,7 +83,7 @@ export class PostgresStore implements SessionStore {
   private readonly autoMigrate: boolean;
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly listeners = new RevocationListeners();
-  private readonly sinks = new Set<InvalidationSink>();
+  private readonly sinks = new InvalidationSinks();
   /**
    * On embedded PGlite this process owns the database, and every change goes
    * through this object: exact (`exclusive`), reported before each changing
@@ -121,12 +121,7 @@ export class PostgresStore implements SessionStore {
       options.client.exclusive === true
         ? {
             mode: 'exclusive',
-            subscribe: async (sink) => {
-              this.sinks.add(sink);
-              return async () => {
-                this.sinks.delete(sink);
-              };
-            },
+            subscribe: (sink) => this.sinks.subscribe(sink),
           }
         : feed === null
           ? undefined
@@ -317,7 +312,7 @@ export class PostgresStore implements SessionStore {
 
   private changed(ids: readonly string[]): void {
     if (ids.length === 0) return;
-    for (const sink of this.sinks) sink.invalidate(ids);
+    this.sinks.invalidate(ids);
   }
 
   private async run(what: string, text: string, params: SqlValue[]): Promise<readonly SqlRow[]> {

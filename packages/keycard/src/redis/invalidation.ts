@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import type { InvalidationSink } from '../core/coherence.js';
+import { FEED_HEARTBEAT_MS, FEED_MAX_LAG_MS, InvalidationSinks, type InvalidationSink } from '../core/coherence.js';
 
 /**
  * The session cache's invalidation feed on Redis (docs/session-cache.md):
@@ -10,10 +10,6 @@ import type { InvalidationSink } from '../core/coherence.js';
  * it for loss (flush) and lag (bypass).
  */
 
-/** Milliseconds between heartbeats on each subscribed connection. */
-export const HEARTBEAT_MS = 100;
-/** The feed is current while its last answered heartbeat was sent at most this long ago. */
-export const MAX_LAG_MS = 500;
 const SLOTS = 16_384;
 /** SSUBSCRIBE commands in flight at once while a subscription is (re)built. */
 const CHUNK = 1024;
@@ -85,12 +81,10 @@ export function idOfKey(key: string): string | null {
   return at < 0 || id.length === 0 ? null : id;
 }
 
-type Sinks = Set<InvalidationSink>;
-
-function deliver(sinks: Sinks, message: string): void {
+function deliver(sinks: InvalidationSinks, message: string): void {
   const id = idOfKey(message);
   if (id === null) return;
-  for (const sink of sinks) sink.invalidate([id]);
+  sinks.invalidate([id]);
 }
 
 /**
@@ -127,7 +121,7 @@ class SubscribedConnection {
       (connection as unknown as { stream?: NodeJS.EventEmitter }).stream?.once('end', () => this.lose());
     });
     connection.on('ready', () => void this.resubscribe());
-    this.timer = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.timer = setInterval(() => this.beat(), FEED_HEARTBEAT_MS);
     this.timer.unref();
   }
 
@@ -140,7 +134,7 @@ class SubscribedConnection {
   }
 
   current(now: number): boolean {
-    return this.live && now - this.confirmedAt <= MAX_LAG_MS;
+    return this.live && now - this.confirmedAt <= FEED_MAX_LAG_MS;
   }
 
   stop(): void {
@@ -195,9 +189,8 @@ class SubscribedConnection {
  * subscriptions are rebuilt from the cluster's new slot map.
  */
 export class InvalidationFeed {
-  private readonly sinks: Sinks = new Set();
+  private readonly sinks = new InvalidationSinks();
   private connections: SubscribedConnection[] = [];
-  private starting: Promise<void> | null = null;
   private rebuilding = false;
   private closed = false;
 
@@ -207,19 +200,8 @@ export class InvalidationFeed {
   ) {}
 
   /** Adds a sink; resolves once every connection is subscribed. */
-  async subscribe(sink: InvalidationSink): Promise<() => Promise<void>> {
-    this.sinks.add(sink);
-    try {
-      this.starting ??= this.start();
-      await this.starting;
-    } catch (error) {
-      this.sinks.delete(sink);
-      this.starting = null;
-      throw error;
-    }
-    return async () => {
-      this.sinks.delete(sink);
-    };
+  subscribe(sink: InvalidationSink): Promise<() => Promise<void>> {
+    return this.sinks.subscribe(sink, () => this.start());
   }
 
   /** Whether every connection is subscribed and heard its heartbeat recently. */
@@ -253,12 +235,12 @@ export class InvalidationFeed {
   }
 
   private lost(): void {
-    for (const sink of this.sinks) sink.lost();
+    this.sinks.lost();
   }
 
   private liveAgain(): void {
     if (!this.current()) return;
-    for (const sink of this.sinks) sink.restored();
+    this.sinks.restored();
   }
 
   private standaloneConnection(client: Redis): SubscribedConnection {
