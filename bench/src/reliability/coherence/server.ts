@@ -8,13 +8,10 @@
  * real RedisStore, its finds counted for the harness (cache-probe.ts).
  */
 import 'reflect-metadata';
-import { Controller, Get, HttpCode, Module, Post, Put, Query } from '@nestjs/common';
-import { SessionManager, type Principal, type Session as KeycardSession, type SessionStore } from 'keycard';
-import { CurrentUser, Public, Session, SessionModule, SessionService } from 'keycard/nest';
-import { createApp, runServer, serve } from '../../servers/control.js';
-import { openStore } from '../../servers/keycard-stores.js';
-import { BENCH_SECRET } from '../../servers/user.js';
-import { answerCacheProbes, countFinds, INCOHERENT_ENV } from '../cache-probe.js';
+import { Controller, Get, HttpCode, Post, Put, Query } from '@nestjs/common';
+import type { Principal, Session as KeycardSession } from 'keycard';
+import { CurrentUser, Public, Session, SessionService } from 'keycard/nest';
+import { runCacheProbedServer } from '../cache-probe-server.js';
 
 @Controller()
 class CoherenceController {
@@ -60,16 +57,4 @@ class CoherenceController {
   }
 }
 
-function coherenceModule(store: SessionStore): object {
-  @Module({ imports: [SessionModule.forRoot({ secrets: [BENCH_SECRET], store, csrf: false })], controllers: [CoherenceController] })
-  class CoherenceModule {}
-  return CoherenceModule;
-}
-
-runServer(async (config) => {
-  const opened = await openStore(config);
-  const counted = countFinds(opened.store, { incoherent: process.env[INCOHERENT_ENV] === '1' });
-  const app = await createApp(coherenceModule(counted.store), config.platform);
-  answerCacheProbes(app.get(SessionManager), counted);
-  await serve(app, () => opened.close());
-});
+runCacheProbedServer(CoherenceController);

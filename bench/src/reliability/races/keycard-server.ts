@@ -7,13 +7,10 @@
  * harness (cache-probe.ts).
  */
 import 'reflect-metadata';
-import { Controller, Get, HttpCode, Module, Post, Query } from '@nestjs/common';
-import { SessionManager, type Session as KeycardSession, type SessionStore } from 'keycard';
-import { Public, Session, SessionModule } from 'keycard/nest';
-import { createApp, runServer, serve } from '../../servers/control.js';
-import { openStore } from '../../servers/keycard-stores.js';
-import { BENCH_SECRET } from '../../servers/user.js';
-import { answerCacheProbes, countFinds, INCOHERENT_ENV } from '../cache-probe.js';
+import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import type { Session as KeycardSession } from 'keycard';
+import { Public, Session } from 'keycard/nest';
+import { runCacheProbedServer } from '../cache-probe-server.js';
 import { hold } from './gate.js';
 
 @Controller()
@@ -46,16 +43,4 @@ class RaceController {
   }
 }
 
-function raceModule(store: SessionStore): object {
-  @Module({ imports: [SessionModule.forRoot({ secrets: [BENCH_SECRET], store, csrf: false })], controllers: [RaceController] })
-  class KeycardRaceModule {}
-  return KeycardRaceModule;
-}
-
-runServer(async (config) => {
-  const opened = await openStore(config);
-  const counted = countFinds(opened.store, { incoherent: process.env[INCOHERENT_ENV] === '1' });
-  const app = await createApp(raceModule(counted.store), config.platform);
-  answerCacheProbes(app.get(SessionManager), counted);
-  await serve(app, () => opened.close());
-});
+runCacheProbedServer(RaceController);
