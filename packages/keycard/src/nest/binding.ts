@@ -8,6 +8,7 @@ import type { RequestInfo } from '../core/session-cookie.js';
 import type { ExpressSessionMigration } from '../connect/express-session-migration.js';
 import { toHttpException } from './errors.js';
 import { cookiesOf } from './cookies.js';
+import { installExpressCommitHooks, sharedCommit } from './express-commit.js';
 import { JarFlashCookie } from './flash-cookie.js';
 import {
   applyHeaders,
@@ -15,12 +16,10 @@ import {
   attachRequestState,
   findSession,
   headersSent,
-  installExpressCommitHooks,
   putSetCookie,
   rawRequestOf,
   rawResponseOf,
   requestInfoOf,
-  sharedCommit,
   type ExpressAdapterShape,
   type ExpressCommitter,
   type ExpressRequestShape,
