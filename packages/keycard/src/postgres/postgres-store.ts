@@ -104,7 +104,7 @@ export class PostgresStore implements SessionStore {
 
   constructor(options: PostgresStoreOptions) {
     if (typeof options?.client?.query !== 'function') {
-      throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool) or pgliteClient(db)');
+      throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool), postgresJsClient(sql) or pgliteClient(db)');
     }
     this.names = tableNames(options);
     this.client = options.client;
@@ -261,7 +261,7 @@ export class PostgresStore implements SessionStore {
     const listen = this.client.listen?.bind(this.client);
     if (!listen) {
       throw new UnsupportedOperationError(
-        'keycard/postgres: this SqlClient has no listen(); onRevoked needs LISTEN/NOTIFY (pgPoolClient or pgliteClient)',
+        'keycard/postgres: this SqlClient has no listen(); onRevoked needs LISTEN/NOTIFY (pgPoolClient, postgresJsClient or pgliteClient)',
       );
     }
     const subscription: Subscription = {
