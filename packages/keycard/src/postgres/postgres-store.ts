@@ -58,7 +58,7 @@ const SWEEP_BATCH = 1000;
 const NOTIFY_CHUNK = 200;
 
 /**
- * Sessions in PostgreSQL (through `pg`) or in embedded PGlite, one row per
+ * Sessions in PostgreSQL (through `pg` or `postgres`) or in embedded PGlite, one row per
  * session. Every contract method is a single statement, so each is atomic
  * without a transaction: `find` touches in a CTE, `update` merges only the
  * changed keys with `jsonb ||` and `-`, `rotate` deletes and inserts in one
@@ -72,7 +72,7 @@ const NOTIFY_CHUNK = 200;
  *
  * Limits: values in session data cannot contain the character U+0000 (jsonb
  * rejects it); revocations published while a LISTEN connection was being
- * re-established are not delivered (see `PgPoolClientOptions.onReconnect`).
+ * re-established are not delivered (see the adapters' `onReconnect`).
  */
 export class PostgresStore implements SessionStore {
   readonly names: TableNames;

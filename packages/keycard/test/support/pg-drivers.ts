@@ -62,6 +62,9 @@ function openPostgresJs(url: string, options: DriverPoolOptions): DriverPool {
   const sql = postgres(url, {
     max: options.max,
     onnotice: () => undefined,
+    // The reconnection backoff the README recommends: the driver's default grows to 10-20 s after a few
+    // failed attempts (counted across the pool and its LISTEN connection), so LISTEN came back that late.
+    backoff: (attempt) => Math.min(0.05 * 2 ** attempt, 0.5),
     ...(options.applicationName === undefined ? {} : { connection: { application_name: options.applicationName } }),
     ...(options.connectTimeoutMs === undefined ? {} : { connect_timeout: options.connectTimeoutMs / 1000 }),
   });
