@@ -4,7 +4,7 @@ import { pgRead, type DriverFigures } from '../src/reliability/pg-read.js';
 import { postgresSkip } from './support/services.js';
 
 describe('pg-read experiment (quick scale)', { skip: await postgresSkip() }, () => {
-  it("runs keycard's own read statement through pg (unnamed and prepared) and the postgres driver", async () => {
+  it("runs keycard's own read statement through pg (unnamed, and pgPoolClient) and postgresJsClient", async () => {
     const outcome = await pgRead.run('quick');
     assert.ok(outcome.passed, outcome.problems.join('\n'));
     const data = outcome.data as { statement: string; figures: DriverFigures[] };
@@ -12,7 +12,7 @@ describe('pg-read experiment (quick scale)', { skip: await postgresSkip() }, () 
     assert.match(data.statement, /UPDATE .* SET last_seen_at/s);
     assert.deepEqual(
       data.figures.map((figure) => figure.driver),
-      ['pg, unnamed statement (today)', 'pg, named prepared statement', 'postgres, prepared'],
+      ['pg, unnamed statement', 'pg, named prepared statement (pgPoolClient)', 'postgres, prepared (postgresJsClient)'],
     );
     for (const figure of data.figures) {
       assert.ok(figure.queriesPerSecond > 0 && Number.isFinite(figure.queriesPerSecond), figure.driver);

@@ -3,12 +3,15 @@
  * driver keycard could use (issue 12: "measure `pg` against the `postgres`
  * driver for this one query and keep the faster if it is clearly faster"):
  *
- * - `pg`, unnamed statement: what `pgPoolClient` sends today (Parse, Bind,
- *   Describe, Execute, Sync on every call: the server parses and plans each time);
- * - `pg`, named prepared statement (`{ name, text, values }`): parsed and
- *   planned once per pooled connection, then Bind + Execute only;
- * - `postgres` (porsager), `unsafe(text, params, { prepare: true })`: its
- *   prepared-statement path, which its tagged templates use by default.
+ * - `pg`, unnamed statement: what `pgPoolClient` sent before it named its
+ *   statements (Parse, Bind, Describe, Execute, Sync on every call: the
+ *   server parses and plans each time);
+ * - `pg` through `pgPoolClient` (a named prepared statement,
+ *   `{ name, text, values }`): parsed and planned once per pooled
+ *   connection, then Bind + Execute only;
+ * - `postgres` (porsager) through `postgresJsClient`
+ *   (`unsafe(text, params, { prepare: true })`): its prepared-statement path,
+ *   which its tagged templates use by default.
  *
  * The statement is captured from `PostgresStore.find` itself (a recording
  * client), so the figure is for the exact SQL keycard sends, with a touch
@@ -20,7 +23,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { PostgresStore, pgPoolClient, type SqlClient, type SqlValue } from 'keycard/postgres';
+import { PostgresStore, pgPoolClient, postgresJsClient, type SqlClient, type SqlValue } from 'keycard/postgres';
 import type { SessionRecord } from 'keycard';
 import { dropTable } from '../harness/postgres.js';
 import { DEFAULT_DATABASE_URL } from './demo-deployment.js';
@@ -94,16 +97,18 @@ async function drivers(databaseUrl: string): Promise<Driver[]> {
   const named = new pg.Pool({ connectionString: databaseUrl, max: IN_FLIGHT });
   const { default: postgres } = await import('postgres');
   const porsager = postgres(databaseUrl, { max: IN_FLIGHT, onnotice: () => undefined });
+  const pgClient = pgPoolClient(named);
+  const postgresClient = postgresJsClient(porsager);
   return [
-    { name: 'pg, unnamed statement (today)', query: async (text, params) => (await unnamed.query(text, params as unknown[])).rows, close: () => unnamed.end() },
+    { name: 'pg, unnamed statement', query: async (text, params) => (await unnamed.query(text, params as unknown[])).rows, close: () => unnamed.end() },
     {
-      name: 'pg, named prepared statement',
-      query: async (text, params) => (await named.query({ name: 'keycard_find', text, values: params as unknown[] })).rows,
+      name: 'pg, named prepared statement (pgPoolClient)',
+      query: async (text, params) => (await pgClient.query(text, params)).rows,
       close: () => named.end(),
     },
     {
-      name: 'postgres, prepared',
-      query: async (text, params) => porsager.unsafe(text, params as never[], { prepare: true }),
+      name: 'postgres, prepared (postgresJsClient)',
+      query: async (text, params) => (await postgresClient.query(text, params)).rows,
       close: () => porsager.end({ timeout: 1 }),
     },
   ];

@@ -3,10 +3,9 @@
  * recommend, with a `close` that releases what the bench opened.
  */
 import { MemoryStore, type SessionStore } from 'keycard';
-import { pgliteClient, pgPoolClient, PostgresStore } from 'keycard/postgres';
+import { pgliteClient, pgPoolClient, postgresJsClient, PostgresStore } from 'keycard/postgres';
 import { RedisRevocationStore, RedisStore } from 'keycard/redis';
 import type { SessionModuleOptions } from 'keycard/nest';
-import { postgresJsClient } from './postgres-js-client.js';
 import type { ServerConfig } from './protocol.js';
 
 export interface OpenedStore {

@@ -15,6 +15,7 @@ import {
   type RunningApp,
 } from './support/http.js';
 import { timed, watchProcessFailures, within } from './support/poll.js';
+import { PG_DRIVERS, openPool, type DriverPool } from './support/pg-drivers.js';
 import { DATABASE_URL, postgresSkip } from './support/services.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
@@ -45,10 +46,10 @@ after(async () => {
 
 const ms = (value: number): string => `${value.toFixed(0)} ms`;
 
-for (const platform of PLATFORMS) {
-  describe(`HTTP on ${platform} when the PostgreSQL session store goes down`, { skip }, () => {
+for (const [platform, driver] of PLATFORMS.flatMap((p) => PG_DRIVERS.map((d) => [p, d] as const))) {
+  describe(`HTTP on ${platform} when the PostgreSQL session store (${driver} driver) goes down`, { skip }, () => {
     let proxy: TcpProxy;
-    let pool: pg.Pool;
+    let pool: DriverPool;
     let store: PostgresStore;
     let app: RunningApp;
     let failures: ReturnType<typeof watchProcessFailures>;
@@ -59,8 +60,8 @@ for (const platform of PLATFORMS) {
       const url = new URL(DATABASE_URL);
       url.port = String(await proxy.listen());
       // No pool 'error' listener here: pgPoolClient must keep an idle connection's death from crashing the app.
-      pool = new pg.Pool({ connectionString: url.href, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT });
-      store = new PostgresStore({ client: pgPoolClient(pool), table: TABLE, sweepInterval: 0 });
+      pool = openPool(driver, url.href, { max: 4, connectTimeoutMs: CONNECT_TIMEOUT });
+      store = new PostgresStore({ client: pool.client, table: TABLE, sweepInterval: 0 });
       app = await startApp(platform, healthApp({ store, storeTimeout: STORE_TIMEOUT }));
     });
 
@@ -108,7 +109,7 @@ for (const platform of PLATFORMS) {
       assert.deepEqual(await manager.health(), { store: 'down' });
       const worst = Math.max(...latencies, health.ms);
       console.log(
-        `[${platform}] postgres refused: first 503 ${ms(cutToFirst503)} after the cut; ` +
+        `[${platform}, ${driver}] postgres refused: first 503 ${ms(cutToFirst503)} after the cut; ` +
           `11 protected requests ${latencies.map((v) => v.toFixed(0)).join('/')} ms (worst ${ms(worst)}, storeTimeout ${STORE_TIMEOUT}); ` +
           `public ping with cookie ${ms(publicWithCookie.ms)}; /health 503 in ${ms(health.ms)}`,
       );
@@ -122,7 +123,7 @@ for (const platform of PLATFORMS) {
         async () => (await browser.get('/me')).status === 200,
         'the same signed-in session answers 200 after the database is back',
       );
-      console.log(`[${platform}] postgres back: the same session answered 200 ${ms(back)} after the restore`);
+      console.log(`[${platform}, ${driver}] postgres back: the same session answered 200 ${ms(back)} after the restore`);
       assert.ok(performance.now() - restoredAt < RECOVERY_BOUND);
       // PostgreSQL kept the session: the cookie from before the outage still works, and new sign-ins do too.
       expectStatus(await browser.get('/data'), 200);
@@ -144,7 +145,7 @@ for (const platform of PLATFORMS) {
       const publicAnonymous = await timed(() => request(`${app.url}/public/ping`));
       expectStatus(publicAnonymous.value, 200);
       console.log(
-        `[${platform}] postgres partitioned: 3 concurrent protected requests answered 503 after ${ms(concurrent.ms)}, ` +
+        `[${platform}, ${driver}] postgres partitioned: 3 concurrent protected requests answered 503 after ${ms(concurrent.ms)}, ` +
           `/health 503 after ${ms(health.ms)} (storeTimeout ${STORE_TIMEOUT}); anonymous public ping ${ms(publicAnonymous.ms)}`,
       );
       assert.ok(concurrent.ms >= STORE_TIMEOUT - 50, `answered after ${ms(concurrent.ms)}, before the deadline`);
@@ -161,7 +162,7 @@ for (const platform of PLATFORMS) {
         'the same signed-in session answers 200 after the partition heals',
       );
       console.log(
-        `[${platform}] postgres partition healed: the same session answered 200 ${ms(back)} later ` +
+        `[${platform}, ${driver}] postgres partition healed: the same session answered 200 ${ms(back)} later ` +
           `(pool connect timeout ${CONNECT_TIMEOUT} ms)`,
       );
       expectStatus(await request(`${app.url}/health`), 200);

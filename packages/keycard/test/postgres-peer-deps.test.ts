@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 
 const run = promisify(execFile);
 const built = (path: string) => new URL(`../src/${path}`, import.meta.url).href;
-// The package directory, where node would find pg, PGlite and express-session if nothing refused them.
+// The package directory, where node would find pg, postgres, PGlite and express-session if nothing refused them.
 const packageDir = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
@@ -45,11 +45,14 @@ console.log(JSON.stringify(out));`;
 }
 
 describe('optional peer dependencies', () => {
-  it('import — keycard/postgres loads without pg (PGlite only) and without PGlite (pg only)', async () => {
-    const [withoutPg] = await loadWithout(['pg', 'pg-pool'], [built('postgres/index.js')]);
-    assert.ok(withoutPg?.includes('PostgresStore') && withoutPg.includes('pgliteClient'));
-    const [withoutPglite] = await loadWithout(['@electric-sql/pglite'], [built('postgres/index.js')]);
-    assert.ok(withoutPglite?.includes('pgPoolClient'));
+  it('import — keycard/postgres loads with only one of its drivers installed (pg, postgres or PGlite)', async () => {
+    const drivers = { pg: ['pg', 'pg-pool'], postgres: ['postgres'], pglite: ['@electric-sql/pglite'] } as const;
+    const adapters = { pg: 'pgPoolClient', postgres: 'postgresJsClient', pglite: 'pgliteClient' } as const;
+    for (const only of Object.keys(drivers) as (keyof typeof drivers)[]) {
+      const forbidden = Object.entries(drivers).flatMap(([name, packages]) => (name === only ? [] : packages));
+      const [exports] = await loadWithout(forbidden, [built('postgres/index.js')]);
+      assert.ok(exports?.includes('PostgresStore') && exports.includes(adapters[only]), `with only ${only}: ${String(exports)}`);
+    }
   });
 
   it('import — keycard (with the connect-store adapter) loads without express-session or any connect store', async () => {
@@ -61,5 +64,8 @@ describe('optional peer dependencies', () => {
     const [pgExports] = await loadWithout([], ['pg']);
     assert.ok(pgExports?.includes('Pool'));
     await assert.rejects(loadWithout(['pg'], ['pg']), /not installed: pg/);
+    const [postgresExports] = await loadWithout([], ['postgres']);
+    assert.ok(postgresExports?.includes('default'));
+    await assert.rejects(loadWithout(['postgres'], ['postgres']), /not installed: postgres/);
   });
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { PostgresStore, pgPoolClient, type PgPoolLike, type SqlClient } from '../src/postgres/index.js';
+import { PostgresStore, pgPoolClient, type SqlClient } from '../src/postgres/index.js';
 import { describeSessionStore, samplePrincipal, sampleRecord } from '../src/testing/index.js';
+import { PG_DRIVERS, openPool, type DriverPool } from './support/pg-drivers.js';
 import { DATABASE_URL, postgresSkip } from './support/services.js';
 
 // The database is shared with other engineers' suites: this file only ever touches its own tables.
@@ -12,23 +13,38 @@ const OWN_TABLE = 'kc_pgstore_specific';
 const skip = await postgresSkip();
 let pool: pg.Pool | undefined;
 let client: SqlClient | undefined;
+/** The conformance suite's pool on each driver, and its table. */
+const conformance = new Map<string, { readonly pool: DriverPool; readonly table: string }>();
 if (!skip) {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 6 });
-  // Compile-time check that a real pg.Pool fits the structural type the adapter takes.
-  const poolLike: PgPoolLike = pool;
-  client = pgPoolClient(poolLike);
-  await pool.query(`DROP TABLE IF EXISTS ${CONFORMANCE_TABLE}, ${OWN_TABLE}`);
-  await new PostgresStore({ client, table: CONFORMANCE_TABLE, sweepInterval: 0 }).migrate();
+  client = pgPoolClient(pool);
+  await pool.query(`DROP TABLE IF EXISTS ${CONFORMANCE_TABLE}, ${CONFORMANCE_TABLE}_postgres, ${OWN_TABLE}`);
+  for (const driver of PG_DRIVERS) {
+    const table = driver === 'pg' ? CONFORMANCE_TABLE : `${CONFORMANCE_TABLE}_${driver}`;
+    const driverPool = openPool(driver, DATABASE_URL, { max: 6 });
+    conformance.set(driver, { pool: driverPool, table });
+    await new PostgresStore({ client: driverPool.client, table, sweepInterval: 0 }).migrate();
+  }
   await new PostgresStore({ client, table: OWN_TABLE, sweepInterval: 0 }).migrate();
 }
 after(async () => {
-  await pool?.query(`DROP TABLE IF EXISTS ${CONFORMANCE_TABLE}, ${OWN_TABLE}`);
+  for (const { pool: driverPool } of conformance.values()) await driverPool.end();
+  await pool?.query(`DROP TABLE IF EXISTS ${CONFORMANCE_TABLE}, ${CONFORMANCE_TABLE}_postgres, ${OWN_TABLE}`);
   await pool?.end();
 });
 
 const store = (table = OWN_TABLE) => new PostgresStore({ client: client as SqlClient, table, sweepInterval: 0 });
 
-describeSessionStore('postgres', () => store(CONFORMANCE_TABLE), { skip });
+for (const driver of PG_DRIVERS) {
+  describeSessionStore(
+    driver === 'pg' ? 'postgres' : `postgres (${driver} driver)`,
+    () => {
+      const { pool: driverPool, table } = conformance.get(driver)!;
+      return new PostgresStore({ client: driverPool.client, table, sweepInterval: 0 });
+    },
+    { skip },
+  );
+}
 
 /** A promise settled from outside, rejected after `ms`: a deadline, not a sleep. */
 function deferred<T>(ms: number): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -154,3 +170,107 @@ describe('PostgresStore on PostgreSQL', { skip }, () => {
     }
   });
 });
+
+for (const driver of PG_DRIVERS) {
+  describe(`PostgresStore on the ${driver} driver`, { skip }, () => {
+    it('create, update, refreshPrincipal — data and principal are stored as jsonb objects, not as JSON strings', async () => {
+      // The regression: `postgres` JSON.stringifies a value bound to a jsonb parameter, so the JSON text the
+      // store sent became a jsonb string; reads parsed it back and looked right, but `data || patch` built an array.
+      const { pool: driverPool, table } = conformance.get(driver)!;
+      const s = new PostgresStore({ client: driverPool.client, table, sweepInterval: 0 });
+      const principal = samplePrincipal();
+      const record = sampleRecord({ principal, data: { theme: 'dark' } });
+      await s.create(record);
+      const types = async () =>
+        (await pool!.query(`SELECT jsonb_typeof(data) AS data, jsonb_typeof(principal) AS principal FROM ${table} WHERE id = $1`, [record.id]))
+          .rows[0] as { data: string; principal: string };
+      assert.deepEqual(await types(), { data: 'object', principal: 'object' });
+      await s.update(record.id, { set: { lang: 'fr' } });
+      await s.refreshPrincipal({ ...principal, roles: ['admin'] });
+      assert.deepEqual(await types(), { data: 'object', principal: 'object' });
+      assert.deepEqual((await s.find(record.id, Date.now(), Infinity))?.data, { theme: 'dark', lang: 'fr' });
+    });
+  });
+}
+
+/** Resolves once `check()` holds, polling every 5 ms; rejects after `ms`. */
+async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+let listeners = 0;
+for (const driver of PG_DRIVERS) {
+  describe(`SqlClient.listen on the ${driver} driver`, { skip }, () => {
+    /** A pool of its own (named, so that its LISTEN connections can be found and terminated), ended after `body`. */
+    async function withPool(body: (driverPool: DriverPool, name: string, channel: string) => Promise<void>): Promise<void> {
+      const name = `kc-listen-${process.pid}-${++listeners}`;
+      const driverPool = openPool(driver, DATABASE_URL, { max: 2, applicationName: name, retryDelay: 20 });
+      try {
+        await body(driverPool, name, `kc_listen_${process.pid}_${listeners}`);
+      } finally {
+        await driverPool.end();
+      }
+    }
+    const terminateListeners = async (name: string): Promise<number> =>
+      (
+        await pool!.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'listen %'`,
+          [name],
+        )
+      ).rowCount ?? 0;
+    const notify = (channel: string, payload: string) => pool!.query('SELECT pg_notify($1, $2)', [channel, payload]);
+
+    it('listen — its connection terminated (pg_terminate_backend): lost, then restored, then it delivers again', async () => {
+      await withPool(async (driverPool, name, channel) => {
+        const events: string[] = [];
+        const heard: string[] = [];
+        const stop = await driverPool.client.listen!(channel, (payload) => heard.push(payload), {
+          lost: () => events.push('lost'),
+          restored: () => events.push('restored'),
+        });
+        try {
+          await notify(channel, 'before');
+          await until(() => heard.includes('before'), 'the first notification');
+          const killedAt = performance.now();
+          assert.equal(await terminateListeners(name), 1, 'one LISTEN connection');
+          await until(() => events.includes('restored'), 'LISTEN re-established');
+          console.log(`[${driver}] LISTEN terminated → restored reported after ${(performance.now() - killedAt).toFixed(1)} ms`);
+          assert.deepEqual(events, ['lost', 'restored']);
+          await notify(channel, 'after');
+          await until(() => heard.includes('after'), 'a notification on the new connection');
+        } finally {
+          await stop();
+        }
+      });
+    });
+
+    it('listen — stopped after a reconnection, it delivers nothing more (and reports nothing more)', async () => {
+      await withPool(async (driverPool, name, channel) => {
+        const first: string[] = [];
+        const second: string[] = [];
+        let restored = 0;
+        const events = { lost: () => undefined, restored: () => void restored++ };
+        const stopFirst = await driverPool.client.listen!(channel, (payload) => first.push(payload), events);
+        const stopSecond = await driverPool.client.listen!(channel, (payload) => second.push(payload), events);
+        try {
+          assert.ok((await terminateListeners(name)) >= 1);
+          await until(() => restored === 2, 'both listeners re-subscribed');
+          await stopFirst();
+          await notify(channel, 'after-stop');
+          // Both listeners of one channel are called for the same notification, the first one first.
+          await until(() => second.includes('after-stop'), 'the remaining listener hears it');
+          assert.deepEqual(first, [], 'the stopped listener heard nothing');
+          await terminateListeners(name);
+          await until(() => restored === 3, 'the remaining listener re-subscribed');
+          assert.equal(restored, 3, 'the stopped listener reported no reconnection');
+        } finally {
+          await stopSecond();
+        }
+      });
+    });
+  });
+}

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoginThrottle, RateLimiter, SessionManager, type RateLimitStore, type SessionStore } from 'keycard';
 import { PasswordHasher } from 'keycard/password';
 import { AdminController } from '../admin/admin.controller.js';
@@ -13,7 +13,6 @@ import { DATABASE } from '../database/tokens.js';
 import { HealthController } from '../health/health.controller.js';
 import { HealthProbes } from '../health/health-probes.js';
 import { AppExceptionFilter } from '../http/exception.filter.js';
-import { NoStoreInterceptor } from '../http/no-store.interceptor.js';
 import { schemaValidationPipe } from '../http/validation.js';
 import { SessionModule } from 'keycard/nest';
 import { KeycardHealthModule } from 'keycard/nest/health';
@@ -108,7 +107,6 @@ export class AppModule {
         { provide: RESOURCES, useValue: deps.resources },
         { provide: APP_FILTER, useClass: AppExceptionFilter },
         { provide: APP_PIPE, useFactory: schemaValidationPipe },
-        { provide: APP_INTERCEPTOR, useClass: NoStoreInterceptor },
         ResourcesLifecycle,
         UsersRepository,
         UsersService,

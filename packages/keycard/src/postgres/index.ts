@@ -1,6 +1,6 @@
 export { PostgresStore } from './postgres-store.js';
 export type { PostgresStoreOptions } from './postgres-store.js';
-export { pgPoolClient, pgliteClient } from './sql-client.js';
+export { pgPoolClient, postgresJsClient, pgliteClient } from './sql-client.js';
 export type {
   SqlClient,
   SqlRow,
@@ -8,6 +8,9 @@ export type {
   PgPoolLike,
   PgListenClientLike,
   PgPoolClientOptions,
+  PostgresJsSqlLike,
+  PostgresJsListenMeta,
+  PostgresJsClientOptions,
   PGliteLike,
 } from './sql-client.js';
 export { SCHEMA_VERSION, migrationSql } from './schema.js';

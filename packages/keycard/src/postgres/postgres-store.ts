@@ -58,7 +58,7 @@ const SWEEP_BATCH = 1000;
 const NOTIFY_CHUNK = 200;
 
 /**
- * Sessions in PostgreSQL (through `pg`) or in embedded PGlite, one row per
+ * Sessions in PostgreSQL (through `pg` or `postgres`) or in embedded PGlite, one row per
  * session. Every contract method is a single statement, so each is atomic
  * without a transaction: `find` touches in a CTE, `update` merges only the
  * changed keys with `jsonb ||` and `-`, `rotate` deletes and inserts in one
@@ -72,7 +72,7 @@ const NOTIFY_CHUNK = 200;
  *
  * Limits: values in session data cannot contain the character U+0000 (jsonb
  * rejects it); revocations published while a LISTEN connection was being
- * re-established are not delivered (see `PgPoolClientOptions.onReconnect`).
+ * re-established are not delivered (see the adapters' `onReconnect`).
  */
 export class PostgresStore implements SessionStore {
   readonly names: TableNames;
@@ -104,7 +104,7 @@ export class PostgresStore implements SessionStore {
 
   constructor(options: PostgresStoreOptions) {
     if (typeof options?.client?.query !== 'function') {
-      throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool) or pgliteClient(db)');
+      throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool), postgresJsClient(sql) or pgliteClient(db)');
     }
     this.names = tableNames(options);
     this.client = options.client;
@@ -261,7 +261,7 @@ export class PostgresStore implements SessionStore {
     const listen = this.client.listen?.bind(this.client);
     if (!listen) {
       throw new UnsupportedOperationError(
-        'keycard/postgres: this SqlClient has no listen(); onRevoked needs LISTEN/NOTIFY (pgPoolClient or pgliteClient)',
+        'keycard/postgres: this SqlClient has no listen(); onRevoked needs LISTEN/NOTIFY (pgPoolClient, postgresJsClient or pgliteClient)',
       );
     }
     const subscription: Subscription = {

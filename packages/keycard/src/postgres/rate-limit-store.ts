@@ -50,7 +50,7 @@ export class PostgresRateLimitStore implements RateLimitStore {
 
   constructor(options: PostgresRateLimitStoreOptions) {
     if (typeof options?.client?.query !== 'function') {
-      throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool) or pgliteClient(db)');
+      throw new InvalidOptionsError('keycard/postgres: client is required: pgPoolClient(pool), postgresJsClient(sql) or pgliteClient(db)');
     }
     this.client = options.client;
     this.tableName = identifier('rate-limit table', options.table ?? 'keycard_rate_limits', 40);

@@ -12,12 +12,17 @@ const COLUMNS =
   'id, handle, principal, data, created_at, last_seen_at, authenticated_at, idle_timeout, ' +
   'idle_expires_at, absolute_expires_at, remember, rotation_due, user_agent, ip';
 
-/** Insert columns and their casts: INSERT … SELECT (used by rotate) does not infer parameter types. */
+/**
+ * Insert columns and their casts: INSERT … SELECT (used by rotate) does not infer parameter types.
+ * JSON is bound as text and cast in SQL (`$n::text::jsonb`): a driver that serializes by the
+ * declared parameter type (`postgres` JSON.stringifies whatever is bound to a jsonb parameter)
+ * would otherwise store the JSON text as a JSON string.
+ */
 const INSERT_COLUMNS =
   'id, handle, user_id, principal, data, created_at, last_seen_at, authenticated_at, idle_timeout, ' +
   'idle_expires_at, absolute_expires_at, remember, rotation_due, user_agent, ip';
 const INSERT_VALUES =
-  '$1::text, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, ' +
+  '$1::text, $2::text, $3::text, $4::text::jsonb, $5::text::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, ' +
   '$10::bigint, $11::bigint, $12::boolean, $13::boolean, $14::text, $15::text';
 
 /** The store's statements for one table. */
@@ -46,7 +51,7 @@ export function statements(names: TableNames) {
     // never more live than the row (it goes to the store when its own touch is due or its
     // own deadline passed). Neither does the sweep: a copy of an expired row is not live.
     update: `WITH changed AS (
-        UPDATE ${t} SET data = (data || $2::jsonb) - $3::text[], rotation_due = COALESCE($4::boolean, rotation_due)
+        UPDATE ${t} SET data = (data || $2::text::jsonb) - $3::text[], rotation_due = COALESCE($4::boolean, rotation_due)
         WHERE id = $1 RETURNING id
       )
       SELECT 1 AS ok, pg_notify($5, json_build_array(id)::text)::text AS notified FROM changed`,
@@ -77,7 +82,7 @@ export function statements(names: TableNames) {
       UNION ALL
       SELECT NULL, NULL, pg_notify($5, payload)::text FROM id_chunks`,
     refreshPrincipal: `WITH changed AS (
-        UPDATE ${t} SET principal = $2::jsonb, rotation_due = true
+        UPDATE ${t} SET principal = $2::text::jsonb, rotation_due = true
         WHERE user_id = $1 AND expires_at > $3::bigint RETURNING id
       ), id_chunks AS (
         SELECT json_agg(id)::text AS payload

@@ -1,8 +1,9 @@
 /**
- * The one query interface the PostgreSQL store speaks, and its two adapters
- * (`pg` and PGlite). The driver types below are structural on purpose: this
- * module never imports `pg` or `@electric-sql/pglite`, not even as types, so
- * `keycard/postgres` loads (and type-checks) with only one of them installed.
+ * The one query interface the PostgreSQL store speaks, and its three adapters
+ * (`pg`, `postgres` and PGlite). The driver types below are structural on
+ * purpose: this module never imports `pg`, `postgres` or
+ * `@electric-sql/pglite`, not even as types, so `keycard/postgres` loads (and
+ * type-checks) with only one of them installed.
  */
 import { createHash } from 'node:crypto';
 
@@ -37,7 +38,13 @@ export interface SqlClient {
   readonly exclusive?: boolean;
 }
 
-/** What a listener is told about its LISTEN connection after `listen` resolved. */
+/**
+ * What a listener is told about its LISTEN connection after `listen` resolved.
+ * `pgPoolClient` reports a loss the moment its connection errors or ends;
+ * `postgresJsClient` only when the driver has re-subscribed (the driver says
+ * nothing earlier), as `lost` and `restored` back to back. The session cache's
+ * heartbeat (postgres/invalidation.ts) bounds what either leaves unreported.
+ */
 export interface ListenEvents {
   /** The connection was lost: notifications are being missed until `restored`. */
   lost(): void;
@@ -231,6 +238,98 @@ async function listenOnPool(
     timer = undefined;
     // Closing the connection ends the LISTEN; returning it to the pool would need an UNLISTEN round trip first.
     if (current) release(current);
+  };
+}
+
+// ——— postgres (porsager) ———
+
+/** What `sql.listen` resolves to (postgres 3.x `ListenMeta`). */
+export interface PostgresJsListenMeta {
+  unlisten(): Promise<unknown>;
+}
+
+/** The part of a `postgres` (3.x) `Sql` instance the adapter uses; what `postgres(url)` returns fits. */
+export interface PostgresJsSqlLike {
+  unsafe(query: string, parameters: SqlValue[], options: { readonly prepare: boolean }): PromiseLike<readonly unknown[]>;
+  listen(channel: string, onnotify: (payload: string) => void, onlisten: () => void): PromiseLike<PostgresJsListenMeta>;
+}
+
+export interface PostgresJsClientOptions {
+  /**
+   * Called each time the driver has re-established LISTEN after its
+   * connection was lost. Revocations published during the gap were not
+   * delivered; a listener that must not miss any (WebSocket disconnects) can
+   * re-check its sessions here.
+   */
+  readonly onReconnect?: () => void;
+}
+
+/**
+ * Adapts a `postgres` (porsager) instance. Statements with parameters are
+ * sent as prepared statements (`unsafe(text, params, { prepare: true })`:
+ * parsed and planned once per connection; `postgres(url, { prepare: false })`
+ * still turns that off, behind a pooler that cannot keep them). Parameterless
+ * texts (the migration) use the simple protocol, which allows several
+ * statements in one text.
+ *
+ * LISTEN goes through `sql.listen`, which holds one dedicated connection of
+ * its own and re-subscribes by itself after losing it. The driver tells
+ * nothing of the loss, only of each re-subscription (`onlisten`), so that is
+ * when this adapter reports the gap: `lost` then `restored` at once, which
+ * flushes the session cache. Until then (a few milliseconds when the server
+ * is reachable; longer when it is not) a cache on this client relies on the
+ * feed's heartbeat, which stops serving from memory once no heartbeat has
+ * been heard for the lag bound (docs/session-cache.md).
+ */
+export function postgresJsClient(sql: PostgresJsSqlLike, options: PostgresJsClientOptions = {}): SqlClient {
+  return {
+    async query(text, params) {
+      const rows = await sql.unsafe(text, [...params], { prepare: params.length > 0 });
+      return { rows: rows as readonly SqlRow[] };
+    },
+    listen: (channel, onPayload, events) => listenWithPostgresJs(sql, assertChannel(channel), onPayload, options, events),
+  };
+}
+
+async function listenWithPostgresJs(
+  sql: PostgresJsSqlLike,
+  channel: string,
+  onPayload: (payload: string) => void,
+  options: PostgresJsClientOptions,
+  events: ListenEvents | undefined,
+): Promise<() => Promise<void>> {
+  // The driver keeps a listener it re-subscribed even after `unlisten` (3.4.9 re-creates its
+  // entries on reconnection, and `unlisten` then removes nothing), and keeps retrying one whose
+  // first LISTEN failed: past `stopped`, it is heard by nobody.
+  let stopped = false;
+  let subscribed = false;
+  const subscription = sql.listen(
+    channel,
+    (payload) => {
+      if (!stopped) onPayload(payload);
+    },
+    () => {
+      if (stopped) return;
+      if (!subscribed) {
+        subscribed = true;
+        return;
+      }
+      events?.lost();
+      events?.restored();
+      options.onReconnect?.();
+    },
+  );
+  let meta: PostgresJsListenMeta;
+  try {
+    meta = await subscription;
+  } catch (error) {
+    stopped = true;
+    throw error;
+  }
+  return async () => {
+    if (stopped) return;
+    stopped = true;
+    await meta.unlisten();
   };
 }
 

@@ -11,12 +11,12 @@
  */
 import 'reflect-metadata';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import type { SessionStore } from '../../src/index.js';
-import { PostgresStore, pgPoolClient } from '../../src/postgres/index.js';
+import { PostgresStore } from '../../src/postgres/index.js';
 import { RedisStore } from '../../src/redis/index.js';
 import type { AppProcessSpec } from './app-process.js';
 import { healthApp } from './health-app.js';
+import { openPool } from './pg-drivers.js';
 import { startApp } from './http.js';
 
 for (const event of ['unhandledRejection', 'uncaughtException'] as const) {
@@ -50,8 +50,8 @@ if (spec.store.kind === 'redis') {
     client.disconnect();
   };
 } else {
-  const pool = new pg.Pool({ connectionString: spec.store.url, max: 4, connectionTimeoutMillis: 2000 });
-  store = new PostgresStore({ client: pgPoolClient(pool), table: spec.store.table, sweepInterval: 0 });
+  const pool = openPool(spec.store.driver ?? 'pg', spec.store.url, { max: 4, connectTimeoutMs: 2000 });
+  store = new PostgresStore({ client: pool.client, table: spec.store.table, sweepInterval: 0 });
   release = () => pool.end();
 }
 

@@ -2,11 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Platform } from './http.js';
+import type { PgDriver } from './pg-drivers.js';
 
-/** Where a child app keeps its sessions: a Redis (under its own key prefix) or a PostgreSQL table. */
+/** Where a child app keeps its sessions: a Redis (under its own key prefix) or a PostgreSQL table (through `pg` unless `driver` says otherwise). */
 export type StoreSpec =
   | { readonly kind: 'redis'; readonly url: string; readonly prefix: string }
-  | { readonly kind: 'postgres'; readonly url: string; readonly table: string };
+  | { readonly kind: 'postgres'; readonly url: string; readonly table: string; readonly driver?: PgDriver };
 
 /** What `app-process-main.js` receives as its one argument (JSON). */
 export interface AppProcessSpec {
