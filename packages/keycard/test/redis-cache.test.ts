@@ -61,8 +61,8 @@ async function instance(prefix: string, connect: () => Redis | Cluster, options:
   if (client instanceof Cluster) await new Promise((resolve) => client.once('ready', resolve));
   const store = new RedisStore(client, { prefix });
   stores.push(store);
-  // Asked for explicitly: on a Cluster the cache is opt-in (on by default elsewhere).
-  const manager = new SessionManager({ secrets: SECRET, store, cache: {}, ...options });
+  // The default: the cache is on for Redis, standalone and Cluster.
+  const manager = new SessionManager({ secrets: SECRET, store, ...options });
   // Serving only once the subscription is acknowledged.
   await eventually(() => (manager.store as { serving?: boolean }).serving === true, 'the cache feed is subscribed');
   return { manager, store, client };
@@ -171,7 +171,7 @@ function coherenceSuite(name: string, skipIt: string | false, connect: () => Red
 coherenceSuite('standalone Redis', skip, () => new Redis(REDIS_URL));
 
 describe('session cache defaults on Redis', { skip: skip || clusterSkip }, () => {
-  it('on by default on standalone Redis, opt-in on a Cluster', async () => {
+  it('on by default on standalone Redis and on a Cluster; cache: false turns it off', async () => {
     const standalone = new Redis(REDIS_URL);
     const clustered = new Cluster((cluster as RedisCluster).nodes);
     opened.push(standalone, clustered);
@@ -179,8 +179,8 @@ describe('session cache defaults on Redis', { skip: skip || clusterSkip }, () =>
     const b = new RedisStore(clustered, { prefix: `${RUN}d2:` });
     stores.push(a, b);
     assert.notEqual(new SessionManager({ secrets: SECRET, store: a }).cacheStats(), null);
-    assert.equal(new SessionManager({ secrets: SECRET, store: b }).cacheStats(), null);
-    assert.notEqual(new SessionManager({ secrets: SECRET, store: b, cache: {} }).cacheStats(), null);
+    assert.notEqual(new SessionManager({ secrets: SECRET, store: b }).cacheStats(), null);
+    assert.equal(new SessionManager({ secrets: SECRET, store: b, cache: false }).cacheStats(), null);
   });
 });
 coherenceSuite('a Redis Cluster of three masters (sharded pub/sub)', clusterSkip, () => new Cluster((cluster as RedisCluster).nodes));

@@ -8,7 +8,7 @@ import { describeSessionStore, samplePrincipal, sampleRecord } from '../src/test
 import { healthApp } from './support/health-app.js';
 import { expectKeycardError, expectStatus, startApp, type Client, type HttpResult } from './support/http.js';
 import { watchProcessFailures, within } from './support/poll.js';
-import { RedisCluster } from './support/redis-cluster.js';
+import { RedisCluster, type ClusterShard } from './support/redis-cluster.js';
 import { redisCommand, redisServerSkip, type RedisServer } from './support/redis-server.js';
 
 // A real cluster of 3 masters and 3 replicas, started by this file; one master is killed under load.
@@ -49,26 +49,8 @@ const shared = skip ? null : await open();
 
 describeSessionStore('redis cluster with replicas', () => new RedisStore(shared as Cluster, { prefix: `kc${randomBytes(3).toString('hex')}:` }), { skip });
 
-interface Shard {
-  readonly master: RedisServer;
-  readonly replica: RedisServer;
-}
-
 /** The masters and their replicas as CLUSTER NODES says now. */
-async function shards(): Promise<Shard[]> {
-  const cluster = servers as RedisCluster;
-  const live = cluster.servers.find((server) => server.running) as RedisServer;
-  const lines = String(await redisCommand(live.port, ['CLUSTER', 'NODES'])).trim().split('\n').map((line) => line.split(' '));
-  const portOf = (address: string): number => Number(address.split('@')[0]?.split(':')[1]);
-  const out: Shard[] = [];
-  for (const [id, address, flags] of lines as string[][]) {
-    if (!flags?.includes('master') || flags.includes('fail')) continue;
-    const replicaLine = lines.find((fields) => fields[3] === id && !fields[2]?.includes('fail'));
-    if (!replicaLine) continue;
-    out.push({ master: cluster.serverAt(portOf(address as string)) as RedisServer, replica: cluster.serverAt(portOf(replicaLine[1] as string)) as RedisServer });
-  }
-  return out;
-}
+const shards = (): Promise<ClusterShard[]> => (servers as RedisCluster).shards();
 
 async function waits(server: RedisServer): Promise<number> {
   const stats = String(await server.command('INFO', 'commandstats'));
@@ -76,11 +58,11 @@ async function waits(server: RedisServer): Promise<number> {
 }
 
 /** Which master holds a key, per the cluster itself. */
-async function masterOf(key: string, all: readonly Shard[]): Promise<Shard> {
+async function masterOf(key: string, all: readonly ClusterShard[]): Promise<ClusterShard> {
   const slot = Number(await redisCommand(all[0]?.master.port as number, ['CLUSTER', 'KEYSLOT', key]));
   const ranges = (await (shared as Cluster).cluster('SLOTS')) as unknown as [number, number, [string, number]][];
   const port = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
-  return all.find((shard) => shard.master.port === port) as Shard;
+  return all.find((shard) => shard.master.port === port) as ClusterShard;
 }
 
 describe('Cluster durability and failover', { skip }, () => {
@@ -92,7 +74,7 @@ describe('Cluster durability and failover', { skip }, () => {
     const records = Array.from({ length: 12 }, () => sampleRecord({ principal }));
     for (const record of records) await store.create(record);
     const shardOf = await Promise.all(records.map((record) => masterOf(store.sessionKey(record.id), all)));
-    const target = shardOf[0] as Shard;
+    const target = shardOf[0] as ClusterShard;
     const elsewhere = records.findIndex((_, i) => shardOf[i] !== target);
     assert.ok(elsewhere > 0, 'sessions on two shards');
 
@@ -122,7 +104,7 @@ describe('Cluster durability and failover', { skip }, () => {
     const durable = new RedisStore(shared as Cluster, { prefix, durability: { timeout: 300 } });
     const asynchronous = new RedisStore(shared as Cluster, { prefix, durability: { replicas: 0 } });
     const all = await shards();
-    const shard = all[all.length - 1] as Shard;
+    const shard = all[all.length - 1] as ClusterShard;
     /** A signed-in record whose key lives on `shard`'s master. */
     const onShard = async () => {
       for (;;) {
@@ -193,7 +175,7 @@ describe('Cluster durability and failover', { skip }, () => {
       for (const node of client.nodes('master')) if (replicated.has(Number(node.options.port))) assert.equal(await node.wait(1, 900), 1);
 
       const all = await shards();
-      const victim = all[0] as Shard;
+      const victim = all[0] as ClusterShard;
       const results: { sentAt: number; status: number; ms: number; result: HttpResult }[] = [];
       let killedAt = Infinity;
       load = browsers.map(async (browser) => {
@@ -234,12 +216,22 @@ describe('Cluster durability and failover', { skip }, () => {
       console.log(
         `cluster failover (HTTP): replica promoted ${promoted.toFixed(0)} ms after the kill (cluster-node-timeout ${NODE_TIMEOUT}); ` +
           `${during.length} requests after the kill, ${errors.length} answered 503 (slowest ${worst.toFixed(0)} ms, storeTimeout ${STORE_TIMEOUT}); ` +
-          `last 503 at +${last503.toFixed(0)} ms, every browser served again from +${firstOk.toFixed(0)} ms`,
+          `last 503 at +${last503.toFixed(0)} ms, every browser served again from +${firstOk.toFixed(0)} ms; cache ${JSON.stringify(manager.cacheStats())}`,
       );
       assert.ok(errors.length > 0, 'the failover was visible to the load');
       assert.ok(worst < STORE_TIMEOUT + MARGIN, `a 503 took ${worst.toFixed(0)} ms`);
       assert.equal(during.filter((entry) => entry.status === 401).length, 0, 'no session was lost');
+      // The cache (on by default) was bypassed from the kill on, and serves hits again once every master's feed is back.
+      const stats = manager.cacheStats();
+      assert.ok(stats !== null, 'the cache is on by default on a Cluster');
+      assert.ok(stats.flushes > 0 && stats.bypassed > 0, 'flushed and bypassed after the kill');
+      const serving = (): boolean => (manager.store as { serving?: boolean }).serving === true;
+      const restoredIn = await within(FAILOVER_BOUND, async () => serving(), 'the invalidation feed is subscribed again on every master', 20);
+      console.log(`cluster failover (HTTP): the cache serves again ${(performance.now() - killedAt).toFixed(0)} ms after the kill (waited ${restoredIn.toFixed(0)} ms for it once the load stopped)`);
+      const hitsBefore = manager.cacheStats()?.hits ?? 0;
       for (const browser of browsers) expectStatus(await browser.get('/me'), 200);
+      for (const browser of browsers) expectStatus(await browser.get('/me'), 200);
+      assert.ok((manager.cacheStats()?.hits ?? 0) - hitsBefore >= browsers.length, 'hits again after the failover');
       expectStatus(await stolen.get('/me'), 401);
       // On the promoted master's shard there is no replica left: its sign-outs need none and are acknowledged.
       for (const browser of browsers.slice(0, 4)) expectStatus(await browser.post('/logout'), 204);

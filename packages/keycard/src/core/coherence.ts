@@ -29,12 +29,6 @@ export interface InvalidationSink {
 export interface StoreCoherence {
   readonly mode: CoherenceMode;
   /**
-   * The cache is only on when the application asks for it (`cache: {…}`),
-   * for a store whose invalidation is sound but not yet proven under every
-   * failure (Redis Cluster: see docs/session-cache.md). Default false.
-   */
-  readonly optIn?: boolean;
-  /**
    * Starts delivering invalidations from other processes (and, for a store
    * that drops records by itself, its own evictions). Resolves once the feed
    * is live, to a function that stops it. Absent for an `exclusive` store

@@ -332,6 +332,5 @@ function cacheFor(options: ResolvedOptions, explicit: boolean): SessionCache | n
     }
     return null;
   }
-  if (options.store.coherence?.optIn === true && !explicit) return null;
   return new SessionCache(cache);
 }

@@ -11,8 +11,23 @@ import { FEED_HEARTBEAT_MS, FEED_MAX_LAG_MS, InvalidationSinks, type Invalidatio
  */
 
 const SLOTS = 16_384;
-/** SSUBSCRIBE commands in flight at once while a subscription is (re)built. */
-const CHUNK = 1024;
+/**
+ * SSUBSCRIBE commands in flight at once while a master's subscription is
+ * (re)built; the event loop gets a turn between batches. 1 024 at once held
+ * the loop for up to 90 ms per batch (docs/session-cache.md, "Cluster").
+ */
+const CHUNK = 256;
+/**
+ * A Cluster connection whose heartbeat has gone unanswered this long counts
+ * as lost: its master may be frozen or cut off and its slots failed over to a
+ * replica, which a silent socket never reports. Above the lag bound (a late
+ * feed bypasses first) and above a GC pause; below Cluster's usual failover time.
+ */
+const SILENT_LOSS_MS = 4 * FEED_MAX_LAG_MS;
+/** A (re)subscription that is not acknowledged within this is abandoned and retried (a frozen node accepts TCP). */
+const START_TIMEOUT_MS = 2000;
+/** Between attempts to subscribe the masters that are not subscribed yet. */
+const RETRY_MS = 500;
 
 /** What a write script is given to publish with: the command and the channel (both empty: publish nothing). */
 export interface PublishTarget {
@@ -87,6 +102,19 @@ function deliver(sinks: InvalidationSinks, message: string): void {
   sinks.invalidate([id]);
 }
 
+/** Options of one subscribed connection. */
+interface ConnectionHooks {
+  /** (Re)subscribes; resolves once Redis acknowledged every channel. */
+  readonly subscribe: (connection: Redis) => Promise<unknown>;
+  readonly onLost: () => void;
+  readonly onLive: () => void;
+  readonly onMessage: (message: string) => void;
+  /** Standalone: ioredis reconnects, `ready` re-subscribes. Cluster: a lost connection is stopped and replaced along the new slot map. */
+  readonly reconnect: boolean;
+  /** A heartbeat unanswered this long is a loss (Cluster); absent: only late, never lost (standalone). */
+  readonly silentLossMs?: number;
+}
+
 /**
  * One subscribed connection and its heartbeat. `lost` is reported the moment
  * the connection closes; `restored` once the subscription is acknowledged
@@ -104,14 +132,11 @@ class SubscribedConnection {
 
   constructor(
     private readonly connection: Redis,
-    private readonly subscribe: (connection: Redis) => Promise<unknown>,
-    private readonly onLost: () => void,
-    private readonly onLive: () => void,
-    onMessage: (message: string) => void,
+    private readonly hooks: ConnectionHooks,
   ) {
     connection.on('error', () => undefined);
-    connection.on('message', (_channel: string, message: string) => onMessage(message));
-    connection.on('smessage', (_channel: string, message: string) => onMessage(message));
+    connection.on('message', (_channel: string, message: string) => hooks.onMessage(message));
+    connection.on('smessage', (_channel: string, message: string) => hooks.onMessage(message));
     // Redis un-subscribes shard channels whose slot moved to another node: the topology changed.
     connection.on('sunsubscribe', () => this.lose());
     connection.on('close', () => this.lose());
@@ -120,17 +145,30 @@ class SubscribedConnection {
     connection.on('connect', () => {
       (connection as unknown as { stream?: NodeJS.EventEmitter }).stream?.once('end', () => this.lose());
     });
-    connection.on('ready', () => void this.resubscribe());
+    if (hooks.reconnect) connection.on('ready', () => void this.resubscribe());
     this.timer = setInterval(() => this.beat(), FEED_HEARTBEAT_MS);
     this.timer.unref();
   }
 
+  get subscribed(): boolean {
+    return this.live;
+  }
+
+  /** Connects and subscribes, within START_TIMEOUT_MS; a failure stops the connection. */
   async start(): Promise<void> {
-    await this.connection.connect();
-    await this.subscribe(this.connection);
-    this.confirmedAt = performance.now();
-    this.live = true;
-    this.started = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('redis store: the invalidation subscription was not acknowledged in time')), START_TIMEOUT_MS);
+      timer.unref();
+    });
+    try {
+      await Promise.race([this.subscribeNow(), timeout]);
+    } catch (error) {
+      this.stop();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   current(now: number): boolean {
@@ -139,31 +177,49 @@ class SubscribedConnection {
 
   stop(): void {
     this.stopped = true;
+    this.live = false;
     clearInterval(this.timer);
     this.connection.disconnect();
   }
 
+  private async subscribeNow(): Promise<void> {
+    await this.connection.connect();
+    await this.hooks.subscribe(this.connection);
+    if (this.stopped) throw new Error('redis store: the invalidation connection was stopped');
+    this.confirmedAt = performance.now();
+    this.live = true;
+    this.started = true;
+  }
+
   private lose(): void {
     if (this.stopped) return;
+    const wasLive = this.live;
     this.live = false;
     this.pingSentAt = null;
-    this.onLost();
+    if (!this.hooks.reconnect) this.stop();
+    // Before `start` finished, `start` itself fails: nothing was live to lose.
+    if (wasLive || this.hooks.reconnect) this.hooks.onLost();
   }
 
   private async resubscribe(): Promise<void> {
     if (this.stopped || this.live || !this.started) return;
     try {
-      await this.subscribe(this.connection);
+      await this.hooks.subscribe(this.connection);
       this.confirmedAt = performance.now();
       this.live = true;
-      this.onLive();
+      this.hooks.onLive();
     } catch {
       // The connection will close and reconnect; `ready` comes again.
     }
   }
 
   private beat(): void {
-    if (!this.live || this.pingSentAt !== null) return;
+    if (!this.live) return;
+    if (this.pingSentAt !== null) {
+      const silentFor = performance.now() - this.pingSentAt;
+      if (this.hooks.silentLossMs !== undefined && silentFor > this.hooks.silentLossMs) this.lose();
+      return;
+    }
     const sentAt = performance.now();
     this.pingSentAt = sentAt;
     this.connection.ping().then(
@@ -174,10 +230,44 @@ class SubscribedConnection {
         }
       },
       () => {
-        if (this.pingSentAt === sentAt) this.pingSentAt = null;
+        // A ping refused or timed out (commandTimeout) on a Cluster connection is its loss: see SILENT_LOSS_MS.
+        if (this.pingSentAt !== sentAt) return;
+        if (this.hooks.silentLossMs !== undefined) this.lose();
+        else this.pingSentAt = null;
       },
     );
   }
+}
+
+/** Resolves on the next turn of the event loop, after the I/O that is ready. */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The masters of a slot map and the slots each serves, in slot order. */
+function slotsByMaster(slots: readonly (readonly string[] | undefined)[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  slots.forEach((nodes, slot) => {
+    const master = nodes?.[0];
+    if (master === undefined) return;
+    let list = out.get(master);
+    if (!list) out.set(master, (list = []));
+    list.push(slot);
+  });
+  return out;
+}
+
+function sameSlots(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((slot, i) => slot === b[i]);
+}
+
+/** The Cluster's slot map asked again (CLUSTER SLOTS), not the one ioredis last heard: it refreshes only when a command fails. */
+function refreshSlotMap(cluster: Cluster): Promise<void> {
+  return new Promise((resolve, reject) => cluster.refreshSlotsCache((error) => (error ? reject(error) : resolve())));
+}
+
+/** One master's subscription: the slots it was subscribed for and its connection. */
+interface MasterSubscription {
+  readonly slots: readonly number[];
+  readonly connection: SubscribedConnection;
 }
 
 /**
@@ -185,13 +275,21 @@ class SubscribedConnection {
  * to it. Standalone and Sentinel: one connection duplicated from the client
  * (it follows a Sentinel failover as the client does). Cluster: one per
  * master, each subscribed to the channels of the slots that master serves
- * (SSUBSCRIBE, Redis 7); any topology change is a loss, and the
- * subscriptions are rebuilt from the cluster's new slot map.
+ * (SSUBSCRIBE, Redis 7). A lost Cluster connection (closed, un-subscribed
+ * because a slot moved, or silent) flushes the caches; only that master's
+ * subscription is rebuilt, along the Cluster's new slot map, while the other
+ * masters' connections stay subscribed; the caches serve again once every
+ * master is subscribed and current.
  */
 export class InvalidationFeed {
   private readonly sinks = new InvalidationSinks();
-  private connections: SubscribedConnection[] = [];
-  private rebuilding = false;
+  private standalone: SubscribedConnection | null = null;
+  private masters = new Map<string, MasterSubscription>();
+  /** Cluster: a reconciliation with the slot map is running or scheduled; the feed is not whole meanwhile. */
+  private reconciling = false;
+  /** A master's connection was lost while a reconciliation ran: it runs again. */
+  private dirty = false;
+  private retry: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -206,30 +304,35 @@ export class InvalidationFeed {
 
   /** Whether every connection is subscribed and heard its heartbeat recently. */
   current(): boolean {
-    if (this.connections.length === 0 || this.rebuilding) return false;
     const now = performance.now();
-    for (const connection of this.connections) if (!connection.current(now)) return false;
+    if (!this.channels.cluster) return this.standalone?.current(now) === true;
+    if (this.masters.size === 0 || this.reconciling || this.retry !== undefined) return false;
+    for (const { connection } of this.masters.values()) if (!connection.current(now)) return false;
     return true;
   }
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.retry);
     this.sinks.clear();
-    for (const connection of this.connections) connection.stop();
-    this.connections = [];
+    this.standalone?.stop();
+    this.standalone = null;
+    for (const { connection } of this.masters.values()) connection.stop();
+    this.masters.clear();
   }
 
   private async start(): Promise<void> {
-    const connections = this.channels.cluster
-      ? this.clusterConnections(this.client as Cluster, (await import('ioredis')).Redis)
-      : [this.standaloneConnection(this.client as Redis)];
-    this.connections = connections;
-    try {
-      await Promise.all(connections.map((connection) => connection.start()));
-    } catch (error) {
-      for (const connection of connections) connection.stop();
-      this.connections = [];
-      throw error;
+    if (this.channels.cluster) {
+      await this.reconcileUntilStable(this.client as Cluster);
+    } else {
+      const connection = this.standaloneConnection(this.client as Redis);
+      this.standalone = connection;
+      try {
+        await connection.start();
+      } catch (error) {
+        this.standalone = null;
+        throw error;
+      }
     }
     if (this.closed) this.close();
   }
@@ -247,72 +350,109 @@ export class InvalidationFeed {
     // lazyConnect plus an explicit connect: with the recommended enableOfflineQueue: false a
     // SUBSCRIBE sent before the connection is ready would be refused.
     const connection = client.duplicate({ lazyConnect: true, autoResubscribe: false });
-    return new SubscribedConnection(
-      connection,
-      (c) => c.subscribe(this.channels.single),
-      () => this.lost(),
-      () => this.liveAgain(),
-      (message) => deliver(this.sinks, message),
-    );
-  }
-
-  private clusterConnections(cluster: Cluster, RedisClass: typeof Redis): SubscribedConnection[] {
-    const slotsByMaster = new Map<string, number[]>();
-    cluster.slots.forEach((nodes, slot) => {
-      const master = nodes?.[0];
-      if (master === undefined) return;
-      let slots = slotsByMaster.get(master);
-      if (!slots) slotsByMaster.set(master, (slots = []));
-      slots.push(slot);
+    return new SubscribedConnection(connection, {
+      subscribe: (c) => c.subscribe(this.channels.single),
+      onLost: () => this.lost(),
+      onLive: () => this.liveAgain(),
+      onMessage: (message) => deliver(this.sinks, message),
+      reconnect: true,
     });
-    if (slotsByMaster.size === 0) throw new Error('redis store: the cluster client has no slot map yet (connect it first)');
-    const redisOptions = cluster.options.redisOptions ?? {};
-    const out: SubscribedConnection[] = [];
-    for (const [address, slots] of slotsByMaster) {
-      const split = address.lastIndexOf(':');
-      const host = address.slice(0, split);
-      const port = Number(address.slice(split + 1));
-      // With the cluster's connection options (TLS, auth, timeouts).
-      const connection = new RedisClass({ ...redisOptions, host, port, lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true });
-      const channels = slots.map((slot) => this.channels.ofSlot(slot));
-      out.push(
-        new SubscribedConnection(
-          connection,
-          async (c) => {
-            // One SSUBSCRIBE per channel (Redis refuses channels of different slots in one), sent in batches.
-            for (let i = 0; i < channels.length; i += CHUNK) await Promise.all(channels.slice(i, i + CHUNK).map((channel) => c.ssubscribe(channel)));
-          },
-          () => this.topologyChanged(),
-          () => this.liveAgain(),
-          (message) => deliver(this.sinks, message),
-        ),
-      );
-    }
-    return out;
   }
 
-  /** A master went away or a slot moved: flush, then subscribe again along the new slot map. */
+  private async reconcileUntilStable(cluster: Cluster): Promise<void> {
+    this.reconciling = true;
+    try {
+      do {
+        this.dirty = false;
+        await this.reconcile(cluster);
+      } while (this.dirty && !this.closed);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  /**
+   * Brings the subscriptions in line with the Cluster's current slot map:
+   * a master whose connection is subscribed for exactly the slots it serves
+   * keeps it (it has delivered every message of those slots throughout);
+   * every other master gets a new connection, subscribed for its slots. An
+   * SSUBSCRIBE sent to a node that no longer serves the slot is refused
+   * (MOVED), so a stale map fails here and is asked again.
+   */
+  private async reconcile(cluster: Cluster): Promise<void> {
+    await refreshSlotMap(cluster);
+    const RedisClass = (await import('ioredis')).Redis;
+    if (this.closed) throw new Error('redis store: closed');
+    const wanted = slotsByMaster(cluster.slots);
+    if (wanted.size === 0) throw new Error('redis store: the cluster client has no slot map yet (connect it first)');
+    const next = new Map<string, MasterSubscription>();
+    const starting: SubscribedConnection[] = [];
+    for (const [address, slots] of wanted) {
+      const held = this.masters.get(address);
+      if (held && held.connection.subscribed && sameSlots(held.slots, slots)) {
+        next.set(address, held);
+        continue;
+      }
+      held?.connection.stop();
+      const connection = this.clusterConnection(cluster, RedisClass, address, slots);
+      next.set(address, { slots, connection });
+      starting.push(connection);
+    }
+    for (const [address, { connection }] of this.masters) if (!next.has(address)) connection.stop();
+    this.masters = next;
+    await Promise.all(starting.map((connection) => connection.start()));
+    if (this.closed) this.close();
+  }
+
+  private clusterConnection(cluster: Cluster, RedisClass: typeof Redis, address: string, slots: readonly number[]): SubscribedConnection {
+    const split = address.lastIndexOf(':');
+    const redisOptions = cluster.options.redisOptions ?? {};
+    // With the cluster's connection options (TLS, auth, timeouts); a lost one is replaced, not reconnected.
+    const connection = new RedisClass({
+      ...redisOptions,
+      host: address.slice(0, split),
+      port: Number(address.slice(split + 1)),
+      lazyConnect: true,
+      autoResubscribe: false,
+      enableOfflineQueue: true,
+      retryStrategy: () => null,
+    });
+    const channels = slots.map((slot) => this.channels.ofSlot(slot));
+    return new SubscribedConnection(connection, {
+      subscribe: async (c) => {
+        // One SSUBSCRIBE per channel (Redis refuses channels of different slots in one), in batches, yielding between them.
+        for (let i = 0; i < channels.length; i += CHUNK) {
+          await Promise.all(channels.slice(i, i + CHUNK).map((channel) => c.ssubscribe(channel)));
+          await yieldToLoop();
+        }
+      },
+      onLost: () => this.topologyChanged(),
+      onLive: () => this.liveAgain(),
+      onMessage: (message) => deliver(this.sinks, message),
+      reconnect: false,
+      silentLossMs: SILENT_LOSS_MS,
+    });
+  }
+
+  /** A master's connection was lost: flush, then re-subscribe what is not subscribed along the new slot map. */
   private topologyChanged(): void {
     this.lost();
-    if (this.rebuilding || this.closed) return;
-    this.rebuilding = true;
-    const retry = (): void => {
+    if (this.closed || this.retry !== undefined) return;
+    if (this.reconciling) {
+      this.dirty = true;
+      return;
+    }
+    const attempt = (): void => {
+      this.retry = undefined;
       if (this.closed) return;
-      for (const connection of this.connections) connection.stop();
-      this.connections = [];
-      this.start().then(
+      this.reconcileUntilStable(this.client as Cluster).then(
+        () => this.liveAgain(),
         () => {
-          this.rebuilding = false;
-          this.liveAgain();
-        },
-        () => {
-          const timer = setTimeout(retry, 500);
-          timer.unref();
+          this.retry = setTimeout(attempt, RETRY_MS);
+          this.retry.unref();
         },
       );
     };
-    // Let the cluster client refresh its slot map first.
-    const timer = setTimeout(retry, 200);
-    timer.unref();
+    attempt();
   }
 }

@@ -131,9 +131,6 @@ export class RedisStore implements SessionStore {
     const feed = this.feed;
     this.coherence = {
       mode: 'in-write',
-      // On a Cluster, re-subscribing the 16 384 shard channels after a failover delayed 503s past the
-      // outage bound in redis-cluster-failover.test.ts: the cache is on there only when asked for.
-      optIn: isCluster(client),
       subscribe: (sink) => feed.subscribe(sink),
       current: () => feed.current(),
     };

@@ -9,6 +9,12 @@ export interface ClusterNodeAddress {
   readonly port: number;
 }
 
+/** A master and one of its replicas. */
+export interface ClusterShard {
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+}
+
 export interface RedisClusterOptions {
   /** Number of masters. Default 3, the fewest `redis-cli --cluster create` accepts. */
   readonly masters?: number;
@@ -71,6 +77,24 @@ export class RedisCluster {
   /** Stops every node (by PID) and removes their directories. */
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((server) => server.stop()));
+  }
+
+  /**
+   * The masters that have a replica, with it, as CLUSTER NODES says now
+   * (asked of `via`, default the first running node; a master failed over has none left).
+   */
+  async shards(via?: RedisServer): Promise<ClusterShard[]> {
+    const live = via ?? (this.servers.find((server) => server.running) as RedisServer);
+    const lines = String(await redisCommand(live.port, ['CLUSTER', 'NODES'])).trim().split('\n').map((line) => line.split(' '));
+    const portOf = (address: string): number => Number(address.split('@')[0]?.split(':')[1]);
+    const out: ClusterShard[] = [];
+    for (const [id, address, flags] of lines as string[][]) {
+      if (!flags?.includes('master') || flags.includes('fail')) continue;
+      const replicaLine = lines.find((fields) => fields[3] === id && !fields[2]?.includes('fail'));
+      if (!replicaLine) continue;
+      out.push({ master: this.serverAt(portOf(address as string)) as RedisServer, replica: this.serverAt(portOf(replicaLine[1] as string)) as RedisServer });
+    }
+    return out;
   }
 
   /** The data process listening on `port`, or undefined. */
