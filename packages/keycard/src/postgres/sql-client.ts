@@ -384,10 +384,10 @@ class PostgresJsChannel {
 
   private subscribed(): void {
     this.listening = true;
-    for (const done of [...this.waiting]) done();
+    for (const done of this.waiting) done();
     if (this.listeners.size === 0) return;
     // The driver re-subscribed after losing its connection and said nothing of the loss: what was sent meanwhile was missed.
-    for (const listener of [...this.listeners]) {
+    for (const listener of this.listeners) {
       listener.events?.lost();
       listener.events?.restored();
     }
