@@ -5,6 +5,7 @@ import { PostgresStore, pgPoolClient, type SqlClient } from '../src/postgres/ind
 import { describeSessionStore, samplePrincipal, sampleRecord } from '../src/testing/index.js';
 import { PG_DRIVERS, openPool, type DriverPool } from './support/pg-drivers.js';
 import { DATABASE_URL, postgresSkip } from './support/services.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 // The database is shared with other engineers' suites: this file only ever touches its own tables.
 const CONFORMANCE_TABLE = 'kc_pgstore_conformance';
@@ -33,6 +34,7 @@ after(async () => {
   await pool?.end();
 });
 
+const upstream = new URL(DATABASE_URL);
 const store = (table = OWN_TABLE) => new PostgresStore({ client: client as SqlClient, table, sweepInterval: 0 });
 
 for (const driver of PG_DRIVERS) {
@@ -246,6 +248,40 @@ for (const driver of PG_DRIVERS) {
           await stop();
         }
       });
+    });
+
+    it('listen — rejects while the database is unreachable, and is in effect once it is back (one driver listener, however many retries)', async () => {
+      const proxy = new TcpProxy(upstream.hostname, Number(upstream.port || 5432));
+      const url = new URL(DATABASE_URL);
+      url.port = String(await proxy.listen());
+      proxy.mode = 'refuse';
+      const driverPool = openPool(driver, url.href, { max: 2, connectTimeoutMs: 1000, retryDelay: 20 });
+      const channel = `kc_listen_${process.pid}_${++listeners}`;
+      const heard: string[] = [];
+      try {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          await assert.rejects(driverPool.client.listen!(channel, (payload) => heard.push(`early ${payload}`)), `attempt ${attempt}`);
+        }
+        proxy.mode = 'forward';
+        let stop: (() => Promise<void>) | undefined;
+        const deadline = performance.now() + 10_000;
+        while (stop === undefined) {
+          stop = await driverPool.client.listen!(channel, (payload) => heard.push(payload)).catch(() => undefined);
+          if (stop === undefined && performance.now() > deadline) assert.fail('LISTEN not in effect within 10 s of the database coming back');
+        }
+        await notify(channel, 'back');
+        await until(() => heard.includes('back'), 'a notification once the database is back');
+        assert.deepEqual(heard, ['back'], 'delivered once, and not to the attempts that failed');
+        if (driver === 'postgres') {
+          // The regression: every failed attempt left one more listener in the driver, retried and called forever.
+          const registered = (driverPool.raw as { listen: { channels: Record<string, { listeners: unknown[] }> } }).listen.channels[channel];
+          assert.equal(registered?.listeners.length, 1);
+        }
+        await stop();
+      } finally {
+        await driverPool.end();
+        await proxy.close();
+      }
     });
 
     it('listen — stopped after a reconnection, it delivers nothing more (and reports nothing more)', async () => {

@@ -282,55 +282,117 @@ export interface PostgresJsClientOptions {
  * been heard for the lag bound (docs/session-cache.md).
  */
 export function postgresJsClient(sql: PostgresJsSqlLike, options: PostgresJsClientOptions = {}): SqlClient {
+  const channels = new Map<string, PostgresJsChannel>();
   return {
     async query(text, params) {
       const rows = await sql.unsafe(text, [...params], { prepare: params.length > 0 });
       return { rows: rows as readonly SqlRow[] };
     },
-    listen: (channel, onPayload, events) => listenWithPostgresJs(sql, assertChannel(channel), onPayload, options, events),
+    listen(channel, onPayload, events) {
+      const name = assertChannel(channel);
+      let shared = channels.get(name);
+      if (shared === undefined) {
+        shared = new PostgresJsChannel(sql, name, options);
+        channels.set(name, shared);
+      }
+      return shared.add(onPayload, events);
+    },
   };
 }
 
-async function listenWithPostgresJs(
-  sql: PostgresJsSqlLike,
-  channel: string,
-  onPayload: (payload: string) => void,
-  options: PostgresJsClientOptions,
-  events: ListenEvents | undefined,
-): Promise<() => Promise<void>> {
-  // The driver keeps a listener it re-subscribed even after `unlisten` (3.4.9 re-creates its
-  // entries on reconnection, and `unlisten` then removes nothing), and keeps retrying one whose
-  // first LISTEN failed: past `stopped`, it is heard by nobody.
-  let stopped = false;
-  let subscribed = false;
-  const subscription = sql.listen(
-    channel,
-    (payload) => {
-      if (!stopped) onPayload(payload);
-    },
-    () => {
-      if (stopped) return;
-      if (!subscribed) {
-        subscribed = true;
-        return;
-      }
-      events?.lost();
-      events?.restored();
-      options.onReconnect?.();
-    },
-  );
-  let meta: PostgresJsListenMeta;
-  try {
-    meta = await subscription;
-  } catch (error) {
-    stopped = true;
-    throw error;
+/**
+ * How long a `listen` waits for the driver to re-subscribe a channel whose
+ * first LISTEN failed before it rejects (the caller retries: the session
+ * cache every second, `onRevoked`'s callers as they choose).
+ */
+const POSTGRES_JS_LISTEN_WAIT_MS = 2000;
+
+interface PostgresJsListener {
+  readonly onPayload: (payload: string) => void;
+  readonly events: ListenEvents | undefined;
+}
+
+/**
+ * One `sql.listen` per channel for the life of the client, shared by every
+ * listener of that channel. The driver cannot drop a listener reliably (3.4.9,
+ * src/index.js): one whose first LISTEN failed stays registered and is
+ * re-subscribed in the background whenever the listen connection closes, and
+ * after a reconnection `unlisten` removes nothing. Registering one per call
+ * would pile them up (one per retry while the database is down, each called
+ * on every notification); so this registers one, never more, keeps LISTEN in
+ * effect until `sql.end()`, and delivers only to the listeners it holds.
+ */
+class PostgresJsChannel {
+  private readonly listeners = new Set<PostgresJsListener>();
+  /** The driver's registration; rejected if its first LISTEN failed (the driver then retries it by itself). */
+  private registration: Promise<unknown> | null = null;
+  /** Whether the driver has said LISTEN is in effect (`onlisten`) at least once. It never says when it stops being. */
+  private listening = false;
+  private readonly waiting = new Set<() => void>();
+
+  constructor(
+    private readonly sql: PostgresJsSqlLike,
+    private readonly channel: string,
+    private readonly options: PostgresJsClientOptions,
+  ) {}
+
+  async add(onPayload: (payload: string) => void, events: ListenEvents | undefined): Promise<() => Promise<void>> {
+    await this.inEffect();
+    const listener: PostgresJsListener = { onPayload, events };
+    this.listeners.add(listener);
+    return async () => {
+      this.listeners.delete(listener);
+    };
   }
-  return async () => {
-    if (stopped) return;
-    stopped = true;
-    await meta.unlisten();
-  };
+
+  private async inEffect(): Promise<void> {
+    if (this.listening) return;
+    if (this.registration === null) {
+      this.registration = Promise.resolve(
+        this.sql.listen(
+          this.channel,
+          (payload) => this.deliver(payload),
+          () => this.subscribed(),
+        ),
+      );
+      await this.registration;
+      return;
+    }
+    await this.nextSubscription();
+  }
+
+  /** Resolves at the driver's next `onlisten`; rejects after the wait bound. */
+  private nextSubscription(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiting.delete(done);
+        reject(new Error(`LISTEN ${this.channel} is not in effect: the postgres driver has not re-subscribed within ${POSTGRES_JS_LISTEN_WAIT_MS} ms`));
+      }, POSTGRES_JS_LISTEN_WAIT_MS);
+      timer.unref();
+      this.waiting.add(done);
+    });
+  }
+
+  private deliver(payload: string): void {
+    for (const listener of this.listeners) listener.onPayload(payload);
+  }
+
+  private subscribed(): void {
+    this.listening = true;
+    for (const done of this.waiting) done();
+    if (this.listeners.size === 0) return;
+    // The driver re-subscribed after losing its connection and said nothing of the loss: what was sent meanwhile was missed.
+    for (const listener of this.listeners) {
+      listener.events?.lost();
+      listener.events?.restored();
+    }
+    this.options.onReconnect?.();
+  }
 }
 
 // ——— PGlite ———

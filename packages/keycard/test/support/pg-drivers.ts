@@ -28,6 +28,8 @@ export interface DriverPoolOptions {
 export interface DriverPool {
   readonly driver: PgDriver;
   readonly client: SqlClient;
+  /** The driver's own pool object (`pg.Pool`, `postgres` Sql), for a test that must look inside it. */
+  readonly raw: unknown;
   /** Runs one statement directly on the driver (outside the adapter). */
   exec(text: string, params?: SqlValue[]): Promise<readonly Record<string, unknown>[]>;
   end(): Promise<void>;
@@ -53,6 +55,7 @@ function openPg(url: string, options: DriverPoolOptions): DriverPool {
   return {
     driver: 'pg',
     client,
+    raw: pool,
     exec: async (text, params = []) => (await pool.query(text, params)).rows as Record<string, unknown>[],
     end: () => pool.end(),
   };
@@ -62,9 +65,9 @@ function openPostgresJs(url: string, options: DriverPoolOptions): DriverPool {
   const sql = postgres(url, {
     max: options.max,
     onnotice: () => undefined,
-    // The reconnection backoff the README recommends: the driver's default grows to 10-20 s after a few
+    // The reconnection backoff the README recommends (the default, capped at 0.5 s): the default grows to 10-20 s after a few
     // failed attempts (counted across the pool and its LISTEN connection), so LISTEN came back that late.
-    backoff: (attempt) => Math.min(0.05 * 2 ** attempt, 0.5),
+    backoff: (attempt) => Math.min(3 ** attempt / 100, 0.5),
     ...(options.applicationName === undefined ? {} : { connection: { application_name: options.applicationName } }),
     ...(options.connectTimeoutMs === undefined ? {} : { connect_timeout: options.connectTimeoutMs / 1000 }),
   });
@@ -74,6 +77,7 @@ function openPostgresJs(url: string, options: DriverPoolOptions): DriverPool {
   return {
     driver: 'postgres',
     client,
+    raw: sql,
     exec: async (text, params = []) => [...(await sql.unsafe(text, params))],
     end: () => sql.end({ timeout: 1 }),
   };
