@@ -9,7 +9,6 @@ export type {
   PgListenClientLike,
   PgPoolClientOptions,
   PostgresJsSqlLike,
-  PostgresJsListenMeta,
   PostgresJsClientOptions,
   PGliteLike,
 } from './sql-client.js';

@@ -243,15 +243,11 @@ async function listenOnPool(
 
 // ——— postgres (porsager) ———
 
-/** What `sql.listen` resolves to (postgres 3.x `ListenMeta`). */
-export interface PostgresJsListenMeta {
-  unlisten(): Promise<unknown>;
-}
-
 /** The part of a `postgres` (3.x) `Sql` instance the adapter uses; what `postgres(url)` returns fits. */
 export interface PostgresJsSqlLike {
   unsafe(query: string, parameters: SqlValue[], options: { readonly prepare: boolean }): PromiseLike<readonly unknown[]>;
-  listen(channel: string, onnotify: (payload: string) => void, onlisten: () => void): PromiseLike<PostgresJsListenMeta>;
+  /** Resolves once LISTEN is in effect. (What it resolves to, with its `unlisten`, is not used: see PostgresJsChannel.) */
+  listen(channel: string, onnotify: (payload: string) => void, onlisten: () => void): PromiseLike<unknown>;
 }
 
 export interface PostgresJsClientOptions {
