@@ -33,12 +33,12 @@ after(async () => {
 });
 
 /** The Cluster settings RedisStoreOptions recommends for fast failure. */
-async function clusterClient(): Promise<Cluster> {
+async function clusterClient(keyPrefix?: string): Promise<Cluster> {
   const client = new Cluster((servers as RedisCluster).nodes, {
     lazyConnect: true,
     enableOfflineQueue: false,
     clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 500),
-    redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: STORE_TIMEOUT },
+    redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: STORE_TIMEOUT, ...(keyPrefix === undefined ? {} : { keyPrefix }) },
   });
   client.on('error', () => undefined);
   opened.push(client);
@@ -60,8 +60,8 @@ const stats = (instance: Instance) => {
 };
 
 /** An instance with the default options: no `cache` option given. */
-async function instance(prefix: string): Promise<Instance> {
-  const client = await clusterClient();
+async function instance(prefix: string, keyPrefix?: string): Promise<Instance> {
+  const client = await clusterClient(keyPrefix);
   const store = new RedisStore(client, { prefix });
   const manager = new SessionManager({ secrets: SECRET, store, storeTimeout: STORE_TIMEOUT });
   managers.push(manager);
@@ -70,9 +70,9 @@ async function instance(prefix: string): Promise<Instance> {
   return made;
 }
 
-async function pair(): Promise<[Instance, Instance]> {
+async function pair(keyPrefix?: string): Promise<[Instance, Instance]> {
   const prefix = `cc${randomBytes(3).toString('hex')}:`;
-  return [await instance(prefix), await instance(prefix)];
+  return [await instance(prefix, keyPrefix), await instance(prefix, keyPrefix)];
 }
 
 const user = (): Principal => ({ id: `u-${randomBytes(4).toString('hex')}`, roles: ['user'], authVersion: 1 });
@@ -165,6 +165,15 @@ describe('session cache on a Redis Cluster, on by default', { skip }, () => {
     console.log(`cluster cache coherence: ${accepted}/${trials} stale sessions accepted on B (${PER_KIND} of each change on each of 3 masters)`);
     assert.equal(trials, PER_KIND * 3 * 3);
     assert.equal(accepted, 0);
+  });
+
+  it("with ioredis' keyPrefix in redisOptions — a sign-out on A is refused by B at once, on every master", async () => {
+    const [a, b] = await pair('app1:');
+    for (const [master, [signed]] of await sessionsOnEveryMaster(a, 1)) {
+      await cachedOn(b, signed as Signed);
+      await (await read(a.manager, (signed as Signed).cookie)).signOut();
+      assert.equal((await read(b.manager, (signed as Signed).cookie)).principal, null, `${master}: sign-out`);
+    }
   });
 
   it('a slot being migrated: a sign-out and a role change on A of sessions whose keys already moved are refused by B at once; the end of the migration flushes B, which serves again after', async () => {

@@ -426,8 +426,11 @@ export class InvalidationFeed {
     const split = address.lastIndexOf(':');
     const redisOptions = cluster.options.redisOptions ?? {};
     // With the cluster's connection options (TLS, auth, timeouts); a lost one is replaced, not reconnected.
+    // Without its keyPrefix: ioredis counts a shard channel as a key and would prefix it, while the
+    // scripts publish on the unprefixed name (a subscription nobody publishes to: stale reads).
     const connection = new RedisClass({
       ...redisOptions,
+      keyPrefix: '',
       host: address.slice(0, split),
       port: Number(address.slice(split + 1)),
       lazyConnect: true,
