@@ -89,6 +89,22 @@ export class InvalidationChannels {
   }
 }
 
+/**
+ * Publishes the invalidation of `key` again, outside the script, on its
+ * slot's channel at the node the client routes that slot to. During a slot
+ * migration a write to a key already moved runs on the importing node (ASK),
+ * whose SPUBLISH reaches nobody: every feed is subscribed for that slot at
+ * the migrating node, which still serves the slot and so takes this publish.
+ * Sent as a raw command: ioredis would put its `keyPrefix` in front of a shard
+ * channel (it counts as a key), and the feeds subscribe the channel unprefixed.
+ */
+export async function republish(cluster: Cluster, channels: InvalidationChannels, key: string): Promise<void> {
+  const { Command } = await import('ioredis');
+  const command = new Command('spublish', [channels.forKey(key).channel, key]);
+  await cluster.sendCommand(command);
+  await command.promise;
+}
+
 /** A session id from a published key (`<keyPrefix><prefix>s:<id>`; ids are base64url, without `:`). */
 export function idOfKey(key: string): string | null {
   const at = key.lastIndexOf(':');
@@ -137,8 +153,10 @@ class SubscribedConnection {
     connection.on('error', () => undefined);
     connection.on('message', (_channel: string, message: string) => hooks.onMessage(message));
     connection.on('smessage', (_channel: string, message: string) => hooks.onMessage(message));
-    // Redis un-subscribes shard channels whose slot moved to another node: the topology changed.
+    // Redis un-subscribes shard channels whose slot moved to another node (an unsolicited `sunsubscribe`
+    // push): the topology changed. ioredis 6 reports that push as 'moved', not as 'sunsubscribe'.
     connection.on('sunsubscribe', () => this.lose());
+    connection.on('moved', () => this.lose());
     connection.on('close', () => this.lose());
     // ioredis reports 'close' from the socket's close callback, a loop phase after the EOF was read;
     // the socket's own 'end' comes in the poll that read it, before any cache hit of that turn is served.

@@ -5,7 +5,7 @@ import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from
 import type { SessionStore } from '../core/store.js';
 import { RevocationListeners, refreshedMessage, storeFailure, type RevocationListener } from '../core/store-support.js';
 import { Durability, type DurabilityOptions } from './durability.js';
-import { InvalidationChannels, InvalidationFeed } from './invalidation.js';
+import { InvalidationChannels, InvalidationFeed, republish } from './invalidation.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
 import type { StoreCoherence } from '../core/coherence.js';
 import { CREATE, evalLua, FIND, INDEX, REFRESH, TAKE, UPDATE, type LuaScript } from './scripts.js';
@@ -341,12 +341,17 @@ export class RedisStore implements SessionStore {
    * (docs/session-cache.md). Without it, a Redis preempted between writing
    * the writer's reply and the subscribers' messages (seen on a loaded
    * 2-core machine: a role change read stale on another instance) lets the
-   * writer answer first. On a Cluster the command goes to the key's own node
-   * (EXISTS is routed by the key), which is the one that published.
+   * writer answer first. On a Cluster that command is the invalidation
+   * published again at the node serving the key's slot (`republish`): during
+   * a slot migration the script may have run on the importing node, whose
+   * publish no feed hears (docs/session-cache.md, "slot migration").
    */
   private async delivered(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.call('update', () => Promise.all(keys.map((key) => this.client.exists(key))));
+    const client = this.client;
+    await this.call('update', () =>
+      Promise.all(keys.map((key) => (isCluster(client) ? republish(client, this.channels, key) : client.exists(key)))),
+    );
   }
 
   /** The invalidation arguments every changing script takes first: where it publishes the key it changed. */
