@@ -6,6 +6,7 @@ import { InvalidOptionsError, LoginThrottle } from '../src/index.js';
 import { pgPoolClient, PostgresRateLimitStore } from '../src/postgres/index.js';
 import { describeRateLimitStore } from '../src/testing/index.js';
 import { manualClock } from './support/clock.js';
+import { openPool } from './support/pg-drivers.js';
 import { DATABASE_URL, postgresSkip } from './support/services.js';
 
 const skip = await postgresSkip();
@@ -13,8 +14,12 @@ const skip = await postgresSkip();
 const table = `keycard_rl_test_${randomBytes(5).toString('hex')}`;
 const pool = skip ? null : new pg.Pool({ connectionString: DATABASE_URL, max: 8 });
 
+/** The same table through the `postgres` driver (`postgresJsClient`), for the conformance suite on it. */
+const postgresJs = skip ? null : openPool('postgres', DATABASE_URL, { max: 8 });
+
 async function teardown(): Promise<void> {
   if (!pool) return;
+  await postgresJs?.end();
   await pool.query(`DROP TABLE IF EXISTS "${table}"`);
   await pool.end();
 }
@@ -27,6 +32,7 @@ function store(options: { sweepInterval?: number } = {}): PostgresRateLimitStore
 if (pool) await store().migrate();
 
 describeRateLimitStore('postgres', () => store(), { skip });
+describeRateLimitStore('postgres (postgres driver)', () => new PostgresRateLimitStore({ client: postgresJs!.client, table, sweepInterval: 0 }), { skip });
 
 describe('PostgresRateLimitStore', { skip }, () => {
   after(teardown);
