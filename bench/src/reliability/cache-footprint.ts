@@ -98,7 +98,7 @@ function figuresOf(reply: FootprintReply): Figure[] {
   const figures: Figure[] = [
     {
       label: 'heap per cached session (slope after GC, default bounds)',
-      value: `${memory.heapBytesPerEntry.toFixed(0)} B per entry (the cache's own estimate, JSON length: ${memory.estimatedBytesPerEntry.toFixed(0)} B); the worker's whole heap ${mib(first?.heapBytes)} with ${first?.entries ?? 0} entry, ${mib(last?.heapBytes)} with ${last?.entries ?? 0}`,
+      value: `${memory.heapBytesPerEntry.toFixed(0)} B per entry (the session cache's own heap estimate, what maxBytes counts: ${memory.estimatedBytesPerEntry.toFixed(0)} B); the worker's whole heap ${mib(first?.heapBytes)} with ${first?.entries ?? 0} entry, ${mib(last?.heapBytes)} with ${last?.entries ?? 0}`,
     },
     {
       label: 'at the default bounds (10 000 entries, 32 MiB)',

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import { InvalidOptionsError, MemoryStore, SessionManager, type Principal, type SessionOptions, type SessionRecord, type SessionStore } from '../src/index.js';
@@ -279,6 +282,54 @@ describe('session cache', () => {
       const stats = manager.cacheStats();
       assert.ok(stats !== null && stats.bytes <= 2048 && stats.entries > 0 && stats.evictions > 0, JSON.stringify(stats));
     });
+  });
+
+  describe('its size estimate (maxBytes)', () => {
+    /** Heap used after full collections, with `gc` reached through V8's flag (the test runner starts without --expose-gc). */
+    function heapAfterGc(): number {
+      v8.setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      gc();
+      gc();
+      return v8.getHeapStatistics().used_heap_size;
+    }
+    const randomString = (bytes: number) => randomBytes(bytes).toString('base64url');
+    /** A record as a signed-in browser's: SHA-256 id, handle, a principal with claims, a user agent, data. */
+    const browserRecord = (i: number, data: Record<string, string>): SessionRecord => ({
+      id: randomString(32),
+      handle: randomString(16),
+      principal: { id: randomUUID(), roles: ['user'], authVersion: 1, claims: { email: `user${i}@example.com`, name: `User ${i}` } },
+      data,
+      createdAt: Date.now() - i,
+      lastSeenAt: Date.now(),
+      authenticatedAt: Date.now() - i,
+      idleTimeout: 1_800_000,
+      idleExpiresAt: Date.now() + 1_800_000,
+      absoluteExpiresAt: Date.now() + 86_400_000,
+      remember: false,
+      rotationDue: false,
+      userAgent: `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.${i} Safari/537.36`,
+      ip: `10.0.${i % 256}.${i % 200}`,
+    });
+
+    for (const [label, data] of [
+      ['without data', () => ({})],
+      ['with a CSRF secret and a flash message in data', () => ({ csrf: randomString(32), flash: 'Signed in.' })],
+      ['with non-Latin-1 data (two-byte strings)', () => ({ note: 'Zürich → 東京 '.repeat(8) })],
+    ] as const) {
+      it(`counts the heap it holds within 25 %, ${label}`, () => {
+        const entries = 20_000;
+        const cache = new SessionCache({ maxEntries: entries + 1, maxBytes: 1 << 30 });
+        cache.put(browserRecord(0, data())); // shapes and code paths settled before the baseline
+        const before = heapAfterGc();
+        for (let i = 1; i <= entries; i++) cache.put(browserRecord(i, data()));
+        const held = heapAfterGc() - before;
+        const estimated = cache.stats().bytes;
+        assert.equal(cache.stats().entries, entries + 1);
+        const ratio = estimated / held;
+        assert.ok(ratio > 0.8 && ratio < 1.25, `estimated ${(estimated / entries).toFixed(0)} B per entry, the heap grew ${(held / entries).toFixed(0)} B per entry (ratio ${ratio.toFixed(2)})`);
+      });
+    }
   });
 
   describe('when it is configured', () => {

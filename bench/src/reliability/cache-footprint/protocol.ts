@@ -51,7 +51,7 @@ export interface MemoryFigures {
   readonly points: readonly { readonly entries: number; readonly heapBytes: number; readonly estimatedBytes: number }[];
   /** Least-squares slope of heap bytes (after GC) over entries held. */
   readonly heapBytesPerEntry: number;
-  /** The cache's own size estimate (JSON length) per entry. */
+  /** The cache's own heap estimate (what `maxBytes` counts) per entry. */
   readonly estimatedBytesPerEntry: number;
 }
 
