@@ -15,7 +15,7 @@ export interface Variant {
   /** The file under `servers/` that serves it. */
   readonly server: string;
   readonly store: StoreKind;
-  readonly config?: Pick<ServerConfig, 'passport' | 'rolling' | 'driver' | 'sealed'>;
+  readonly config?: Pick<ServerConfig, 'passport' | 'rolling' | 'driver' | 'sealed' | 'cache'>;
   /** Modules that must be built for it to run (the keycard pieces land separately). */
   readonly needs?: readonly string[];
   /**
@@ -39,6 +39,7 @@ export const VARIANTS: readonly Variant[] = [
   { name: 'keycard-express-redis', label: '6', title: 'keycard on Express + Redis', platform: 'express', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', needs: ['keycard/nest', 'keycard/redis'] },
   { name: 'keycard-fastify-redis', label: '7', title: 'keycard on Fastify + Redis', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', needs: ['keycard/nest', 'keycard/redis'] },
   { name: 'keycard-fastify-redis-1k', label: '7b', title: 'keycard on Fastify + Redis, 1 000 sessions round-robin', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', sessions: 1000, needs: ['keycard/nest', 'keycard/redis'] },
+  { name: 'keycard-fastify-redis-nocache', label: '7c', title: 'keycard on Fastify + Redis, session cache off (one round trip per read)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'redis', config: { cache: false }, needs: ['keycard/nest', 'keycard/redis'] },
   { name: 'keycard-fastify-memory', label: '8', title: 'keycard on Fastify + memory store', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'memory', needs: ['keycard/nest'] },
   { name: 'keycard-fastify-pglite', label: '9', title: 'keycard on Fastify + PGlite (in-process)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'pglite', needs: ['keycard/nest', 'keycard/postgres'] },
   { name: 'keycard-fastify-postgres', label: '9b', title: 'keycard on Fastify + PostgreSQL (pg)', platform: 'fastify', ceiling: false, keycard: true, server: 'keycard.js', store: 'postgres', needs: ['keycard/nest', 'keycard/postgres'] },

@@ -37,6 +37,7 @@ export const TARGETS: readonly Target[] = [
   { kind: 'ratio', issue: 12, label: 'keycard Express+Redis / Express ceiling', numerator: 'keycard-express-redis', denominator: 'express', atLeast: 0.9 },
   { kind: 'ratio', issue: 12, label: 'reference app, embedded PGlite (Express) / Express ceiling', numerator: 'demo-pglite', denominator: 'express', atLeast: 0.6 },
   { kind: 'ratio', issue: 12, label: 'reference app, embedded PGlite (Fastify) / Fastify ceiling', numerator: 'demo-pglite-fastify', denominator: 'fastify', atLeast: 0.6 },
+  { kind: 'info', issue: 12, label: 'keycard Fastify+Redis, cache off (one round trip per read) / @fastify/session rolling:false', numerator: 'keycard-fastify-redis-nocache', denominator: 'fastify-session-norolling' },
   { kind: 'info', issue: 12, label: 'keycard Fastify+PostgreSQL: the postgres driver / pg (req/s)', numerator: 'keycard-fastify-postgres-js', denominator: 'keycard-fastify-postgres' },
   { kind: 'ratio', issue: 6, label: 'keycard Fastify+Redis / @fastify/session rolling:false', numerator: 'keycard-fastify-redis', denominator: 'fastify-session-norolling', atLeast: 1.7 },
   { kind: 'ratio', issue: 6, label: 'keycard Fastify+Redis / @fastify/session defaults', numerator: 'keycard-fastify-redis', denominator: 'fastify-session', atLeast: 2.3 },

@@ -1,5 +1,5 @@
 /**
- * Variants 6 to 9c, 12 and 12b: keycard's SessionModule with its defaults (global guard,
+ * Variants 6 to 9c (7c with the cache off), 12 and 12b: keycard's SessionModule with its defaults (global guard,
  * touch at most every 180 s), on the platform and store the runner asks for.
  */
 import 'reflect-metadata';
@@ -38,7 +38,7 @@ class MeController {
 }
 
 /** The root module, built once the store is open (forRoot takes the instance): a store, or sealed cookies. */
-function keycardModule(sessions: Pick<SessionModuleOptions, 'store' | 'sealed'>): object {
+function keycardModule(sessions: Pick<SessionModuleOptions, 'store' | 'sealed' | 'cache'>): object {
   // csrf: false only because the runner's setup POST /login sends no token; the measured GET
   // /me is a safe method, which the CSRF guard lets through without a check. Every session is the
   // one bench user's: the 1 000-session variants sign it in 1 000 times, which the default cap of 50
@@ -51,6 +51,7 @@ function keycardModule(sessions: Pick<SessionModuleOptions, 'store' | 'sealed'>)
 
 runServer(async (config) => {
   const opened = await openSessions(config);
-  const app = await createApp(keycardModule(opened.options), config.platform);
+  const cache = config.cache === false ? { cache: false as const } : {};
+  const app = await createApp(keycardModule({ ...opened.options, ...cache }), config.platform);
   await serve(app, () => opened.close());
 });

@@ -24,6 +24,8 @@ export interface ServerConfig {
   readonly driver?: 'pg' | 'postgres';
   /** keycard sealed-cookie sessions: no store ('cookie'), or with a Redis revocation store ('redis-revocation'). */
   readonly sealed?: 'cookie' | 'redis-revocation';
+  /** keycard: `false` turns the session cache off, so every read is a store round trip (the miss path). */
+  readonly cache?: false;
 }
 
 export const SERVER_CONFIG_ENV = 'KEYCARD_BENCH_SERVER';
