@@ -31,6 +31,7 @@ import {
 } from '../src/nest/index.js';
 import { resolveCsrfOptions } from '../src/nest/csrf/csrf.options.js';
 import { attachSocketSession } from '../src/nest/context.js';
+import { attachRequestState } from '../src/nest/platform.js';
 import type { SocketSession } from '../src/ws/index.js';
 
 const SECRET = 'g'.repeat(32);
@@ -89,7 +90,7 @@ async function requestFor(kind: CallerKind, headers: Record<string, string>): Pr
   const who = principal(kind);
   // 'stale-admin' signs in now too; the table moves the clock two hours on before asking the guard.
   if (who !== null) await session.signIn(who);
-  (request as unknown as Record<symbol, unknown>)[Symbol.for('keycard.session')] = session;
+  attachRequestState(request, { session, appCookies: undefined });
   return request;
 }
 

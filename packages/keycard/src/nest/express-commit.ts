@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ArgumentsHost } from '@nestjs/common';
 import { ExceptionsHandler } from '@nestjs/core/exceptions/exceptions-handler.js';
-import { COMMIT_STATE, COMMITTER, SESSION, type Carrier, type ExpressAdapterShape, type FailedCommit } from './platform.js';
+import { findRequestState, type ExpressAdapterShape, type FailedCommit, type RequestState } from './platform.js';
 
 // ——— Express: the commit before the response ———
 //
@@ -9,7 +9,7 @@ import { COMMIT_STATE, COMMITTER, SESSION, type Carrier, type ExpressAdapterShap
 // makes one where Express answers pass (see `installExpressCommitHooks`). A read that wrote
 // nothing (most traffic) passes each of them after one check, without a promise.
 
-function isFailed(state: Carrier[typeof COMMIT_STATE]): state is FailedCommit {
+function isFailed(state: RequestState['commitState']): state is FailedCommit {
   return state !== undefined && !(state instanceof Promise);
 }
 
@@ -19,30 +19,30 @@ function isFailed(state: Carrier[typeof COMMIT_STATE]): state is FailedCommit {
  * every caller gets the same rejection.
  */
 export function sharedCommit(request: IncomingMessage, response: ServerResponse): Promise<void> | undefined {
-  const carrier = request as Carrier;
-  const state = carrier[COMMIT_STATE];
+  const carrier = findRequestState(request);
+  if (carrier === undefined) return undefined;
+  const state = carrier.commitState;
   if (state instanceof Promise) return state;
   if (state !== undefined) return Promise.reject(state.failed);
-  const committer = carrier[COMMITTER];
-  const session = carrier[SESSION];
+  const { committer, session } = carrier;
   if (committer === undefined || session === undefined || !session.needsCommit()) return undefined;
   const commit = committer.store(request, response).then(
     () => {
       // Cleared, so that a change made later (an SSE handler's) is committed in its turn.
-      carrier[COMMIT_STATE] = undefined;
+      carrier.commitState = undefined;
     },
     (error: unknown) => {
-      carrier[COMMIT_STATE] = { failed: error, delivered: false };
+      carrier.commitState = { failed: error, delivered: false };
       throw error;
     },
   );
-  carrier[COMMIT_STATE] = commit;
+  carrier.commitState = commit;
   return commit;
 }
 
 /** For the hooks: as `sharedCommit`, but a failed commit lets every answer through (the error's own included). */
 function commitBeforeSend(request: IncomingMessage, response: ServerResponse): Promise<void> | undefined {
-  return isFailed((request as Carrier)[COMMIT_STATE]) ? undefined : sharedCommit(request, response);
+  return isFailed(findRequestState(request)?.commitState) ? undefined : sharedCommit(request, response);
 }
 
 const HOLD = Symbol('keycard.hold');
@@ -62,7 +62,7 @@ function refuse(response: LinkedResponse, error: unknown, raw: RawMethods): void
     response.destroy();
     return;
   }
-  const committer = (response.req as Carrier)[COMMITTER];
+  const committer = findRequestState(response.req)?.committer;
   const refusal = committer?.refusal(error) ?? { status: 500, headers: {}, body: { statusCode: 500, message: 'Internal Server Error' } };
   const body = JSON.stringify(refusal.body);
   for (const name of REPLACED_HEADERS) response.removeHeader(name);
@@ -88,7 +88,7 @@ function sendAfter(commit: Promise<void>, response: LinkedResponse, send: () => 
   const sent = commit.then(send);
   sent.catch((error: unknown) =>
     setImmediate(() => {
-      const state = (response.req as Carrier)[COMMIT_STATE];
+      const state = findRequestState(response.req)?.commitState;
       if (isFailed(state) && state.delivered) return;
       if (!response.writableEnded) refuse(response, error, raw);
     }),
@@ -120,7 +120,7 @@ function hookExceptionLayer(): void {
   const next = prototype.next;
   prototype.next = function (this: ExceptionsHandler, exception: Error, host: ArgumentsHost): void {
     const request = host.getType() === 'http' ? host.getArgByIndex<IncomingMessage | undefined>(0) : undefined;
-    const state = request && (request as Carrier)[COMMIT_STATE];
+    const state = request && findRequestState(request)?.commitState;
     if (isFailed(state) && state.failed === exception) state.delivered = true;
     const commit = request === undefined ? undefined : commitBeforeSend(request, host.getArgByIndex<ServerResponse>(1));
     if (commit === undefined) return next.call(this, exception, host);
@@ -128,7 +128,7 @@ function hookExceptionLayer(): void {
       .then(
         () => next.call(this, exception, host),
         (error: unknown) => {
-          const failed = (request as Carrier)[COMMIT_STATE];
+          const failed = findRequestState(request as IncomingMessage)?.commitState;
           if (isFailed(failed)) failed.delivered = true;
           next.call(this, error as Error, host);
         },

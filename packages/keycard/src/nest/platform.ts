@@ -92,58 +92,72 @@ export function isFastifyReply(response: ResponseLike): response is FastifyReply
 // ——— keycard's per-request state ———
 
 /**
- * Where keycard keeps a request's state: symbols on the raw `IncomingMessage`
- * (Express's `req` is one; Fastify's is `request.raw`). Not `req.session`,
- * which stays free for an express-session-compatible view (passport).
+ * Where keycard keeps a request's state: one object under one symbol on the
+ * raw `IncomingMessage` (Express's `req` is one; Fastify's is `request.raw`).
+ * Not `req.session`, which stays free for an express-session-compatible view
+ * (passport). One object, not a symbol per field: Express gives every request
+ * a hidden class of its own (`Object.setPrototypeOf` in `app.handle`), so each
+ * property added to `req` builds a new V8 map, about 1.7 µs here; five of them
+ * were a third of keycard's CPU per cached read on Express (BENCHMARKS.md).
  */
-export const SESSION = Symbol.for('keycard.session');
-/** The request's response: a Fastify request has no link to its reply otherwise. */
-const REPLY = Symbol.for('keycard.reply');
-const JAR = Symbol.for('keycard.cookies');
-const APP_COOKIES = Symbol.for('keycard.app-cookies');
-/** Express: who commits the request's session (the binding), and where that commit stands. */
-export const COMMITTER = Symbol.for('keycard.committer');
-export const COMMIT_STATE = Symbol.for('keycard.commit-state');
+const STATE = Symbol.for('keycard.request');
 
-/** @internal Keycard's per-request state on the raw request. Other units add their own symbols through `rawRequestOf`. */
-export interface Carrier {
-  [SESSION]?: Session;
-  [REPLY]?: FastifyReplyShape;
-  [JAR]?: CookieJar;
-  [APP_COOKIES]?: AppCookies;
-  [COMMITTER]?: ExpressCommitter;
-  [COMMIT_STATE]?: Promise<void> | FailedCommit;
+/** @internal Keycard's per-request state. Every field is set by the unit named beside it. */
+export interface RequestState {
+  /** The binding, once the session is loaded. */
+  session?: Session;
+  /** The binding: the application-cookie settings the jar is made from. */
+  appCookies?: AppCookies;
+  /** Fastify: the request's reply (a Fastify request has no link to it otherwise), recorded before the load. */
+  reply?: FastifyReplyShape;
+  /** `cookieJarOf`, on first use. */
+  jar?: CookieJar;
+  /** Express: who commits the request's session (the binding), and where that commit stands. */
+  committer?: ExpressCommitter;
+  commitState?: Promise<void> | FailedCommit;
+  /** CSRF (nest/csrf): the application's CsrfService, and the pre-session nonce this request has or was given. */
+  csrfService?: object;
+  csrfNonce?: string;
 }
 
-/** The raw `IncomingMessage` under any request shape: where every per-request symbol of keycard lives. */
+interface Carrier {
+  [STATE]?: RequestState;
+}
+
+/** The raw `IncomingMessage` under any request shape: where keycard's per-request state lives. */
 export function rawRequestOf(request: RequestLike): IncomingMessage {
   return isFastifyRequest(request) ? request.raw : request;
 }
 
-function carrierOf(request: RequestLike): Carrier {
-  return rawRequestOf(request) as Carrier;
+/** @internal The request's state, made on first use (every field starts unset). */
+export function requestStateOf(request: RequestLike): RequestState {
+  const carrier = rawRequestOf(request) as Carrier;
+  return carrier[STATE] ?? (carrier[STATE] = {});
+}
+
+/** @internal The request's state if keycard made one, without making it (a read that must not add a property). */
+export function findRequestState(request: RequestLike): RequestState | undefined {
+  return (rawRequestOf(request) as Carrier)[STATE];
 }
 
 /** @internal Called by the binding once per request, before any guard. */
 export function attachRequestState(
   raw: IncomingMessage,
-  state: {
+  loaded: {
     readonly session: Session;
     readonly appCookies: AppCookies | undefined;
-    readonly reply?: FastifyReplyShape;
     readonly committer?: ExpressCommitter;
   },
 ): void {
-  const carrier = raw as Carrier;
-  carrier[SESSION] = state.session;
-  carrier[APP_COOKIES] = state.appCookies;
-  if (state.reply !== undefined) carrier[REPLY] = state.reply;
-  if (state.committer !== undefined) carrier[COMMITTER] = state.committer;
+  const state = requestStateOf(raw);
+  state.session = loaded.session;
+  state.appCookies = loaded.appCookies;
+  if (loaded.committer !== undefined) state.committer = loaded.committer;
 }
 
 /** @internal Records the Fastify reply before the session is loaded (a load can already set headers). */
 export function attachReply(raw: IncomingMessage, reply: FastifyReplyShape): void {
-  (raw as Carrier)[REPLY] = reply;
+  requestStateOf(raw).reply = reply;
 }
 
 /** A request that reached a handler without passing through keycard's request hook: a wiring mistake. */
@@ -159,7 +173,7 @@ export class SessionNotLoadedError extends KeycardError {
 
 /** The request's keycard Session, or undefined when keycard did not load one (not an HTTP request keycard saw). */
 export function findSession(request: RequestLike): Session | undefined {
-  return carrierOf(request)[SESSION];
+  return findRequestState(request)?.session;
 }
 
 /**
@@ -168,20 +182,19 @@ export function findSession(request: RequestLike): Session | undefined {
  * saw the request.
  */
 export function sessionOf(request: RequestLike): Session {
-  const session = carrierOf(request)[SESSION];
+  const session = findRequestState(request)?.session;
   if (session === undefined) throw new SessionNotLoadedError();
   return session;
 }
 
 /** @internal The request's application-cookie jar, made by `make` on first use. */
 export function cookieJarOf(request: RequestLike, make: (cookies: AppCookies) => CookieJar): CookieJar {
-  const carrier = carrierOf(request);
-  const existing = carrier[JAR];
-  if (existing !== undefined) return existing;
-  const cookies = carrier[APP_COOKIES];
-  if (cookies === undefined) throw new SessionNotLoadedError();
+  const state = findRequestState(request);
+  if (state?.jar !== undefined) return state.jar;
+  const cookies = state?.appCookies;
+  if (state === undefined || cookies === undefined) throw new SessionNotLoadedError();
   const jar = make(cookies);
-  carrier[JAR] = jar;
+  state.jar = jar;
   return jar;
 }
 
@@ -290,7 +303,7 @@ export function requestInfoOf(request: ExpressRequestShape | FastifyRequestShape
 
 /** The response of a request keycard loaded: Express's `res`, or the Fastify reply recorded by keycard's hook. */
 export function responseOf(request: RequestLike): ResponseLike | undefined {
-  return carrierOf(request)[REPLY] ?? (isFastifyRequest(request) ? undefined : (request as ExpressRequestShape).res);
+  return findRequestState(request)?.reply ?? (isFastifyRequest(request) ? undefined : (request as ExpressRequestShape).res);
 }
 
 export function rawResponseOf(response: ResponseLike): ServerResponse {

@@ -7,14 +7,15 @@ import { SessionManager } from '../../core/manager.js';
 import type { Session } from '../../core/session.js';
 import {
   bodyOf,
+  findRequestState,
   findSession,
   headersOf,
   headersSent,
   hostOf,
   methodOf,
   putSetCookie,
-  rawRequestOf,
   requestSecure,
+  requestStateOf,
   responseOf,
   sessionOf,
   setHeader,
@@ -61,23 +62,9 @@ export class CsrfNotConfiguredError extends KeycardError {
   }
 }
 
-/** The nonce of the pre-session cookie this request has or was just given, so that one request sets it at most once. */
-const NONCE = Symbol('keycard.csrf.nonce');
-/** The application's CsrfService, on every raw request (see `CsrfModule.configure`), for `csrfTokenFor`. */
-const SERVICE = Symbol.for('keycard.csrf.service');
-
-interface Carrier {
-  [NONCE]?: string;
-  [SERVICE]?: CsrfService;
-}
-
-function carrierOf(request: RequestLike): Carrier {
-  return rawRequestOf(request) as Carrier;
-}
-
-/** @internal Called by CsrfModule for every request, before routing. */
+/** @internal Called by CsrfModule for every request, before routing: the service `csrfTokenFor` finds. */
 export function attachCsrfService(raw: IncomingMessage, service: CsrfService): void {
-  (raw as Carrier)[SERVICE] = service;
+  requestStateOf(raw).csrfService = service;
 }
 
 /**
@@ -87,7 +74,7 @@ export function attachCsrfService(raw: IncomingMessage, service: CsrfService): v
  * Same as `CsrfService.tokenFor`.
  */
 export function csrfTokenFor(request: RequestLike): string {
-  const service = carrierOf(request)[SERVICE];
+  const service = findRequestState(request)?.csrfService as CsrfService | undefined;
   // A session without the service: SessionModule is there, with csrf: false.
   if (service === undefined) throw new CsrfNotConfiguredError(findSession(request) === undefined ? 'absent' : 'off');
   return service.tokenFor(request);
@@ -150,9 +137,10 @@ export class CsrfService {
     const handle = principal !== null ? session?.handle : null;
     if (principal !== null && handle) return this.tokens.forSession(handle, principal.id);
 
-    const carrier = carrierOf(request);
+    // The nonce this request has or was just given, so that one request sets the cookie at most once.
+    const state = requestStateOf(request);
     const secure = requestSecure(request);
-    let nonce = carrier[NONCE] ?? this.tokens.nonceOf(readCookie(headersOf(request).cookie, this.cookieName(secure)));
+    let nonce = state.csrfNonce ?? this.tokens.nonceOf(readCookie(headersOf(request).cookie, this.cookieName(secure)));
     if (nonce === null) {
       const cookie = this.tokens.newCookie();
       const response = responseOf(request);
@@ -162,7 +150,7 @@ export class CsrfService {
       setHeader(response, 'Cache-Control', 'no-store');
       nonce = cookie.nonce;
     }
-    carrier[NONCE] = nonce;
+    state.csrfNonce = nonce;
     return this.tokens.forNonce(nonce);
   }
 
