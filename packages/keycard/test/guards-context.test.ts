@@ -31,7 +31,7 @@ import {
 } from '../src/nest/index.js';
 import { resolveCsrfOptions } from '../src/nest/csrf/csrf.options.js';
 import { attachSocketSession } from '../src/nest/context.js';
-import { attachRequestState } from '../src/nest/platform.js';
+import { attachRequestState, requestStateOf } from '../src/nest/platform.js';
 import type { SocketSession } from '../src/ws/index.js';
 
 const SECRET = 'g'.repeat(32);
@@ -226,6 +226,24 @@ describe('keycard guards in every execution context', () => {
     assert.ok(unknown instanceof Error);
     assert.equal((unknown as { code?: string }).code, 'KEYCARD_UNSUPPORTED_CONTEXT');
     assert.match(unknown.message, /"kafka-streams".*Handlers\.plain.*@Public\(\).*guard: 'none'/);
+  });
+
+  it('an HTTP request with keycard state but no session is refused, even with Object.prototype polluted', async () => {
+    const request = new IncomingMessage(new Socket());
+    request.method = 'GET';
+    request.headers = { host: 'app.example' };
+    requestStateOf(request); // state without a session, as a request only the CSRF hook saw has
+    const forged = await manager.load({ cookieHeader: undefined, secure: false });
+    await forged.signIn({ id: 'forged', roles: ['admin'], authVersion: 1 });
+    const prototype = Object.prototype as Record<string, unknown>;
+    prototype['session'] = forged;
+    try {
+      const context = new ExecutionContextHost([request, {}], Handlers, Handlers.prototype.admin);
+      context.setType('http');
+      for (const name of ['SessionGuard', 'RolesGuard']) assert.notEqual(await decide(guards[name] as CanActivate, context), 'pass', name);
+    } finally {
+      delete prototype['session'];
+    }
   });
 
   it('a socket keycard did not authenticate is refused, never passed', async () => {

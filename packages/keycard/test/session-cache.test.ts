@@ -191,6 +191,50 @@ describe('session cache', () => {
       assert.equal((await read(cached, cookie)).principal, null, 'after the sign-out resolved, the old record is not served');
     });
 
+    for (const path of ['create', 'rotate'] as const) {
+      it(`a ${path} whose new id is invalidated before its write returns (revokeAll elsewhere) does not cache the record`, async () => {
+        const clock = manualClock();
+        /** Ends the new session in the store, as another instance's revokeAll would, before the write's reply arrives. */
+        class RevokedMeanwhileStore extends MemoryStore {
+          revoke = false;
+          finds = 0;
+          override async create(record: SessionRecord): Promise<void> {
+            await super.create(record);
+            if (this.revoke) await super.destroy(record.id);
+          }
+          override async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
+            const rotated = await super.rotate(oldId, next);
+            if (this.revoke) await super.destroy(next.id);
+            return rotated;
+          }
+          override find(id: string, now: number, touchInterval: number): Promise<SessionRecord | null> {
+            this.finds++;
+            return super.find(id, now, touchInterval);
+          }
+        }
+        const store = new RevokedMeanwhileStore({ sweepInterval: 0, clock });
+        const manager = new SessionManager({ secrets: SECRET, store, clock });
+        await settled();
+        let cookie: string;
+        if (path === 'create') {
+          store.revoke = true;
+          cookie = await signIn(manager);
+        } else {
+          const first = await signIn(manager);
+          const session = await read(manager, first);
+          store.revoke = true;
+          await session.signIn({ ...alice, roles: ['user', 'admin'] }); // a privilege change: a new id
+          const rotated = (await manager.commit(session)).find(([name]) => name === 'Set-Cookie')?.[1];
+          assert.ok(rotated, 'the sign-in rotated the id');
+          cookie = rotated.split(';')[0] as string;
+        }
+        store.revoke = false;
+        const finds = store.finds;
+        assert.equal((await read(manager, cookie)).principal, null, 'the revoked session is not accepted');
+        assert.equal(store.finds, finds + 1, 'the read asked the store: nothing was cached for the new id');
+      });
+    }
+
     it('finding #11 — a flood of invalidations of distinct ids leaves tombstones only for ids being read, and a late fill is still refused', () => {
       const cache = new SessionCache({ maxEntries: 100, maxBytes: 1 << 20 });
       const record = (id: string): SessionRecord => ({

@@ -136,9 +136,7 @@ export class CachedStore implements SessionStore {
   }
 
   async create(record: SessionRecord): Promise<void> {
-    await this.inner.create(record);
-    // A new id nobody else knows yet: what was just written is its state.
-    if (this.feed !== 'lost') this.cache.put(record);
+    await this.writeThrough(record.id, () => this.inner.create(record).then(() => record));
   }
 
   update(id: string, patch: SessionPatch): Promise<boolean> {
@@ -146,9 +144,34 @@ export class CachedStore implements SessionStore {
   }
 
   async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
-    const rotated = await this.dropping([oldId], () => this.inner.rotate(oldId, next));
-    if (rotated && this.feed !== 'lost') this.cache.put(next);
+    let rotated = false;
+    await this.dropping([oldId], () =>
+      this.writeThrough(next.id, async () => {
+        rotated = await this.inner.rotate(oldId, next);
+        return rotated ? next : null;
+      }),
+    );
     return rotated;
+  }
+
+  /**
+   * Caches the record a create or rotation just stored under a new id, as a
+   * find's fill would: unless an invalidation of that id (a revokeAll on
+   * another instance that saw the new id in the user's index) or a flush
+   * arrived while the write ran, which would make the copy older than the
+   * store. Without it, the write's reply arriving after that invalidation
+   * put a revoked record in the cache (review of 2026-12-03).
+   */
+  private async writeThrough(id: string, write: () => Promise<SessionRecord | null>): Promise<void> {
+    const began = this.cache.beginFind(id);
+    let written: SessionRecord | null;
+    try {
+      written = await write();
+    } catch (error) {
+      this.cache.abandon(id);
+      throw error;
+    }
+    this.cache.fill(id, this.feed !== 'lost' ? written : null, began);
   }
 
   destroy(id: string): Promise<boolean> {

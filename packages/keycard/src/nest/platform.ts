@@ -132,7 +132,25 @@ export function rawRequestOf(request: RequestLike): IncomingMessage {
 /** @internal The request's state, made on first use (every field starts unset). */
 export function requestStateOf(request: RequestLike): RequestState {
   const carrier = rawRequestOf(request) as Carrier;
-  return carrier[STATE] ?? (carrier[STATE] = {});
+  return carrier[STATE] ?? (carrier[STATE] = emptyState());
+}
+
+/**
+ * Every field an own property from the start: one hidden class for all
+ * requests, and nothing read through `Object.prototype` (a polluted
+ * `Object.prototype.session` elsewhere in the app must not become a session).
+ */
+function emptyState(): RequestState {
+  return {
+    session: undefined,
+    appCookies: undefined,
+    reply: undefined,
+    jar: undefined,
+    committer: undefined,
+    commitState: undefined,
+    csrfService: undefined,
+    csrfNonce: undefined,
+  };
 }
 
 /** @internal The request's state if keycard made one, without making it (a read that must not add a property). */
