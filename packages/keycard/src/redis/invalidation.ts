@@ -124,6 +124,8 @@ interface ConnectionHooks {
   readonly subscribe: (connection: Redis) => Promise<unknown>;
   readonly onLost: () => void;
   readonly onLive: () => void;
+  /** A heartbeat's PONG came back: every message published before it has been delivered. */
+  readonly onConfirmed: () => void;
   readonly onMessage: (message: string) => void;
   /** Standalone: ioredis reconnects, `ready` re-subscribes. Cluster: a lost connection is stopped and replaced along the new slot map. */
   readonly reconnect: boolean;
@@ -245,6 +247,7 @@ class SubscribedConnection {
         if (this.pingSentAt === sentAt) {
           this.pingSentAt = null;
           this.confirmedAt = sentAt;
+          this.hooks.onConfirmed();
         }
       },
       () => {
@@ -309,6 +312,8 @@ export class InvalidationFeed {
   private dirty = false;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The caches were told of a loss and not yet of a recovery. */
+  private lostSinceRestored = false;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -356,12 +361,24 @@ export class InvalidationFeed {
   }
 
   private lost(): void {
+    this.lostSinceRestored = true;
     this.sinks.lost();
   }
 
   private liveAgain(): void {
     if (!this.current()) return;
+    this.lostSinceRestored = false;
     this.sinks.restored();
+  }
+
+  /**
+   * A heartbeat confirmed a connection: if the caches are still lost, try
+   * again. A reconciliation that ends while some master's heartbeat is late
+   * (the event loop stalled meanwhile) cannot restore them, and nothing else
+   * would until the next topology change (review of 2026-12-03).
+   */
+  private confirmed(): void {
+    if (this.lostSinceRestored) this.liveAgain();
   }
 
   private standaloneConnection(client: Redis): SubscribedConnection {
@@ -372,6 +389,7 @@ export class InvalidationFeed {
       subscribe: (c) => c.subscribe(this.channels.single),
       onLost: () => this.lost(),
       onLive: () => this.liveAgain(),
+      onConfirmed: () => this.confirmed(),
       onMessage: (message) => deliver(this.sinks, message),
       reconnect: true,
     });
@@ -449,6 +467,7 @@ export class InvalidationFeed {
       },
       onLost: () => this.topologyChanged(),
       onLive: () => this.liveAgain(),
+      onConfirmed: () => this.confirmed(),
       onMessage: (message) => deliver(this.sinks, message),
       reconnect: false,
       silentLossMs: SILENT_LOSS_MS,
