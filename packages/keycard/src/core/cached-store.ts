@@ -121,57 +121,48 @@ export class CachedStore implements SessionStore {
     if (serving) this.cache.countMiss();
     else this.cache.countBypass();
     this.onLookup('miss');
-    const began = this.cache.beginFind(id);
-    let record: SessionRecord | null;
-    try {
-      record = await this.inner.find(id, now, touchInterval);
-    } catch (error) {
-      this.cache.abandon(id);
-      throw error;
-    }
-    // Not filled while the feed is lost: an invalidation could have gone unheard; nor with a record that is not live.
-    const keep = serving && this.feed !== 'lost' && record !== null && isLive(record, now);
-    this.cache.fill(id, keep ? record : null, began);
-    return record;
+    // Not filled with a record that is not live, nor by a read that bypassed the cache.
+    return this.filling(
+      id,
+      () => this.inner.find(id, now, touchInterval),
+      (record) => (serving && record !== null && isLive(record, now) ? record : null),
+    );
   }
 
   async create(record: SessionRecord): Promise<void> {
-    await this.writeThrough(record.id, () => this.inner.create(record).then(() => record));
+    await this.filling(record.id, () => this.inner.create(record), () => record);
   }
 
   update(id: string, patch: SessionPatch): Promise<boolean> {
     return this.dropping([id], () => this.inner.update(id, patch));
   }
 
-  async rotate(oldId: string, next: SessionRecord): Promise<boolean> {
-    let rotated = false;
-    await this.dropping([oldId], () =>
-      this.writeThrough(next.id, async () => {
-        rotated = await this.inner.rotate(oldId, next);
-        return rotated ? next : null;
-      }),
+  rotate(oldId: string, next: SessionRecord): Promise<boolean> {
+    return this.dropping([oldId], () =>
+      this.filling(next.id, () => this.inner.rotate(oldId, next), (rotated) => (rotated ? next : null)),
     );
-    return rotated;
   }
 
   /**
-   * Caches the record a create or rotation just stored under a new id, as a
-   * find's fill would: unless an invalidation of that id (a revokeAll on
-   * another instance that saw the new id in the user's index) or a flush
-   * arrived while the write ran, which would make the copy older than the
-   * store. Without it, the write's reply arriving after that invalidation
-   * put a revoked record in the cache (review of 2026-12-03).
+   * A store call whose answer may fill the cache for `id` (a find, or the
+   * create or rotation that wrote the record under a new id), the way every
+   * fill must go: `cached(answer)` is cached unless an invalidation of `id` or
+   * a flush arrived while the call ran (the copy would be older than the
+   * store: a sign-out, or another instance's revokeAll that saw the new id in
+   * the user's index), or the feed is lost (an invalidation could have gone
+   * unheard).
    */
-  private async writeThrough(id: string, write: () => Promise<SessionRecord | null>): Promise<void> {
+  private async filling<T>(id: string, call: () => Promise<T>, cached: (answer: T) => SessionRecord | null): Promise<T> {
     const began = this.cache.beginFind(id);
-    let written: SessionRecord | null;
+    let answer: T;
     try {
-      written = await write();
+      answer = await call();
     } catch (error) {
       this.cache.abandon(id);
       throw error;
     }
-    this.cache.fill(id, this.feed !== 'lost' ? written : null, began);
+    this.cache.fill(id, this.feed !== 'lost' ? cached(answer) : null, began);
+    return answer;
   }
 
   destroy(id: string): Promise<boolean> {

@@ -102,22 +102,26 @@ export function isFastifyReply(response: ResponseLike): response is FastifyReply
  */
 const STATE = Symbol.for('keycard.request');
 
-/** @internal Keycard's per-request state. Every field is set by the unit named beside it. */
+/**
+ * @internal Keycard's per-request state. Every field is set by the unit named
+ * beside it; none is optional, so that `emptyState` must make each one an own
+ * property.
+ */
 export interface RequestState {
   /** The binding, once the session is loaded. */
-  session?: Session;
+  session: Session | undefined;
   /** The binding: the application-cookie settings the jar is made from. */
-  appCookies?: AppCookies;
+  appCookies: AppCookies | undefined;
   /** Fastify: the request's reply (a Fastify request has no link to it otherwise), recorded before the load. */
-  reply?: FastifyReplyShape;
+  reply: FastifyReplyShape | undefined;
   /** `cookieJarOf`, on first use. */
-  jar?: CookieJar;
+  jar: CookieJar | undefined;
   /** Express: who commits the request's session (the binding), and where that commit stands. */
-  committer?: ExpressCommitter;
-  commitState?: Promise<void> | FailedCommit;
+  committer: ExpressCommitter | undefined;
+  commitState: Promise<void> | FailedCommit | undefined;
   /** CSRF (nest/csrf): the application's CsrfService, and the pre-session nonce this request has or was given. */
-  csrfService?: object;
-  csrfNonce?: string;
+  csrfService: object | undefined;
+  csrfNonce: string | undefined;
 }
 
 interface Carrier {
