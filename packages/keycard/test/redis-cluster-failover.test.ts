@@ -99,6 +99,41 @@ describe('Cluster durability and failover', { skip }, () => {
     await store.close();
   });
 
+  it('a frozen node the client still holds as ready does not hold up a sign-out on another shard: the replication topology comes from the first node to answer', async () => {
+    const client = await open();
+    // Every connection of the pool is up, as on a client that has served for a while.
+    await Promise.all(client.nodes('all').map((node) => node.ping()));
+    const ready = client.nodes('all').filter((node) => node.status === 'ready');
+    assert.equal(ready.length, 6, 'a connection to every master and replica');
+    const frozenPort = Number(ready[0]?.options.port);
+    const all = await shards();
+    const frozenShard = all.find((shard) => shard.master.port === frozenPort || shard.replica.port === frozenPort) as ClusterShard;
+    const frozen = frozenShard.master.port === frozenPort ? frozenShard.master : frozenShard.replica;
+    const store = new RedisStore(client, { prefix: `frz${randomBytes(3).toString('hex')}:` });
+    const manager = new SessionManager({ secrets: 'f'.repeat(32), store, storeTimeout: STORE_TIMEOUT });
+    let cookie = '';
+    for (let i = 0; cookie === ''; i++) {
+      assert.ok(i < 100, 'a session on another shard');
+      const session = await manager.load({ secure: false });
+      await session.signIn(samplePrincipal());
+      const headers = await manager.commit(session);
+      if ((await masterOf(store.sessionKey(session.snapshot?.id as string), all)) !== frozenShard) {
+        cookie = (headers.find(([name]) => name === 'Set-Cookie')?.[1] ?? '').split(';')[0] as string;
+      }
+    }
+    // The store's first security write reads the topology (CLUSTER NODES): a frozen node never answers it.
+    frozen.pause();
+    try {
+      const session = await manager.load({ secure: false, cookieHeader: cookie });
+      assert.ok(session.principal !== null, 'signed in');
+      await session.signOut();
+      assert.equal((await manager.load({ secure: false, cookieHeader: cookie })).principal, null, 'signed out');
+    } finally {
+      frozen.resume();
+    }
+    await store.close();
+  });
+
   it('lagging replica (stopped, link cut) — a sign-out on its shard fails instead of succeeding; after the failover acknowledged sign-outs hold, the unprotected one is undone', async () => {
     const prefix = `lag${randomBytes(3).toString('hex')}:`;
     const durable = new RedisStore(shared as Cluster, { prefix, durability: { timeout: 300 } });

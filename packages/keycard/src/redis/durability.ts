@@ -254,20 +254,20 @@ export class Durability {
 }
 
 /**
- * CLUSTER NODES from the first node that answers: right after a failover the
- * client may still list the dead master, and a keyless command sent to it
- * would fail although the cluster is fine.
+ * CLUSTER NODES from the first node to answer, all asked at once: right after
+ * a failover the client may still list the dead master, and a frozen node's
+ * connection stays ready while it never answers — asking one node after the
+ * other would spend the whole command timeout on it, and with it the write's
+ * deadline. (At most once per `refreshInterval`.)
  */
 async function clusterNodes(cluster: Cluster): Promise<string> {
-  let lastError: unknown = new Error('no cluster node connected');
-  for (const node of cluster.nodes('all').filter((n) => n.status === 'ready')) {
-    try {
-      return String(await node.cluster('NODES'));
-    } catch (error) {
-      lastError = error;
-    }
+  const ready = cluster.nodes('all').filter((node) => node.status === 'ready');
+  if (ready.length === 0) throw new Error('no cluster node connected');
+  try {
+    return await Promise.any(ready.map(async (node) => String(await node.cluster('NODES'))));
+  } catch (error) {
+    throw error instanceof AggregateError ? error.errors[0] : error;
   }
-  throw lastError;
 }
 
 /** The master connections holding `keys`, by master address. */
