@@ -24,7 +24,13 @@ const CHUNK = 256;
  * feed bypasses first) and above a GC pause; below Cluster's usual failover time.
  */
 const SILENT_LOSS_MS = 4 * FEED_MAX_LAG_MS;
-/** A (re)subscription that is not acknowledged within this is abandoned and retried (a frozen node accepts TCP). */
+/**
+ * A (re)subscription with nothing acknowledged for this long is abandoned and
+ * retried (a frozen node accepts TCP). Counted from the last acknowledged
+ * batch, not from the start: on a starved process a whole Cluster
+ * subscription can take longer, and abandoning one that progresses made every
+ * retry redo the same work, which kept the process starved (CI, 2026-12-03).
+ */
 const START_TIMEOUT_MS = 2000;
 /** Between attempts to subscribe the masters that are not subscribed yet. */
 const RETRY_MS = 500;
@@ -120,8 +126,8 @@ function deliver(sinks: InvalidationSinks, message: string): void {
 
 /** Options of one subscribed connection. */
 interface ConnectionHooks {
-  /** (Re)subscribes; resolves once Redis acknowledged every channel. */
-  readonly subscribe: (connection: Redis) => Promise<unknown>;
+  /** (Re)subscribes; resolves once Redis acknowledged every channel, calling `progress` as parts of them are. */
+  readonly subscribe: (connection: Redis, progress: () => void) => Promise<unknown>;
   readonly onLost: () => void;
   readonly onLive: () => void;
   /** A heartbeat's PONG came back: every message published before it has been delivered. */
@@ -174,15 +180,19 @@ class SubscribedConnection {
     return this.live;
   }
 
-  /** Connects and subscribes, within START_TIMEOUT_MS; a failure stops the connection. */
+  /** Connects and subscribes, each step acknowledged within START_TIMEOUT_MS of the last; a failure stops the connection. */
   async start(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('redis store: the invalidation subscription was not acknowledged in time')), START_TIMEOUT_MS);
+    let fail: (error: Error) => void = () => undefined;
+    const timeout = new Promise<never>((_, reject) => (fail = reject));
+    const progress = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new Error('redis store: the invalidation subscription was not acknowledged in time')), START_TIMEOUT_MS);
       timer.unref();
-    });
+    };
+    progress();
     try {
-      await Promise.race([this.subscribeNow(), timeout]);
+      await Promise.race([this.subscribeNow(progress), timeout]);
     } catch (error) {
       this.stop();
       throw error;
@@ -202,9 +212,10 @@ class SubscribedConnection {
     this.connection.disconnect();
   }
 
-  private async subscribeNow(): Promise<void> {
+  private async subscribeNow(progress: () => void): Promise<void> {
     await this.connection.connect();
-    await this.hooks.subscribe(this.connection);
+    progress();
+    await this.hooks.subscribe(this.connection, progress);
     if (this.stopped) throw new Error('redis store: the invalidation connection was stopped');
     this.confirmedAt = performance.now();
     this.live = true;
@@ -224,7 +235,7 @@ class SubscribedConnection {
   private async resubscribe(): Promise<void> {
     if (this.stopped || this.live || !this.started) return;
     try {
-      await this.hooks.subscribe(this.connection);
+      await this.hooks.subscribe(this.connection, () => undefined);
       this.confirmedAt = performance.now();
       this.live = true;
       this.hooks.onLive();
@@ -458,10 +469,11 @@ export class InvalidationFeed {
     });
     const channels = slots.map((slot) => this.channels.ofSlot(slot));
     return new SubscribedConnection(connection, {
-      subscribe: async (c) => {
+      subscribe: async (c, progress) => {
         // One SSUBSCRIBE per channel (Redis refuses channels of different slots in one), in batches, yielding between them.
         for (let i = 0; i < channels.length; i += CHUNK) {
           await Promise.all(channels.slice(i, i + CHUNK).map((channel) => c.ssubscribe(channel)));
+          progress();
           await yieldToLoop();
         }
       },
