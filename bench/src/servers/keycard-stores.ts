@@ -109,7 +109,7 @@ async function openPostgres(config: ServerConfig): Promise<OpenedStore> {
 /** The same store on the `postgres` driver, pool of 10 like pg's: the driver comparison (variant 9c). */
 async function openPostgresJs(databaseUrl: string, table: string): Promise<OpenedStore> {
   const { default: postgres } = await import('postgres');
-  const sql = postgres(databaseUrl, { max: 10, onnotice: () => undefined });
+  const sql = postgres(databaseUrl, { max: 10, onnotice: () => undefined, fetch_types: false });
   const store = new PostgresStore({ client: postgresJsClient(sql), table });
   await store.migrate();
   return {

@@ -339,10 +339,10 @@ describe('session cache', () => {
     }
     const randomString = (bytes: number) => randomBytes(bytes).toString('base64url');
     /** A record as a signed-in browser's: SHA-256 id, handle, a principal with claims, a user agent, data. */
-    const browserRecord = (i: number, data: Record<string, string>): SessionRecord => ({
+    const browserRecord = (i: number, data: Record<string, string>, claims?: Record<string, string>): SessionRecord => ({
       id: randomString(32),
       handle: randomString(16),
-      principal: { id: randomUUID(), roles: ['user'], authVersion: 1, claims: { email: `user${i}@example.com`, name: `User ${i}` } },
+      principal: { id: randomUUID(), roles: ['user'], authVersion: 1, claims: claims ?? { email: `user${i}@example.com`, name: `User ${i}` } },
       data,
       createdAt: Date.now() - i,
       lastSeenAt: Date.now(),
@@ -356,21 +356,25 @@ describe('session cache', () => {
       ip: `10.0.${i % 256}.${i % 200}`,
     });
 
-    for (const [label, data] of [
-      ['without data', () => ({})],
-      ['with a CSRF secret and a flash message in data', () => ({ csrf: randomString(32), flash: 'Signed in.' })],
-      ['with non-Latin-1 data (two-byte strings)', () => ({ note: 'Zürich → 東京 '.repeat(8) })],
+    const noClaims = () => undefined;
+    for (const [label, data, claims] of [
+      ['without data', () => ({}), noClaims],
+      ['with a CSRF secret and a flash message in data', () => ({ csrf: randomString(32), flash: 'Signed in.' }), noClaims],
+      ['with non-Latin-1 data (two-byte strings)', () => ({ note: 'Zürich → 東京 '.repeat(8) }), noClaims],
+      // Claim names no other session has (per-resource grants keyed by id): the names and the object's layout are this entry's alone.
+      ['with 50 claims of its own per principal (UUIDs as names)', () => ({}), () => Object.fromEntries(Array.from({ length: 50 }, () => [randomUUID(), 'rw']))],
     ] as const) {
       it(`counts the heap it holds within 25 %, ${label}`, () => {
         const entries = 20_000;
         const cache = new SessionCache({ maxEntries: entries + 1, maxBytes: 1 << 30 });
-        cache.put(browserRecord(0, data())); // shapes and code paths settled before the baseline
+        cache.put(browserRecord(0, data(), claims())); // shapes and code paths settled before the baseline
         const before = heapAfterGc();
-        for (let i = 1; i <= entries; i++) cache.put(browserRecord(i, data()));
+        for (let i = 1; i <= entries; i++) cache.put(browserRecord(i, data(), claims()));
         const held = heapAfterGc() - before;
         const estimated = cache.stats().bytes;
         assert.equal(cache.stats().entries, entries + 1);
         const ratio = estimated / held;
+        console.log(`cache size estimate, ${label}: ${(estimated / entries).toFixed(0)} B per entry estimated, ${(held / entries).toFixed(0)} B measured (${ratio.toFixed(2)})`);
         assert.ok(ratio > 0.8 && ratio < 1.25, `estimated ${(estimated / entries).toFixed(0)} B per entry, the heap grew ${(held / entries).toFixed(0)} B per entry (ratio ${ratio.toFixed(2)})`);
       });
     }

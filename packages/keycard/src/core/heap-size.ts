@@ -15,6 +15,8 @@ const OBJECT_HEADER = 3 * WORD;
 /** A JSArray (map, properties, elements, length) and its backing store's header. */
 const ARRAY_HEADER = 4 * WORD + 2 * WORD;
 const HEAP_NUMBER = 16;
+/** A dictionary-mode object's entry (name, value, details) in a table kept at most half full. */
+const DICTIONARY_ENTRY = 2 * 3 * WORD;
 
 const roundUp = (bytes: number): number => Math.ceil(bytes / WORD) * WORD;
 
@@ -45,4 +47,19 @@ export function heapBytes(value: unknown): number {
     default:
       return 0;
   }
+}
+
+/**
+ * What an object whose property names are data (a principal's claims, keyed
+ * by whatever the app chose: per-resource grants keyed by id) holds beyond
+ * `heapBytes`: every name may be a string of its own, and V8 keeps an object
+ * with many names of its own as a dictionary. Counted for every name, also
+ * the shared ones: the bound errs on the side of holding less.
+ */
+export function ownNamesHeapBytes(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  if (Array.isArray(value)) return value.reduce<number>((sum, item) => sum + ownNamesHeapBytes(item), 0);
+  let sum = 0;
+  for (const [name, item] of Object.entries(value)) sum += stringHeapBytes(name) + DICTIONARY_ENTRY - WORD + ownNamesHeapBytes(item);
+  return sum;
 }

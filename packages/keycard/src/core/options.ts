@@ -73,7 +73,7 @@ export interface SessionOptions {
 export interface SessionCacheOptions {
   /** Most records held. Default 10 000. */
   readonly maxEntries?: number;
-  /** Most bytes held, as an estimate of the heap the cached records and the cache's maps use (within 5 % on 64-bit Node.js, `session-cache.test.ts`; about 1.2 KB for a signed-in browser's session). Default 33 554 432 (32 MiB). */
+  /** Most bytes held, as an estimate of the heap the cached records and the cache's maps use (within 10 % on 64-bit Node.js, `session-cache.test.ts`; about 1.3 KB for a signed-in browser's session). Default 33 554 432 (32 MiB). */
   readonly maxBytes?: number;
   /**
    * Cache on a store whose invalidations reach other processes only after the

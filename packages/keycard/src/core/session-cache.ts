@@ -1,4 +1,4 @@
-import { heapBytes, stringHeapBytes } from './heap-size.js';
+import { heapBytes, ownNamesHeapBytes, stringHeapBytes } from './heap-size.js';
 import type { JsonValue, Principal, SessionRecord } from './record.js';
 
 /** What the cache holds and does, for metrics and `SessionManager.cacheStats()`. Counters count since start. */
@@ -134,7 +134,7 @@ export class SessionCache {
     const dataJson = Object.keys(record.data).length === 0 ? null : JSON.stringify(record.data);
     const principal = record.principal === null ? null : deepFreeze(structuredClone(record.principal) as Principal);
     const stored = Object.freeze(copyWith(record, principal));
-    const bytes = ENTRY_BYTES + heapBytes(stored) + (dataJson === null ? 0 : stringHeapBytes(dataJson));
+    const bytes = ENTRY_BYTES + heapBytes(stored) + ownNamesHeapBytes(principal?.claims) + (dataJson === null ? 0 : stringHeapBytes(dataJson));
     if (bytes + USER_SET_BYTES > this.limits.maxBytes) return;
     const userId = principal?.id ?? null;
     this.entries.set(record.id, { record: stored, dataJson, bytes, userId });

@@ -166,7 +166,7 @@ export class PostgresStore implements SessionStore {
     const rows = await this.changing(id, 'update', this.sql.update, [
       id,
       JSON.stringify(patch.set ?? {}),
-      [...(patch.unset ?? [])],
+      JSON.stringify(patch.unset ?? []),
       patch.rotationDue ?? null,
       this.invalidations,
     ]);

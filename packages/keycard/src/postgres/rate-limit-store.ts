@@ -22,13 +22,15 @@ export interface PostgresRateLimitStoreOptions {
 }
 
 interface HitsRow extends SqlRow {
-  readonly hits?: readonly (string | number | bigint)[] | null;
+  /** `array_to_json(hits)::text`: a driver needs no array type to read it (postgres' `fetch_types: false`). */
+  readonly hits?: string | null;
   readonly allowed?: boolean;
 }
 
-/** `bigint` arrives as a string from pg and as a bigint or number from PGlite; ms timestamps fit a double exactly. */
+/** The row's entries, oldest first; ms timestamps fit a double exactly. */
 function times(row: HitsRow | undefined): number[] {
-  return (row?.hits ?? []).map(Number).sort((a, b) => a - b);
+  const hits: unknown = typeof row?.hits === 'string' ? JSON.parse(row.hits) : [];
+  return (Array.isArray(hits) ? hits.map(Number) : []).sort((a, b) => a - b);
 }
 
 /**
@@ -72,7 +74,7 @@ export class PostgresRateLimitStore implements RateLimitStore {
           hits = CASE WHEN cardinality(${kept}) < $4::int THEN ${kept} || $2::bigint ELSE ${kept} END,
           expires_at = GREATEST(r.expires_at, CASE WHEN cardinality(${kept}) < $4::int
             THEN $2::bigint + $3::bigint ELSE r.expires_at END)
-        RETURNING hits, allowed`,
+        RETURNING array_to_json(hits)::text AS hits, allowed`,
       // array_position finds the first entry at exactly $2; the slices drop that one element.
       release: `UPDATE ${t} SET hits = hits[:array_position(hits, $2::bigint) - 1] || hits[array_position(hits, $2::bigint) + 1:]
         WHERE key = $1 AND $2::bigint = ANY(hits) RETURNING key`,
@@ -122,7 +124,7 @@ export class PostgresRateLimitStore implements RateLimitStore {
   }
 
   async peek(key: string, now: number, rule: RateLimitRule): Promise<RateLimitState> {
-    const result = await this.client.query(`SELECT hits FROM ${this.table} WHERE key = $1`, [key]);
+    const result = await this.client.query(`SELECT array_to_json(hits)::text AS hits FROM ${this.table} WHERE key = $1`, [key]);
     return windowState(times(result.rows[0] as HitsRow | undefined), now, rule).state;
   }
 

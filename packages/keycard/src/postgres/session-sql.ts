@@ -51,7 +51,7 @@ export function statements(names: TableNames) {
     // never more live than the row (it goes to the store when its own touch is due or its
     // own deadline passed). Neither does the sweep: a copy of an expired row is not live.
     update: `WITH changed AS (
-        UPDATE ${t} SET data = (data || $2::text::jsonb) - $3::text[], rotation_due = COALESCE($4::boolean, rotation_due)
+        UPDATE ${t} SET data = (data || $2::text::jsonb) - ARRAY(SELECT jsonb_array_elements_text($3::text::jsonb)), rotation_due = COALESCE($4::boolean, rotation_due)
         WHERE id = $1 RETURNING id
       )
       SELECT 1 AS ok, pg_notify($5, json_build_array(id)::text)::text AS notified FROM changed`,

@@ -7,8 +7,12 @@
  */
 import { createHash } from 'node:crypto';
 
-/** A bound parameter. Arrays are sent as PostgreSQL arrays (`$n::text[]`). */
-export type SqlValue = string | number | boolean | null | readonly string[];
+/**
+ * A bound parameter. No arrays: lists go as JSON text (`$n::text::jsonb`), so
+ * that no statement needs the driver to know array types (`postgres` can then
+ * run with `fetch_types: false`, see postgresJsClient).
+ */
+export type SqlValue = string | number | boolean | null;
 
 export type SqlRow = Readonly<Record<string, unknown>>;
 
@@ -267,6 +271,10 @@ export interface PostgresJsClientOptions {
  * still turns that off, behind a pooler that cannot keep them). Parameterless
  * texts (the migration) use the simple protocol, which allows several
  * statements in one text.
+ *
+ * No statement binds or reads an array, so the driver may run with
+ * `fetch_types: false` — advised: with its default, a connection cut while it
+ * fetches the array types leaves a rejection nobody holds (postgres 3.4.9).
  *
  * LISTEN goes through `sql.listen`, which holds one dedicated connection of
  * its own and re-subscribes by itself after losing it. The driver tells

@@ -22,6 +22,8 @@ export interface DriverPoolOptions {
   readonly retryDelay?: number;
   /** Called when the adapter re-established LISTEN after a loss. */
   readonly onReconnect?: () => void;
+  /** `postgres` only: its `fetch_types`. Default false, as the README recommends. */
+  readonly fetchTypes?: boolean;
 }
 
 /** A driver pool and keycard's adapter on it. */
@@ -65,6 +67,9 @@ function openPostgresJs(url: string, options: DriverPoolOptions): DriverPool {
   const sql = postgres(url, {
     max: options.max,
     onnotice: () => undefined,
+    // As the README recommends: keycard binds no arrays, and the driver's array-type fetch on each new connection
+    // can end the process when that connection is cut (postgres-js-array-types.test.ts).
+    fetch_types: options.fetchTypes ?? false,
     // The reconnection backoff the README recommends (the default, capped at 0.5 s): the default grows to 10-20 s after a few
     // failed attempts (counted across the pool and its LISTEN connection), so LISTEN came back that late.
     backoff: (attempt) => Math.min(3 ** attempt / 100, 0.5),

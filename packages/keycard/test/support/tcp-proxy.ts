@@ -15,6 +15,12 @@ export type ProxyMode = 'forward' | 'refuse' | 'blackhole';
  */
 export class TcpProxy {
   mode: ProxyMode = 'forward';
+  /**
+   * When set, checked on every chunk a client sends (with its index on that
+   * connection): true cuts every connection and turns to `refuse`, as a
+   * server that dies on that message would. Cleared once it fired.
+   */
+  cutWhen: ((chunk: Buffer, index: number) => boolean) | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly server: Server = createServer((socket) => this.accept(socket));
   private listeningPort = 0;
@@ -64,6 +70,13 @@ export class TcpProxy {
     socket.on('close', () => upstream.destroy());
     upstream.on('close', () => socket.destroy());
     this.track(upstream);
+    let index = 0;
+    socket.on('data', (chunk: Buffer) => {
+      if (this.cutWhen?.(chunk, index++) !== true) return;
+      this.cutWhen = null;
+      this.mode = 'refuse';
+      this.cut();
+    });
     socket.pipe(upstream).pipe(socket);
   }
 }
