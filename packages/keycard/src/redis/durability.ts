@@ -271,7 +271,7 @@ async function clusterNodes(cluster: Cluster): Promise<string> {
 }
 
 /** The master connections holding `keys`, by master address. */
-function mastersOf(cluster: Cluster, keys: readonly string[]): Map<string, Redis> {
+export function mastersOf(cluster: Cluster, keys: readonly string[]): Map<string, Redis> {
   const prefix = cluster.options.keyPrefix ?? cluster.options.redisOptions?.keyPrefix ?? '';
   const nodes = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
   const out = new Map<string, Redis>();

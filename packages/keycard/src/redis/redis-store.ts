@@ -4,7 +4,7 @@ import { InvalidOptionsError, SessionExistsError, StoreUnavailableError } from '
 import { expiresAt, type Principal, type SessionPatch, type SessionRecord } from '../core/record.js';
 import type { SessionStore } from '../core/store.js';
 import { RevocationListeners, refreshedMessage, storeFailure, type RevocationListener } from '../core/store-support.js';
-import { Durability, type DurabilityOptions } from './durability.js';
+import { Durability, mastersOf, type DurabilityOptions } from './durability.js';
 import { InvalidationChannels, InvalidationFeed, republish } from './invalidation.js';
 import { dataField, decodeRecord, encodeRecord } from './layout.js';
 import type { StoreCoherence } from '../core/coherence.js';
@@ -206,7 +206,7 @@ export class RedisStore implements SessionStore {
     // Also when nothing was found: a retried sign-out whose first attempt was not durable is confirmed now.
     if (taken?.userId !== null) await this.confirm([this.sessionKey(id)]);
     if (!taken) return false;
-    await Promise.all([taken.userId === null ? undefined : this.index(taken.userId, [id], []), this.publish([taken.handle])]);
+    await Promise.all([taken.userId === null ? undefined : this.index(taken.userId, [id], []), this.publish([taken.handle], this.sessionKey(id))]);
     return true;
   }
 
@@ -242,7 +242,7 @@ export class RedisStore implements SessionStore {
       // session created or rotated in while this ran, and gets the next round.
       members = await this.index(userId, targets, []);
     }
-    if (handles.length > 0) await this.publish(handles);
+    if (handles.length > 0) await this.publish(handles, this.userKey(userId));
     return handles;
   }
 
@@ -368,8 +368,19 @@ export class RedisStore implements SessionStore {
     return isStringArray(reply) ? reply : [];
   }
 
-  private async publish(handles: readonly string[]): Promise<void> {
-    await this.call('publish', () => this.client.publish(this.channel, JSON.stringify(handles)));
+  /**
+   * Publishes revoked handles. On a Cluster (where a PUBLISH reaches every
+   * node's subscribers) it goes to the master serving `nearKey`, which the
+   * operation has just written: ioredis sends a keyless command to a random
+   * node, and a frozen one (its connection still ready) held the sign-out for
+   * the whole command timeout (CI, 2026-12-03).
+   */
+  private async publish(handles: readonly string[], nearKey: string): Promise<void> {
+    const client = this.client;
+    const message = JSON.stringify(handles);
+    await this.call('publish', () =>
+      isCluster(client) ? (mastersOf(client, [nearKey]).values().next().value as Redis).publish(this.channel, message) : client.publish(this.channel, message),
+    );
   }
 
   private subscribe(): Promise<void> {
