@@ -199,6 +199,8 @@ async function listenOnPool(
     client.on('error', (error) => lost(connection, error));
     client.on('end', () => lost(connection));
     client.on('notification', (message) => {
+      // A released connection closes asynchronously: what it still reads after `stop` resolved is not delivered.
+      if (connection.released || stopped) return;
       if (message.channel === channel && typeof message.payload === 'string') onPayload(message.payload);
     });
     try {
